@@ -384,3 +384,20 @@ class EpisodeEvent:
         object.__setattr__(self, "stamp", _finite_scalar("stamp", self.stamp))
         if not isinstance(self.episode_index, (int, np.integer)) or self.episode_index < -1:
             raise ValueError(f"episode_index: must be an integer >= -1, got {self.episode_index!r}")
+
+
+@dataclass(frozen=True)
+class DiagnosticStatus:
+    """Health of one component (maps to diagnostic_msgs/DiagnosticStatus)."""
+
+    name: str
+    level: int  # 0 OK, 1 WARN, 2 ERROR, 3 STALE
+    message: str
+    values: Mapping[str, str]
+    stamp: float
+
+    def __post_init__(self) -> None:
+        if self.level not in (0, 1, 2, 3):
+            raise ValueError(f"level: must be 0 (OK), 1 (WARN), 2 (ERROR) or 3 (STALE), got {self.level!r}")
+        object.__setattr__(self, "values", {str(k): str(v) for k, v in self.values.items()})
+        object.__setattr__(self, "stamp", _finite_scalar("stamp", self.stamp))

@@ -1,0 +1,1 @@
+"""Arms: the rig-backend interface, drivers behind it (Flexiv, sim), the arm component."""

@@ -1,0 +1,1 @@
+"""Cameras: the camera-source interface, drivers behind it, the camera component, pairing."""

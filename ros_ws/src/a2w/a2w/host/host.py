@@ -1,0 +1,439 @@
+"""The in-process host: runs components as if each were a ROS 2 node, in one process."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from a2w.clock import Clock, PeriodStats, SimClock, WallClock
+from a2w.host.bus import Bus, Subscription
+from a2w.host.component import Component, NodeHandle, Publisher, ServiceClient, Timer
+from a2w.host.executor import SerialExecutor
+from a2w.host.names import apply_remaps, join_namespace
+from a2w.host.params import Params, build_params
+from a2w.host.qos import QoS
+from a2w.types import DiagnosticStatus
+
+log = logging.getLogger(__name__)
+
+CLOCK_TOPIC = "/clock"
+
+
+@dataclass(frozen=True)
+class ClockTick:
+    """Message on /clock: the simulator's time (seconds)."""
+
+    time: float
+
+
+class _Publisher(Publisher):
+    def __init__(self, host: "Host", topic: str, msg_type: type, qos: QoS, owner: str) -> None:
+        self.topic = topic
+        self.msg_type = msg_type
+        self._t = host.bus.topic(topic, msg_type, owner)
+        self._t.publishers.append(owner)
+        self._latched = qos.latched
+
+    def publish(self, msg: Any) -> None:
+        self._t.publish(msg, self._latched)
+
+
+class _Timer(Timer):
+    def __init__(self, scheduler: "_TimerScheduler", period: float, callback: Callable[[], None],
+                 executor: SerialExecutor, clock: Clock, context: str) -> None:
+        if not period > 0:
+            raise ValueError(f"timer period must be positive, got {period}")
+        self.period = float(period)
+        self.callback = callback
+        self.executor = executor
+        self.clock = clock
+        self.context = context
+        self.stats = PeriodStats(period)
+        self.cancelled = False
+        self._pending = False
+        self._lock = threading.Lock()
+        self._scheduler = scheduler
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._pending:
+                # The previous tick has not run yet: skip rather than pile up (counted).
+                self.stats.overrun()
+                return
+            self._pending = True
+        self.executor.post(self._run, self.context)
+
+    def _run(self) -> None:
+        with self._lock:
+            self._pending = False
+        if self.cancelled:
+            return
+        self.stats.tick(self.clock.now())
+        self.callback()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _TimerScheduler:
+    """One thread per clock firing due timers in deadline order."""
+
+    def __init__(self, clock: Clock, stop: threading.Event) -> None:
+        self.clock = clock
+        self._stop = stop
+        self._heap: list[tuple[float, int, _Timer]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="timers", daemon=True)
+
+    def add(self, timer: _Timer) -> None:
+        with self._lock:
+            heapq.heappush(self._heap, (self.clock.now() + timer.period, next(self._seq), timer))
+        self.wake()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self.wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        self._changed.set()
+        self.clock.wake()
+
+    def _run(self) -> None:
+        # ``_changed`` doubles as the wait's cancel event: set when a timer is added (it may be
+        # due first) and on shutdown; either way the head of the heap is re-evaluated.
+        while not self._stop.is_set():
+            with self._lock:
+                head = self._heap[0] if self._heap else None
+            if head is None:
+                self._changed.wait(0.5)
+                self._changed.clear()
+                continue
+            deadline, _, timer = head
+            self._changed.clear()
+            if not self.clock.wait_until(deadline, self._changed):
+                continue
+            with self._lock:
+                if not self._heap or self._heap[0][2] is not timer or self._heap[0][0] != deadline:
+                    continue
+                heapq.heappop(self._heap)
+                if not timer.cancelled:
+                    # Next deadline from the nominal grid, not from "now": no drift. If we fell
+                    # more than a period behind, resynchronise instead of firing a burst.
+                    nxt = deadline + timer.period
+                    now = self.clock.now()
+                    if nxt <= now:
+                        skipped = int((now - nxt) // timer.period) + 1
+                        timer.stats.overruns += skipped
+                        nxt += skipped * timer.period
+                    heapq.heappush(self._heap, (nxt, next(self._seq), timer))
+            if not timer.cancelled:
+                timer.fire()
+
+
+class _Client(ServiceClient):
+    def __init__(self, host: "Host", name: str, request_type: type) -> None:
+        self.name = name
+        self._host = host
+        self._request_type = request_type
+
+    def call_async(self, request: Any) -> Future:
+        fut: Future = Future()
+        if not isinstance(request, self._request_type):
+            fut.set_exception(TypeError(
+                f"service {self.name}: expected {self._request_type.__name__}, "
+                f"got {type(request).__name__}"))
+            return fut
+        entry = self._host._services.get(self.name)
+        if entry is None:
+            fut.set_exception(LookupError(f"service {self.name} is not available"))
+            return fut
+        handler, executor, req_type = entry
+        if req_type is not self._request_type:
+            fut.set_exception(TypeError(f"service {self.name} takes {req_type.__name__}"))
+            return fut
+
+        def run() -> None:
+            try:
+                fut.set_result(handler(request))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+                raise
+
+        executor.post(run, f"service {self.name}")
+        return fut
+
+
+class _Node(NodeHandle):
+    def __init__(self, host: "Host", name: str, namespace: str, remaps: Mapping[str, str],
+                 clock: Clock) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.remaps = dict(remaps)
+        self.clock = clock
+        self.logger = logging.getLogger(f"a2w.node{self.fqn.replace('/', '.')}")
+        self.shutdown_event = host._stop
+        self.executor = SerialExecutor(self.fqn)
+        self.timers: list[_Timer] = []
+        self.subscriptions: list[Subscription] = []
+        self.workers: list[threading.Thread] = []
+        self.worker_errors = 0
+        self._host = host
+
+    def resolve(self, name: str) -> str:
+        return apply_remaps(name, self.remaps, self.namespace, self.name)
+
+    def create_publisher(self, topic: str, msg_type: type, qos: QoS) -> Publisher:
+        return _Publisher(self._host, self.resolve(topic), msg_type, qos, self.fqn)
+
+    def create_subscription(self, topic: str, msg_type: type, callback: Callable[[Any], None],
+                            qos: QoS) -> None:
+        t = self._host.bus.topic(self.resolve(topic), msg_type, self.fqn)
+        sub = Subscription(t, self.fqn, callback, qos, self.executor)
+        self.subscriptions.append(sub)
+        t.subscribe(sub)
+
+    def create_timer(self, period: float, callback: Callable[[], None]) -> Timer:
+        sched = self._host._scheduler_for(self.clock)
+        timer = _Timer(sched, period, callback, self.executor, self.clock, f"timer {period:g}s")
+        self.timers.append(timer)
+        sched.add(timer)
+        return timer
+
+    def create_service(self, name: str, request_type: type, handler: Callable[[Any], Any]) -> None:
+        full = self.resolve(name)
+        if full in self._host._services:
+            raise ValueError(f"service {full} is already provided")
+        self._host._services[full] = (handler, self.executor, request_type)
+
+    def create_client(self, name: str, request_type: type) -> ServiceClient:
+        return _Client(self._host, self.resolve(name), request_type)
+
+    def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        def run() -> None:
+            try:
+                target()
+            except Exception:  # noqa: BLE001
+                self.worker_errors += 1
+                self.logger.exception("worker %s of %s crashed", name, self.fqn)
+
+        th = threading.Thread(target=run, name=f"{self.fqn}:{name}", daemon=True)
+        self.workers.append(th)
+        th.start()
+        return th
+
+    def post(self, callback: Callable[[], None]) -> None:
+        self.executor.post(callback, "posted")
+
+
+@dataclass
+class NodeSpec:
+    """How to instantiate one component (what a launch file's <node> says)."""
+
+    component: type[Component]
+    name: str
+    namespace: str = "/"
+    params: dict[str, Any] = field(default_factory=dict)
+    remaps: dict[str, str] = field(default_factory=dict)
+
+
+class Host:
+    """Runs components in-process with ROS-like topics, QoS, timers, services and parameters."""
+
+    def __init__(self, clock: Clock | None = None, sim_clock: SimClock | None = None,
+                 diagnostics_period: float = 1.0) -> None:
+        self.wall_clock = clock or WallClock()
+        self.sim_clock = sim_clock or SimClock()
+        self.bus = Bus(self.wall_clock)
+        self._stop = threading.Event()
+        self._schedulers: dict[int, _TimerScheduler] = {}
+        self._services: dict[str, tuple[Callable[[Any], Any], SerialExecutor, type]] = {}
+        self.nodes: list[_Node] = []
+        self.components: dict[str, Component] = {}
+        self._started = False
+        self._stopped = False
+        self._diag_period = diagnostics_period
+        self._diag_pub = _Publisher(self, "/diagnostics", DiagnosticStatus, QoS.reliable(50), "host")
+        # /clock drives the sim clock, as rclpy does for nodes with use_sim_time.
+        self.bus.topic(CLOCK_TOPIC, ClockTick, "host").taps.append(
+            lambda m: self.sim_clock.set(m.time))
+
+    # -- building -------------------------------------------------------------------------
+    def _scheduler_for(self, clock: Clock) -> _TimerScheduler:
+        sched = self._schedulers.get(id(clock))
+        if sched is None:
+            sched = self._schedulers[id(clock)] = _TimerScheduler(clock, self._stop)
+            if self._started:
+                sched.start()
+        return sched
+
+    def add(self, spec: NodeSpec) -> Component:
+        """Instantiate a component. Parameter errors raise ``ValueError`` naming node and field."""
+        ns = join_namespace(spec.namespace)
+        fqn = join_namespace(ns, spec.name)
+        if fqn in self.components:
+            raise ValueError(f"a node named {fqn} already exists")
+        params = build_params(spec.component.Params, spec.params, fqn)
+        clock: Clock = self.sim_clock if params.use_sim_time else self.wall_clock
+        node = _Node(self, spec.name, ns, spec.remaps, clock)
+        component = spec.component(node, params)
+        self.nodes.append(node)
+        self.components[fqn] = component
+        if self._started:
+            node.executor.start()
+        return component
+
+    def add_component(self, component: type[Component], name: str, **params: Any) -> Component:
+        """Shorthand for tests and tools."""
+        return self.add(NodeSpec(component, name, params=params))
+
+    # -- running --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for node in self.nodes:
+            node.executor.start()
+        for sched in self._schedulers.values():
+            sched.start()
+        if self._diag_period > 0:
+            self._diag_thread = threading.Thread(target=self._diag_loop, name="diagnostics", daemon=True)
+            self._diag_thread.start()
+
+    def spin(self, duration: float | None = None, install_signal_handlers: bool = True,
+             snapshot_dir: Path | None = None) -> None:
+        """Run until ``duration`` (wall seconds) passes, SIGINT/SIGTERM, or ``stop()``."""
+        self.start()
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            def on_signal(signum: int, _frame: Any) -> None:
+                log.warning("received %s, shutting down", signal.Signals(signum).name)
+                self.stop()
+
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, on_signal)
+        deadline = None if duration is None else time.monotonic() + duration
+        snap_path = None
+        if snapshot_dir is not None:
+            snapshot_dir.mkdir(parents=True, exist_ok=True)
+            snap_path = snapshot_dir / f"{os.getpid()}.json"
+        try:
+            while not self._stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if snap_path is not None:
+                    _write_atomic(snap_path, json.dumps(self.introspect(), indent=1))
+                self._stop.wait(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic())))
+        finally:
+            self.shutdown()
+            if snap_path is not None:
+                snap_path.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for sched in self._schedulers.values():
+            sched.wake()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop timers, let each component release resources, join workers and executors."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stop()
+        for sched in self._schedulers.values():
+            sched.join(timeout)
+        for fqn, comp in self.components.items():
+            node = self._node(fqn)
+            done = threading.Event()
+
+            def do_shutdown(c: Component = comp) -> None:
+                try:
+                    c.shutdown()
+                finally:
+                    done.set()
+
+            if self._started:
+                node.executor.post(do_shutdown, "shutdown")
+                if not done.wait(timeout):
+                    log.error("component %s did not shut down within %.1fs", fqn, timeout)
+            else:
+                do_shutdown()
+        for node in self.nodes:
+            for th in node.workers:
+                th.join(timeout)
+                if th.is_alive():
+                    log.error("worker %s did not stop within %.1fs", th.name, timeout)
+            node.executor.stop(timeout)
+
+    def _node(self, fqn: str) -> _Node:
+        return next(n for n in self.nodes if n.fqn == fqn)
+
+    # -- introspection --------------------------------------------------------------------
+    def introspect(self) -> dict[str, Any]:
+        """Components, topics (publishers, subscribers, rate, drops), timers and errors."""
+        nodes = []
+        for node in self.nodes:
+            nodes.append({
+                "name": node.fqn,
+                "component": type(self.components[node.fqn]).__qualname__,
+                "callback_errors": node.executor.errors,
+                "worker_errors": node.worker_errors,
+                "last_error": node.executor.last_error,
+                "timers": [
+                    {"period": t.period, **asdict(t.stats.report())} for t in node.timers
+                ],
+                "subscriptions": [
+                    {"topic": s.topic.name, "received": s.received, "delivered": s.delivered,
+                     "dropped": s.dropped, "depth": s.qos.depth} for s in node.subscriptions
+                ],
+            })
+        return {
+            "pid": os.getpid(),
+            "time": self.wall_clock.now(),
+            "sim_time": self.sim_clock.now(),
+            "nodes": nodes,
+            "topics": [asdict(t.info()) for t in self.bus.topics()],
+            "services": sorted(self._services),
+        }
+
+    def _diag_loop(self) -> None:
+        while not self._stop.wait(self._diag_period):
+            for node in self.nodes:
+                comp = self.components[node.fqn]
+
+                def emit(c: Component = comp, n: _Node = node) -> None:
+                    values = {k: str(v) for k, v in c.diagnostics().items()}
+                    level = 2 if n.executor.errors or n.worker_errors else 0
+                    if n.executor.errors:
+                        values["callback_errors"] = str(n.executor.errors)
+                        values["last_error"] = n.executor.last_error
+                    self._diag_pub.publish(DiagnosticStatus(
+                        name=n.fqn, level=level,
+                        message="callback errors" if level else "ok",
+                        values=values, stamp=n.clock.now()))
+
+                node.executor.post(emit, "diagnostics")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

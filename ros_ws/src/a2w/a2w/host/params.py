@@ -1,0 +1,184 @@
+"""Typed component parameters, loaded from ROS 2 parameter YAML and launch files.
+
+A component declares its parameters as a dataclass deriving from ``Params``; each field may carry
+a description and a range through ``param(...)``. The same declarations become ROS parameter
+descriptors on a rig. Values from files are type-checked against the field types: an unknown
+name or a wrong type is an error naming the node and the parameter, not a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+ParamValue = Any
+
+
+def param(
+    default: Any,
+    description: str = "",
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+) -> Any:
+    """A parameter field with a description and an optional range or set of choices."""
+    meta = {"description": description, "low": low, "high": high, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass
+class Params:
+    """Base of every component's parameters. ``use_sim_time`` exists on every ROS node too."""
+
+    use_sim_time: bool = param(False, "stamp and time everything with the simulator's clock")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: Any
+    default: Any
+    description: str
+    low: float | None
+    high: float | None
+    choices: tuple[Any, ...] | None
+
+
+def specs(cls: type[Params]) -> list[ParamSpec]:
+    """Parameter declarations of a Params dataclass, in field order."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = None
+        m = f.metadata
+        out.append(ParamSpec(f.name, hints[f.name], default, m.get("description", ""),
+                             m.get("low"), m.get("high"), m.get("choices")))
+    return out
+
+
+def _coerce(node: str, spec: ParamSpec, value: Any) -> Any:
+    where = f"node {node!r}, parameter {spec.name!r}"
+    t = spec.type
+    origin = typing.get_origin(t)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        if value is None:
+            return None
+        t, origin = args[0], typing.get_origin(args[0])
+    if t is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected a bool, got {value!r}")
+        return value
+    if t is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
+        out: Any = value
+    elif t is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {value!r}")
+        out = float(value)
+    elif t is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected a string, got {value!r}")
+        out = value
+    elif origin in (list, tuple) or t in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}")
+        (item_t,) = typing.get_args(t)[:1] or (Any,)
+        if item_t is float:
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+                raise ValueError(f"{where}: expected a list of numbers, got {value!r}")
+            value = [float(v) for v in value]
+        elif item_t in (int, str, bool) and any(type(v) is not item_t for v in value):
+            raise ValueError(f"{where}: expected a list of {item_t.__name__}, got {value!r}")
+        out = list(value) if (origin or t) is list else tuple(value)
+    else:
+        out = value
+    if spec.choices is not None and out not in spec.choices:
+        raise ValueError(f"{where}: {out!r} is not one of {list(spec.choices)}")
+    if isinstance(out, (int, float)) and not isinstance(out, bool):
+        if spec.low is not None and out < spec.low:
+            raise ValueError(f"{where}: {out} is below the minimum {spec.low}")
+        if spec.high is not None and out > spec.high:
+            raise ValueError(f"{where}: {out} is above the maximum {spec.high}")
+    return out
+
+
+def build_params(cls: type[Params], values: Mapping[str, Any], node: str) -> Params:
+    """Instantiate ``cls`` from ``values``, checking names, types and ranges."""
+    by_name = {s.name: s for s in specs(cls)}
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise ValueError(
+            f"node {node!r}: unknown parameter(s) {unknown}; declared: {sorted(by_name)}"
+        )
+    kwargs = {k: _coerce(node, by_name[k], v) for k, v in values.items()}
+    obj = cls(**kwargs)
+    for s in by_name.values():  # defaults are checked too: a bad default is a bug worth seeing
+        if s.name not in kwargs:
+            _coerce(node, s, getattr(obj, s.name))
+    return obj
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def _node_key_matches(key: str, fqn: str) -> bool:
+    key = key.strip()
+    if key in ("/**", "**"):
+        return True
+    if key.startswith("/**/"):
+        return fqn.rsplit("/", 1)[-1] == key[4:]
+    # Keys may be fully qualified (/ns/name) or relative (name, ns/name).
+    return key.lstrip("/") == fqn.lstrip("/") or ("/" not in key and fqn.rsplit("/", 1)[-1] == key)
+
+
+def load_param_file(path: str | Path, fqn: str) -> dict[str, Any]:
+    """Parameters for node ``fqn`` from a ROS 2 parameter YAML (``node: ros__parameters: ...``).
+
+    Nested maps become dotted names. Wildcard ``/**`` entries apply to every node; entries for the
+    node itself override them. Raises ``ValueError`` naming the file for a malformed layout.
+    """
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ValueError(f"parameter file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: top level must map node names to 'ros__parameters'")
+    wild: dict[str, Any] = {}
+    own: dict[str, Any] = {}
+    for key, body in doc.items():
+        if not isinstance(body, dict) or "ros__parameters" not in body:
+            raise ValueError(f"{path}: entry {key!r} must contain a 'ros__parameters' map")
+        params = body["ros__parameters"] or {}
+        if not isinstance(params, dict):
+            raise ValueError(f"{path}: {key!r}.ros__parameters must be a map")
+        if _node_key_matches(str(key), fqn):
+            flat: dict[str, Any] = {}
+            _flatten("", params, flat)
+            (wild if str(key).strip() in ("/**", "**") else own).update(flat)
+    return {**wild, **own}

@@ -1,0 +1,33 @@
+"""Registry of runnable nodes: executable name -> component class.
+
+The names are the console-script names ament_python installs for the ROS host
+(``ros_ws/src/a2w/setup.py`` reads this table), and the ``exec`` names launch files use, so one
+launch file runs with ``ros2 launch`` on a rig and with ``a2w launch`` here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from a2w.host.component import Component
+
+PACKAGE = "a2w"
+
+# exec name -> "module:Class". Keep sorted.
+NODES: dict[str, str] = {
+}
+
+
+def load(exec_name: str) -> type[Component]:
+    """The component class behind ``exec_name``; ``LookupError`` listing the known names."""
+    try:
+        target = NODES[exec_name]
+    except KeyError:
+        raise LookupError(
+            f"unknown executable {exec_name!r} in package {PACKAGE!r}; known: {sorted(NODES)}"
+        ) from None
+    module, _, cls = target.partition(":")
+    obj = getattr(importlib.import_module(module), cls)
+    if not (isinstance(obj, type) and issubclass(obj, Component)):
+        raise TypeError(f"{target} is not a Component")
+    return obj
