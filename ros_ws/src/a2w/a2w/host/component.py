@@ -97,6 +97,11 @@ class NodeHandle(abc.ABC):
         ``shutdown_event``). An exception in it is logged and counted, not propagated."""
 
     @abc.abstractmethod
+    def request_shutdown(self, reason: str, exit_code: int = 0) -> None:
+        """Ask the host to stop the whole process (e.g. a finished demo run, a fatal fault).
+        The first request's exit code becomes the process's exit code."""
+
+    @abc.abstractmethod
     def post(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on this component's executor (e.g. a worker handing back a result)."""
 

@@ -240,6 +240,10 @@ class _Node(NodeHandle):
     def post(self, callback: Callable[[], None]) -> None:
         self.executor.post(callback, "posted")
 
+    def request_shutdown(self, reason: str, exit_code: int = 0) -> None:
+        self.logger.info("requested shutdown: %s", reason)
+        self._host.request_stop(exit_code, f"{self.fqn}: {reason}")
+
 
 @dataclass
 class NodeSpec:
@@ -267,6 +271,8 @@ class Host:
         self.components: dict[str, Component] = {}
         self._started = False
         self._stopped = False
+        self.exit_code = 0
+        self.stop_reason = ""
         self._diag_period = diagnostics_period
         self._diag_pub = _Publisher(self, "/diagnostics", DiagnosticStatus, QoS.reliable(50), "host")
         # /clock drives the sim clock, as rclpy does for nodes with use_sim_time.
@@ -342,6 +348,12 @@ class Host:
             self.shutdown()
             if snap_path is not None:
                 snap_path.unlink(missing_ok=True)
+
+    def request_stop(self, exit_code: int, reason: str) -> None:
+        """First caller wins: its exit code and reason are kept."""
+        if not self._stop.is_set():
+            self.exit_code, self.stop_reason = exit_code, reason
+        self.stop()
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,0 +1,66 @@
+"""`a2w launch FILE.launch.xml [name:=value ...]`: run a launch file in-process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from a2w.host.host import Host
+from a2w.host.snapshots import snapshot_dir
+from a2w.launch.runner import LaunchError, LaunchRunner
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "launch", help="run a ROS 2 XML launch file in-process",
+        description="Run the nodes of a ROS 2 XML launch file in this process (the same file "
+        "works with `ros2 launch` on a rig). Arguments are given as name:=value. Stops on "
+        "Ctrl-C, SIGTERM, when --duration passes, or when a component asks the host to stop.")
+    p.add_argument("file", help="launch file (.launch.xml)")
+    p.add_argument("arguments", nargs="*", metavar="name:=value", help="launch arguments")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--check", action="store_true",
+                   help="only evaluate the file and list the nodes it would run")
+    p.set_defaults(func=run)
+
+
+def parse_arguments(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep or not name:
+            raise ValueError(f"launch arguments are name:=value, got {item!r}")
+        out[name] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        result = LaunchRunner().load(args.file, parse_arguments(args.arguments))
+    except (LaunchError, ValueError) as exc:
+        sys.stderr.write(f"a2w launch: {exc}\n")
+        return 2
+    if args.check:
+        for spec in result.nodes:
+            sys.stdout.write(f"{spec.namespace.rstrip('/')}/{spec.name}  {spec.component.__module__}."
+                             f"{spec.component.__qualname__}  params={spec.params}\n")
+        return 0
+    host = Host()
+    try:
+        for spec in result.nodes:
+            host.add(spec)
+    except (ValueError, TypeError) as exc:
+        host.shutdown()
+        sys.stderr.write(f"a2w launch: {exc}\n")
+        return 2
+    log.info("running %d node(s) from %s", len(result.nodes), args.file)
+    host.spin(args.duration, snapshot_dir=snapshot_dir())
+    failed = [n.fqn for n in host.nodes if n.executor.errors or n.worker_errors]
+    if failed:
+        sys.stderr.write(f"a2w launch: callbacks raised in {failed} (see the log above)\n")
+    if host.stop_reason:
+        log.info("stopped: %s", host.stop_reason)
+    return host.exit_code
