@@ -1,0 +1,151 @@
+"""Weights of the Wan2.1 VAE: strict loading of the released checkpoint, our safetensors format.
+
+The released ``tokenizer.pth`` / ``Wan2.1_VAE.pth`` is a flat dict of 194 tensors with no
+prefix (wan_vae_facts.md §1.3). Our own format is a safetensors file whose metadata carries the
+configuration, so tiny and full models load the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from a2world.vae.config import VAEConfig
+from a2world.vae.model import WanVAE
+
+log = logging.getLogger(__name__)
+
+SAFETENSORS_FORMAT = "a2world.wan_vae"
+SAFETENSORS_VERSION = "1"
+
+
+class CheckpointMismatchError(ValueError):
+    """A state dict that does not fit the model, with every offending key listed."""
+
+    def __init__(
+        self,
+        source: str,
+        missing: list[str],
+        unexpected: list[str],
+        mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+    ) -> None:
+        self.source = source
+        self.missing = missing
+        self.unexpected = unexpected
+        self.mismatched = mismatched
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        lines = [f"checkpoint {self.source} does not match the VAE:"]
+        if self.missing:
+            lines.append(f"  missing keys ({len(self.missing)}): " + ", ".join(self.missing))
+        if self.unexpected:
+            lines.append(f"  unexpected keys ({len(self.unexpected)}): " + ", ".join(self.unexpected))
+        for key, want, got in self.mismatched:
+            lines.append(f"  shape mismatch {key}: model {want}, checkpoint {got}")
+        return "\n".join(lines)
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, Tensor], source: str = "<state dict>") -> None:
+    """Raise :class:`CheckpointMismatchError` unless keys and shapes match exactly."""
+    expected = model.state_dict()
+    error = CheckpointMismatchError(
+        source=source,
+        missing=[k for k in expected if k not in state],
+        unexpected=[k for k in state if k not in expected],
+        mismatched=[
+            (k, tuple(v.shape), tuple(state[k].shape))
+            for k, v in expected.items()
+            if k in state and tuple(state[k].shape) != tuple(v.shape)
+        ],
+    )
+    if error.missing or error.unexpected or error.mismatched:
+        raise error
+
+
+def load_state_dict_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "<state dict>") -> None:
+    """Copy ``state`` into ``model`` after checking every key and shape."""
+    check_state_dict(model, state, source)
+    model.load_state_dict(state, strict=True)
+
+
+def read_released_checkpoint(path: str | Path) -> dict[str, Tensor]:
+    """Tensors of a released ``.pth`` VAE file (memory-mapped, no code execution)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"VAE checkpoint not found: {path}")
+    obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+        top = sorted(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
+        raise ValueError(f"{path}: expected a flat dict of tensors (wan_vae_facts.md §1.3), got {top}")
+    return dict(obj)
+
+
+def file_sha256(path: str | Path, block: int = 1 << 22) -> str:
+    """Hex sha256 of a file, for recording which release file was loaded."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_vae(vae: WanVAE, path: str | Path) -> None:
+    """Write weights (in their current dtype) and configuration as one safetensors file."""
+    state = {k: v.detach().contiguous().cpu() for k, v in vae.state_dict().items()}
+    metadata = {"format": SAFETENSORS_FORMAT, "version": SAFETENSORS_VERSION, "config": vae.config.to_json()}
+    save_file(state, str(path), metadata=metadata)
+
+
+def _read_safetensors(path: Path) -> tuple[VAEConfig, dict[str, Tensor]]:
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != SAFETENSORS_FORMAT:
+            raise ValueError(f"{path}: not an a2world VAE file (metadata format={meta.get('format')!r})")
+        if meta.get("version") != SAFETENSORS_VERSION:
+            raise ValueError(f"{path}: unsupported VAE file version {meta.get('version')!r}")
+        config = VAEConfig.from_json(meta["config"])
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    return config, state
+
+
+def load_vae(
+    path: str | Path,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str = "cpu",
+    config: VAEConfig | None = None,
+) -> WanVAE:
+    """Load a VAE from our safetensors file or a released ``.pth``, then cast to ``dtype``.
+
+    ``.pth`` files use ``config`` (default: the released one). The model is built on ``meta`` and
+    takes the loaded tensors directly, so the weights are never held twice. ``dtype=None`` keeps
+    the stored dtype.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise FileNotFoundError(f"VAE checkpoint not found: {path}")
+        stored_config, state = _read_safetensors(path)
+        if config is not None and config != stored_config:
+            raise ValueError(f"{path}: stored config {stored_config} differs from the requested {config}")
+        config = stored_config
+    else:
+        state = read_released_checkpoint(path)
+        config = config or VAEConfig.released()
+    with torch.device("meta"):
+        vae = WanVAE(config)
+    check_state_dict(vae, state, str(path))
+    dtypes = sorted({str(v.dtype) for v in state.values()})
+    log.info("loaded VAE %s: %d tensors, stored dtype %s", path, len(state), ",".join(dtypes))
+    vae.load_state_dict(state, strict=True, assign=True)
+    # load, then cast (wan_vae_facts.md §1.3)
+    vae = vae.to(device=device, dtype=dtype) if dtype is not None else vae.to(device=device)
+    return vae.eval()
