@@ -219,6 +219,13 @@ class Pose:
         return Pose(arr[:3], arr[3:])
 
 
+def _enum(name: str, cls: type[enum.Enum], value: Any) -> Any:
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValueError(f"{name}: unknown value {value!r}; expected one of {[m.value for m in cls]}") from None
+
+
 def _gripper(name: str, value: float) -> float:
     v = _finite_scalar(name, value)
     if not 0.0 <= v <= 1.0:
@@ -268,7 +275,7 @@ class RigState:
         for name in ARM_NAMES:
             if not isinstance(getattr(self, name), ArmState):
                 raise ValueError(f"{name}: must be an ArmState")
-        object.__setattr__(self, "mode", ControlMode(self.mode))
+        object.__setattr__(self, "mode", _enum("mode", ControlMode, self.mode))
         object.__setattr__(self, "stamp", _finite_scalar("stamp", self.stamp))
 
     def arm(self, index: int) -> ArmState:
@@ -302,10 +309,7 @@ class RigTarget:
             if not isinstance(getattr(self, name), ArmTarget):
                 raise ValueError(f"{name}: must be an ArmTarget")
         object.__setattr__(self, "stamp", _finite_scalar("stamp", self.stamp))
-        try:
-            object.__setattr__(self, "source", ControlMode(self.source))
-        except ValueError as exc:
-            raise ValueError(f"source: unknown control mode {self.source!r}") from exc
+        object.__setattr__(self, "source", _enum("source", ControlMode, self.source))
 
     def arm(self, index: int) -> ArmTarget:
         return (self.left, self.right)[index]
@@ -377,10 +381,7 @@ class EpisodeEvent:
     note: str = ""
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "kind", EpisodeEventKind(self.kind))
-        except ValueError as exc:
-            raise ValueError(f"kind: unknown episode event {self.kind!r}") from exc
+        object.__setattr__(self, "kind", _enum("kind", EpisodeEventKind, self.kind))
         object.__setattr__(self, "stamp", _finite_scalar("stamp", self.stamp))
         if not isinstance(self.episode_index, (int, np.integer)) or self.episode_index < -1:
             raise ValueError(f"episode_index: must be an integer >= -1, got {self.episode_index!r}")

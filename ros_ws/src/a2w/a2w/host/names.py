@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-_VALID = re.compile(r"^[~/]?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$|^~$")
+_VALID = re.compile(r"^(~/|/)?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$|^~$")
 
 
 def join_namespace(*parts: str) -> str:

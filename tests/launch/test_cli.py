@@ -1,0 +1,62 @@
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from a2w import cli, nodes
+
+
+@pytest.fixture(autouse=True)
+def probe_nodes(monkeypatch, tmp_path):
+    monkeypatch.setitem(nodes.NODES, "ticker", "probe_components:Ticker")
+    monkeypatch.setitem(nodes.NODES, "collector", "probe_components:Collector")
+    monkeypatch.setenv("A2W_RUN_DIR", str(tmp_path / "run"))
+
+
+LAUNCH = """<launch>
+  <arg name="count" default="0"/>
+  <node pkg="a2w" exec="ticker" name="t"><param name="count" value="$(var count)"/></node>
+  <node pkg="a2w" exec="collector" name="c"/>
+</launch>
+"""
+
+
+def test_launch_runs_and_topics_introspects_it(tmp_path, capsys):
+    f = tmp_path / "x.launch.xml"
+    f.write_text(LAUNCH)
+    rc = {}
+    th = threading.Thread(target=lambda: rc.setdefault("rc", cli.main(["launch", str(f), "--duration", "2"])))
+    th.start()
+    time.sleep(1.2)
+    assert cli.main(["topics"]) == 0
+    assert cli.main(["nodes"]) == 0
+    th.join(10)
+    out = capsys.readouterr().out
+    assert rc["rc"] == 0
+    assert "/ticks" in out and "/t" in out and "Collector" in out
+    assert cli.main(["topics"]) == 1  # host gone: its snapshot was removed
+
+
+def test_launch_exit_code_from_component_and_check(tmp_path, capsys):
+    f = tmp_path / "x.launch.xml"
+    f.write_text(LAUNCH)
+    assert cli.main(["launch", str(f), "count:=3", "--duration", "10"]) == 3
+    assert cli.main(["launch", str(f), "--check"]) == 0
+    assert "probe_components.Ticker" in capsys.readouterr().out
+
+
+def test_launch_reports_errors_without_traceback(tmp_path, capsys):
+    f = tmp_path / "x.launch.xml"
+    f.write_text(LAUNCH)
+    assert cli.main(["launch", str(f), "cnt:=3"]) == 2
+    assert "unknown launch argument" in capsys.readouterr().err
+    assert cli.main(["launch", str(f), "count:=x"]) == 2
+    assert "expected an integer" in capsys.readouterr().err
+
+
+def test_help_lists_subcommands():
+    out = subprocess.run([sys.executable, "-m", "a2w.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    for word in ("launch", "topics", "nodes"):
+        assert word in out

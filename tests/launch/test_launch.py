@@ -1,0 +1,145 @@
+import textwrap
+
+import pytest
+
+from a2w import nodes
+from a2w.launch import LaunchError, LaunchRunner
+from a2w.launch.cli import parse_arguments
+
+
+@pytest.fixture(autouse=True)
+def probe_nodes(monkeypatch):
+    monkeypatch.setitem(nodes.NODES, "ticker", "probe_components:Ticker")
+    monkeypatch.setitem(nodes.NODES, "collector", "probe_components:Collector")
+
+
+def write(tmp_path, name, body):
+    f = tmp_path / name
+    f.write_text(textwrap.dedent(body).strip() + "\n")
+    return f
+
+
+def load(tmp_path, body, args=None, env=None, name="main.launch.xml"):
+    return LaunchRunner(env=env or {}).load(write(tmp_path, name, body), args or {})
+
+
+def test_full_subset(tmp_path):
+    write(tmp_path, "params.yaml", """
+        /robot/left/ticker:
+          ros__parameters:
+            period: 0.5
+            gain: 2.0
+    """)
+    write(tmp_path, "sub.launch.xml", """
+        <launch>
+          <arg name="topic" default="ticks"/>
+          <node pkg="a2w" exec="collector" name="sink"><param name="topic" value="$(var topic)"/></node>
+        </launch>
+    """)
+    res = load(tmp_path, """
+        <launch>
+          <arg name="side" default="left" description="which arm"/>
+          <arg name="fast" default="false"/>
+          <let name="ns" value="robot"/>
+          <group>
+            <push-ros-namespace namespace="$(var ns)"/>
+            <node pkg="a2w" exec="ticker" namespace="$(var side)">
+              <param from="$(dirname)/params.yaml"/>
+              <param name="count" value="$(eval 2 * 3)"/>
+              <param name="tags" value="[a, b]"/>
+              <remap from="ticks" to="/out"/>
+            </node>
+            <node pkg="a2w" exec="ticker" name="fast" if="$(var fast)"/>
+            <node pkg="a2w" exec="ticker" name="slow" unless="$(var fast)">
+              <param name="mode" value="$(env MODE b)"/>
+            </node>
+          </group>
+          <node pkg="a2w" exec="ticker" name="top"/>
+          <include file="$(dirname)/sub.launch.xml"><arg name="topic" value="/out"/></include>
+        </launch>
+    """, {"side": "left"})
+    specs = {f"{s.namespace}/{s.name}".replace("//", "/"): s for s in res.nodes}
+    assert set(specs) == {"/robot/left/ticker", "/robot/slow", "/top", "/sink"}
+    t = specs["/robot/left/ticker"]
+    assert t.params == {"period": 0.5, "gain": 2.0, "count": 6, "tags": ["a", "b"]}
+    assert t.remaps == {"ticks": "/out"}
+    assert specs["/robot/slow"].params == {"mode": "b"}
+    assert specs["/sink"].params == {"topic": "/out"}
+    assert res.arguments == {"side": "left", "fast": "false"}
+
+
+def test_scoped_group_does_not_leak_but_unscoped_does(tmp_path):
+    res = load(tmp_path, """
+        <launch>
+          <group><push-ros-namespace namespace="a"/><let name="x" value="1"/></group>
+          <node pkg="a2w" exec="ticker" name="n1"/>
+          <group scoped="false"><push-ros-namespace namespace="b"/></group>
+          <node pkg="a2w" exec="ticker" name="n2"/>
+        </launch>
+    """)
+    assert [s.namespace for s in res.nodes] == ["/", "/b"]
+
+
+ERRORS = [
+    ("<launch><executable cmd='ls'/></launch>", "executable", "not supported"),
+    ("<launch><node pkg='a2w' exec='ticker' respawn='true'/></launch>", "node", "unsupported attribute"),
+    ("<launch><node pkg='a2w' exec='nope'/></launch>", "node", "unknown executable 'nope'"),
+    ("<launch><node pkg='other' exec='ticker'/></launch>", "node", "unknown package"),
+    ("<launch><node exec='ticker'/></launch>", "node", "missing required attribute 'pkg'"),
+    ("<launch><arg name='x'/></launch>", "arg", "no default"),
+    ("<launch><node pkg='a2w' exec='$(var missing)'/></launch>", "node", "undefined launch argument"),
+    ("<launch><node pkg='a2w' exec='ticker' if='maybe'/></launch>", "node", "expected true/false"),
+    ("<launch><node pkg='a2w' exec='$(anon x)'/></launch>", "node", "unsupported substitution"),
+    ("<launch><node pkg='a2w' exec='$(env NOPE_NOT_SET)'/></launch>", "node", "not set"),
+    ("<launch><let name='a' value='$(eval 1/0)'/></launch>", "let", "eval"),
+    ("<launch><include file='missing.launch.xml'/></launch>", "launch", "file not found"),
+    ("<launch><node pkg='a2w' exec='ticker'><param from='nope.yaml'/></node></launch>", "param", "not found"),
+    ("<launch><node pkg='a2w' exec='ticker'><param name='a' value='1' from='x.yaml'/></node></launch>", "param", "cannot be combined"),
+    ("<launch><node pkg='a2w' exec='ticker'><arg name='a'/></node></launch>", "arg", "not supported inside <node>"),
+    ("<launch><node pkg='a2w' exec='ticker'>", "launch", "malformed XML"),
+    ("<root/>", "root", "must be <launch>"),
+]
+
+
+@pytest.mark.parametrize("body, tag, msg", ERRORS)
+def test_error_paths_name_file_line_and_tag(tmp_path, body, tag, msg):
+    with pytest.raises(LaunchError) as exc:
+        load(tmp_path, body)
+    text = str(exc.value)
+    assert msg in text, text
+    if tag != "launch" or "malformed" in msg:
+        assert "main.launch.xml:" in text
+    assert f"<{tag}>" in text
+
+
+def test_error_line_number(tmp_path):
+    with pytest.raises(LaunchError) as exc:
+        load(tmp_path, """
+            <launch>
+              <node pkg="a2w" exec="ticker"/>
+
+              <timer period="1"/>
+            </launch>
+        """)
+    assert exc.value.line == 4
+
+
+def test_unknown_and_include_arguments(tmp_path):
+    with pytest.raises(LaunchError, match=r"unknown launch argument\(s\) \['typo'\]"):
+        load(tmp_path, "<launch><arg name='a' default='1'/></launch>", {"typo": "2"})
+    write(tmp_path, "inner.launch.xml", "<launch><arg name='x' default='1'/></launch>")
+    with pytest.raises(LaunchError, match=r"declares no argument\(s\) \['y'\]"):
+        load(tmp_path, "<launch><include file='inner.launch.xml'><arg name='y' value='2'/></include></launch>")
+
+
+def test_bad_parameter_surfaces_when_the_host_adds_the_node(tmp_path):
+    from a2w.host import Host
+    res = load(tmp_path, "<launch><node pkg='a2w' exec='ticker'><param name='period' value='fast'/></node></launch>")
+    with pytest.raises(ValueError, match="period.*expected a number"):
+        Host().add(res.nodes[0])
+
+
+def test_cli_argument_syntax():
+    assert parse_arguments(["a:=1", "b:=x:=y"]) == {"a": "1", "b": "x:=y"}
+    with pytest.raises(ValueError, match="name:=value"):
+        parse_arguments(["a=1"])
