@@ -17,6 +17,7 @@ from typing import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "a2w.launch.cli",
     "a2w.host.cli",
+    "a2w.ros.cli",
 )
 
 
