@@ -15,6 +15,7 @@ PACKAGE = "a2w"
 
 # exec name -> "module:Class". Keep sorted.
 NODES: dict[str, str] = {
+    "arm_node": "a2w.arms.component:ArmNode",
 }
 
 
