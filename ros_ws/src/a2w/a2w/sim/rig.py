@@ -1,0 +1,376 @@
+"""SimRigBackend: the two simulated arms behind the ``RigBackend`` interface.
+
+Cartesian TCP targets are tracked by damped-least-squares differential IK on a *reference*
+configuration integrated at the control rate (rate-limited by Flexiv's joint velocity limits and a
+Cartesian speed cap, clamped to the soft limits); stiff position actuators with gravity
+compensation follow that reference (rig_facts.md §5.2 recipe). This mimics the RDK NRT modes,
+where the robot's own motion generator smooths discrete targets.
+
+Faults surface as on the Flexiv backend: ``ArmState.fault`` carries the text, ``fault(arm)`` the
+``FaultKind``, ``command()`` raises ``ArmFaultError`` while any arm is faulted, and
+``clear_fault()`` re-seeds the reference from the measured state. Detected here:
+
+* JOINT_LIMIT: the reference would have to cross a soft limit to follow the target;
+* EXCESSIVE_FORCE: the external force on the gripper (sum of its contacts) exceeds ``force_limit``;
+* SELF_COLLISION: any contact between the two arms (grippers included);
+* ESTOP: ``press_estop()`` (tests, fault injection); ``clear_fault()`` refuses until released.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from a2w.arms.backend import (ArmConnectionError, ArmError, ArmFaultError, Fault, FaultKind,
+                              RecoveryRefused, RigBackend)
+from a2w.geometry import canonical_quaternion
+from a2w.sim.scene import ARMS, GRIPPER_STROKE, N_JOINTS, SOFT_LIMITS, VELOCITY_LIMITS
+from a2w.sim.world import SimWorld
+from a2w.types import ArmState, ArmTarget, Pose
+
+log = logging.getLogger(__name__)
+
+IK_DAMPING = 0.03
+NULLSPACE_GAIN = 2.0  # 1/s, pulls the redundant DoF toward the ready pose
+TRACK_GAIN = 30.0  # 1/s, reference convergence toward the target
+FINGER_FORCE_PER_N = 1.0  # finger actuator force (N) per newton of requested grip force
+
+
+@dataclass(frozen=True)
+class SimRigParams:
+    """Tunables of the simulated arms (SI units)."""
+
+    command_rate: float = 100.0  # Hz at which the arm component is expected to stream
+    control_decimation: int = 2  # IK/fault checks every N physics steps (1/600 s each)
+    max_linear_speed: float = 0.5  # m/s (RDK NRT default, flexiv_facts.md §6)
+    max_angular_speed: float = 1.5  # rad/s
+    velocity_scale: float = 1.0  # fraction of Flexiv's joint velocity limits
+    force_limit: float = 150.0  # N at the TCP before EXCESSIVE_FORCE
+    grip_force: float = 60.0  # N per finger (2F-85: 20-235 N, rig_facts.md §2.1)
+    gripper_speed: float = 0.15  # m/s of opening change (2F-85: 0.02-0.15 m/s)
+
+    def __post_init__(self) -> None:
+        for name in ("command_rate", "max_linear_speed", "max_angular_speed", "velocity_scale",
+                     "force_limit", "grip_force", "gripper_speed"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be positive, got {getattr(self, name)!r}")
+        if self.control_decimation < 1:
+            raise ValueError(f"control_decimation: must be >= 1, got {self.control_decimation}")
+        if not 20.0 <= self.grip_force <= 235.0:
+            raise ValueError(f"grip_force: must be in [20, 235] N (2F-85), got {self.grip_force}")
+
+
+@dataclass
+class _Arm:
+    index: int
+    name: str
+    q_ref: np.ndarray = field(default_factory=lambda: np.zeros(N_JOINTS))
+    target: np.ndarray | None = None  # 4x4 TCP target in the table frame, None = hold q_ref
+    grip_target: float = GRIPPER_STROKE  # opening width (m)
+    grip_cmd: float = GRIPPER_STROKE  # rate-limited width sent to the fingers
+    fault: Fault | None = None
+    wrench: np.ndarray = field(default_factory=lambda: np.zeros(6))  # base frame
+    q_rest: np.ndarray = field(default_factory=lambda: np.zeros(N_JOINTS))
+
+
+class SimRigBackend(RigBackend):
+    """Both simulated arms of ``world``. Construct, then ``connect()``; time passes only when the
+    world is stepped (by the sim node, a ``SimRunner`` or a test calling ``world.step_for``)."""
+
+    joint_names = (tuple(f"left_joint{i + 1}" for i in range(N_JOINTS)),
+                   tuple(f"right_joint{i + 1}" for i in range(N_JOINTS)))
+
+    def __init__(self, world: SimWorld, params: SimRigParams | None = None) -> None:
+        self.world = world
+        self.params = params or SimRigParams()
+        self._arms = [_Arm(i, name) for i, name in enumerate(ARMS)]
+        self._connected = False
+        self._estop = False
+        self._tick = 0
+        self._kin = mujoco.MjData(world.model)  # scratch data for the reference kinematics
+        self._apply_grip_force()
+
+    # -- interface ------------------------------------------------------------------------
+    @property
+    def command_rate(self) -> float:
+        return self.params.command_rate
+
+    def connect(self) -> None:
+        if self._connected:
+            return
+        with self.world.lock:
+            self._reseed()
+            for arm in self._arms:
+                arm.q_rest = self.world.ready_q(arm.name)
+                if arm.fault is not None and arm.fault.recoverable:
+                    arm.fault = None
+            self.world.pre_step.append(self._control)
+            self.world.post_step.append(self._monitor)
+            self.world.on_reset.append(self._on_reset)
+            self._connected = True
+        log.info("sim rig connected (command rate %.0f Hz)", self.params.command_rate)
+
+    def read(self) -> tuple[ArmState, ArmState]:
+        self._require_connected()
+        with self.world.lock:
+            return self._state(self._arms[0]), self._state(self._arms[1])
+
+    def command(self, targets: tuple[ArmTarget, ArmTarget]) -> None:
+        self._require_connected()
+        if len(targets) != 2 or not all(isinstance(t, ArmTarget) for t in targets):
+            raise ValueError("targets: must be a pair (left, right) of ArmTarget")
+        with self.world.lock:
+            for arm in self._arms:
+                if arm.fault is not None:
+                    raise ArmFaultError(arm.fault)
+            for arm, tgt in zip(self._arms, targets):
+                base_T = self.world.arms[arm.name].base_T
+                t = np.eye(4)
+                t[:3, :3] = Rotation.from_quat(tgt.tcp_pose.quaternion).as_matrix()
+                t[:3, 3] = tgt.tcp_pose.position
+                arm.target = base_T @ t
+                arm.grip_target = tgt.gripper_open * GRIPPER_STROKE
+
+    def hold(self) -> None:
+        self._require_connected()
+        with self.world.lock:
+            for arm in self._arms:
+                q = self._measured_q(arm)
+                arm.q_ref = q.copy()
+                arm.target = self._fk(arm, q)
+
+    def stop(self) -> None:
+        self._require_connected()
+        with self.world.lock:
+            for arm in self._arms:
+                arm.q_ref = self._measured_q(arm)
+                arm.target = None
+
+    def fault(self, arm: int) -> Fault | None:
+        if arm not in (0, 1):
+            raise ValueError(f"arm: must be 0 (left) or 1 (right), got {arm!r}")
+        return self._arms[arm].fault
+
+    def clear_fault(self) -> None:
+        self._require_connected()
+        with self.world.lock:
+            if self._estop:
+                raise RecoveryRefused("E-stop is pressed: release it on the rig, then clear the fault")
+            for arm in self._arms:
+                if arm.fault is not None:
+                    log.info("clearing fault on %s arm: %s", arm.name, arm.fault.text)
+                arm.fault = None
+            self._reseed()
+
+    def close(self) -> None:
+        if not self._connected:
+            return
+        with self.world.lock:
+            for hooks, fn in ((self.world.pre_step, self._control), (self.world.post_step, self._monitor),
+                              (self.world.on_reset, self._on_reset)):
+                if fn in hooks:
+                    hooks.remove(fn)
+            self._connected = False
+
+    # -- sim-only API ---------------------------------------------------------------------
+    def base_pose(self, arm: int) -> np.ndarray:
+        """4x4 pose of arm ``arm``'s base in the table frame."""
+        return self.world.arms[ARMS[arm]].base_T.copy()
+
+    def press_estop(self) -> None:
+        """Emulate the operator's e-stop: both arms fault with ESTOP and stop."""
+        with self.world.lock:
+            self._estop = True
+            for arm in self._arms:
+                self._raise_fault(arm, FaultKind.ESTOP, "Emergency stop pressed")
+
+    def release_estop(self) -> None:
+        with self.world.lock:
+            self._estop = False
+
+    def inject_fault(self, arm: int, kind: FaultKind, text: str) -> None:
+        """Fault ``arm`` as the robot would (for fault-handling tests)."""
+        with self.world.lock:
+            self._raise_fault(self._arms[arm], kind, text)
+
+    def set_grip_force(self, newtons: float) -> None:
+        """Per-finger squeeze force (N), like the 2F-85's force setting."""
+        if not 20.0 <= newtons <= 235.0:
+            raise ValueError(f"grip_force: must be in [20, 235] N, got {newtons}")
+        self.params = _replace(self.params, grip_force=float(newtons))
+        self._apply_grip_force()
+
+    # -- internals ------------------------------------------------------------------------
+    def _require_connected(self) -> None:
+        if not self._connected:
+            raise ArmConnectionError("sim rig is not connected: call connect() first")
+
+    def _apply_grip_force(self) -> None:
+        m = self.world.model
+        f = self.params.grip_force * FINGER_FORCE_PER_N
+        with self.world.lock:
+            for name in ARMS:
+                for a in self.world.arms[name].finger_actuators:
+                    m.actuator_forcerange[a] = (-f, f)
+
+    def _measured_q(self, arm: _Arm) -> np.ndarray:
+        return self.world.data.qpos[self.world.arms[arm.name].qpos].copy()
+
+    def _reseed(self) -> None:
+        for arm in self._arms:
+            arm.q_ref = self._measured_q(arm)
+            arm.target = None
+            fq = self.world.data.qpos[self.world.arms[arm.name].finger_qpos]
+            arm.grip_cmd = arm.grip_target = float(np.clip(fq.sum(), 0.0, GRIPPER_STROKE))
+
+    def _on_reset(self, _world: SimWorld) -> None:
+        self._reseed()
+
+    def _fk(self, arm: _Arm, q: np.ndarray) -> np.ndarray:
+        """TCP pose (4x4, table frame) at joint positions ``q`` of ``arm``."""
+        idx = self.world.arms[arm.name]
+        kin = self._kin
+        kin.qpos[idx.qpos] = q
+        mujoco.mj_kinematics(self.world.model, kin)
+        t = np.eye(4)
+        t[:3, :3] = kin.site_xmat[idx.tcp_site].reshape(3, 3)
+        t[:3, 3] = kin.site_xpos[idx.tcp_site]
+        return t
+
+    def _jacobian(self, arm: _Arm, tcp: np.ndarray) -> np.ndarray:
+        """6x7 geometric Jacobian at the state last computed in ``self._kin``."""
+        idx = self.world.arms[arm.name]
+        axes = self._kin.xaxis[idx.joints]
+        anchors = self._kin.xanchor[idx.joints]
+        return np.vstack([np.cross(axes, tcp - anchors).T, axes.T])
+
+    def _control(self, world: SimWorld) -> None:
+        d = world.data
+        p = self.params
+        if self._tick % p.control_decimation == 0:
+            dt = world.dt * p.control_decimation
+            for arm in self._arms:
+                if arm.fault is None and arm.target is not None:
+                    self._ik_step(arm, dt)
+                # Gripper: rate-limited toward its target, unless a fault injection jammed it.
+                if not world.gripper_stuck[arm.name]:
+                    step = p.gripper_speed * dt
+                    arm.grip_cmd += float(np.clip(arm.grip_target - arm.grip_cmd, -step, step))
+        self._tick += 1
+        for arm in self._arms:
+            idx = world.arms[arm.name]
+            d.ctrl[idx.actuators] = arm.q_ref
+            d.ctrl[idx.finger_actuators] = arm.grip_cmd / 2.0
+
+    def _ik_step(self, arm: _Arm, dt: float) -> None:
+        p = self.params
+        cur = self._fk(arm, arm.q_ref)
+        tgt = arm.target
+        e_pos = tgt[:3, 3] - cur[:3, 3]
+        e_rot = Rotation.from_matrix(tgt[:3, :3] @ cur[:3, :3].T).as_rotvec()
+        v = TRACK_GAIN * e_pos
+        w = TRACK_GAIN * e_rot
+        v *= min(1.0, p.max_linear_speed / max(np.linalg.norm(v), 1e-12))
+        w *= min(1.0, p.max_angular_speed / max(np.linalg.norm(w), 1e-12))
+        jac = self._jacobian(arm, cur[:3, 3])
+        jjt = jac @ jac.T + (IK_DAMPING ** 2) * np.eye(6)
+        pinv = jac.T @ np.linalg.solve(jjt, np.eye(6))
+        dq = pinv @ np.concatenate([v, w])
+        dq += (np.eye(N_JOINTS) - pinv @ jac) @ (NULLSPACE_GAIN * (arm.q_rest - arm.q_ref))
+        vmax = VELOCITY_LIMITS * p.velocity_scale
+        dq = np.clip(dq, -vmax, vmax)
+        q_new = arm.q_ref + dq * dt
+        lo, hi = SOFT_LIMITS[:, 0], SOFT_LIMITS[:, 1]
+        over = np.flatnonzero((q_new < lo) | (q_new > hi))
+        if over.size:
+            j = int(over[0])
+            self._raise_fault(arm, FaultKind.JOINT_LIMIT,
+                              f"Joint A{j + 1} reached its position limit "
+                              f"({math.degrees(q_new[j]):.1f} deg, limits "
+                              f"[{math.degrees(lo[j]):.0f}, {math.degrees(hi[j]):.0f}] deg)")
+            return
+        arm.q_ref = q_new
+
+    def _monitor(self, world: SimWorld) -> None:
+        if (self._tick - 1) % self.params.control_decimation:
+            return
+        m, d = world.model, world.data
+        force = [np.zeros(3), np.zeros(3)]
+        torque = [np.zeros(3), np.zeros(3)]
+        tcp = [d.site_xpos[world.arms[a].tcp_site] for a in ARMS]
+        collided: tuple[int, int] | None = None
+        f6 = np.zeros(6)
+        for i in range(d.ncon):
+            c = d.contact[i]
+            g1, g2 = c.geom1, c.geom2
+            a1, a2 = world.geom_arm[g1], world.geom_arm[g2]
+            if a1 < 0 and a2 < 0:
+                continue
+            if a1 >= 0 and a2 >= 0 and a1 != a2:
+                collided = (g1, g2)
+                continue
+            mujoco.mj_contactForce(m, d, i, f6)
+            # Contact-frame force acting on geom2 (its normal points from geom1 to geom2).
+            f_world = c.frame.reshape(3, 3).T @ f6[:3]
+            for a, g, sign in ((a1, g1, -1.0), (a2, g2, 1.0)):
+                if a >= 0 and world.geom_is_gripper[g]:
+                    fa = sign * f_world
+                    force[a] += fa
+                    torque[a] += np.cross(c.pos - tcp[a], fa)
+        for a, arm in enumerate(self._arms):
+            r_base = world.arms[arm.name].base_T[:3, :3]
+            arm.wrench = np.concatenate([r_base.T @ force[a], r_base.T @ torque[a]])
+            fn = float(np.linalg.norm(force[a]))
+            if fn > self.params.force_limit and arm.fault is None:
+                self._raise_fault(arm, FaultKind.EXCESSIVE_FORCE,
+                                  f"Excessive contact force at the TCP: {fn:.0f} N "
+                                  f"(limit {self.params.force_limit:.0f} N)")
+        if collided is not None:
+            names = [m.geom(g).name for g in collided]
+            for arm in self._arms:
+                if arm.fault is None:
+                    self._raise_fault(arm, FaultKind.SELF_COLLISION,
+                                      f"Collision between the arms detected ({names[0]} / {names[1]})")
+
+    def _raise_fault(self, arm: _Arm, kind: FaultKind, text: str) -> None:
+        if arm.fault is not None and arm.fault.kind == kind:
+            return
+        if arm.fault is None or kind == FaultKind.ESTOP:
+            arm.fault = Fault(arm.index, kind, text)
+            log.warning("%s arm fault (%s): %s", arm.name, kind.value, text)
+        # A faulted arm stops where it is, like the robot dropping to IDLE.
+        arm.q_ref = self._measured_q(arm)
+        arm.target = None
+
+    def _state(self, arm: _Arm) -> ArmState:
+        w = self.world
+        d = w.data
+        idx = w.arms[arm.name]
+        base_T = idx.base_T
+        tcp_w = np.eye(4)
+        tcp_w[:3, :3] = d.site_xmat[idx.tcp_site].reshape(3, 3)
+        tcp_w[:3, 3] = d.site_xpos[idx.tcp_site]
+        tcp_b = np.linalg.inv(base_T) @ tcp_w
+        quat = canonical_quaternion(Rotation.from_matrix(tcp_b[:3, :3]).as_quat())
+        width = float(d.qpos[idx.finger_qpos].sum())
+        return ArmState(
+            tcp_pose=Pose(tcp_b[:3, 3], quat),
+            joint_positions=d.qpos[idx.qpos].copy(),
+            joint_velocities=d.qvel[idx.dof].copy(),
+            wrench=arm.wrench.copy(),
+            gripper_open=float(np.clip(width / GRIPPER_STROKE, 0.0, 1.0)),
+            stamp=w.time,
+            fault=arm.fault.text if arm.fault else "",
+            enabled=arm.fault is None,
+        )
+
+
+def _replace(params: SimRigParams, **changes: float) -> SimRigParams:
+    from dataclasses import replace
+
+    return replace(params, **changes)
