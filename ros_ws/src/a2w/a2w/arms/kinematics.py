@@ -1,0 +1,62 @@
+"""Forward kinematics of the Rizon 4S, just enough for collision capsules between the two arms.
+
+Chain from rig_facts.md §1.1 (flexiv_description / RDK URDF / menagerie agree): each joint frame
+sits at ``xyz``/``rpy`` in its parent, then rotates about its local ``axis``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+# (xyz, rpy, axis) per joint A1..A7, then the fixed flange (rig_facts.md §1.1, 4S flange 0.124 m).
+_CHAIN: tuple[tuple[tuple[float, float, float], tuple[float, float, float], str], ...] = (
+    ((0.0, 0.0, 0.155), (0.0, 0.0, -math.pi), "z"),
+    ((0.0, 0.030, 0.210), (0.0, 0.0, 0.0), "y"),
+    ((0.0, 0.035, 0.205), (0.0, 0.0, 0.0), "z"),
+    ((-0.020, -0.030, 0.190), (0.0, 0.0, -math.pi), "y"),
+    ((-0.020, 0.025, 0.195), (0.0, 0.0, -math.pi), "z"),
+    ((0.0, 0.030, 0.190), (0.0, 0.0, 0.0), "y"),
+    ((-0.015, 0.073, 0.110), (0.0, -math.pi / 2, 0.0), "z"),
+)
+_FLANGE = ((0.0, 0.0, 0.124), (0.0, 0.0, -math.pi))
+_AXES = {"x": np.array([1.0, 0, 0]), "y": np.array([0, 1.0, 0]), "z": np.array([0, 0, 1.0])}
+
+
+def _tf(xyz: tuple[float, ...], rpy: tuple[float, ...]) -> np.ndarray:
+    m = np.eye(4)
+    m[:3, :3] = Rotation.from_euler("xyz", rpy).as_matrix()  # URDF rpy: fixed-axis X-Y-Z
+    m[:3, 3] = xyz
+    return m
+
+
+_JOINT_TF = tuple(_tf(xyz, rpy) for xyz, rpy, _ in _CHAIN)
+_FLANGE_TF = _tf(*_FLANGE)
+
+
+def joint_frames(q: np.ndarray) -> list[np.ndarray]:
+    """4x4 poses (arm base frame) of link1..link7 and the flange for joint angles ``q`` (7,)."""
+    q = np.asarray(q, dtype=float)
+    if q.shape != (7,):
+        raise ValueError(f"q: Rizon 4S has 7 joints, got shape {q.shape}")
+    m = np.eye(4)
+    out = []
+    for (_, _, axis), base_tf, angle in zip(_CHAIN, _JOINT_TF, q):
+        rot = np.eye(4)
+        rot[:3, :3] = Rotation.from_rotvec(_AXES[axis] * angle).as_matrix()
+        m = m @ base_tf @ rot
+        out.append(m)
+    out.append(m @ _FLANGE_TF)
+    return out
+
+
+# Key points for capsules: base, shoulder (A2), elbow (A4), wrist (A6), flange.
+KEY_FRAMES = (1, 3, 5, 7)  # indices into joint_frames(): link2, link4, link6, flange
+
+
+def key_points(q: np.ndarray) -> list[np.ndarray]:
+    """Base origin, then shoulder, elbow, wrist and flange positions (arm base frame)."""
+    frames = joint_frames(q)
+    return [np.zeros(3)] + [frames[i][:3, 3].copy() for i in KEY_FRAMES]

@@ -1,0 +1,351 @@
+"""Pure safety math of the arm component: timed-target interpolation, per-step Cartesian clamps,
+workspace boxes, inter-arm capsule distance, gripper rate limit, watchdog.
+
+No I/O, no threads, no clock: every function takes the time it needs. Quaternions are xyzw
+(DESIGN.md §4). Positions here are in whatever frame the caller passes; the component passes
+world (table) coordinates for workspace and inter-arm checks.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+def _positive(name: str, v: float) -> float:
+    v = float(v)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name}: must be a positive finite number, got {v}")
+    return v
+
+
+@dataclass(frozen=True)
+class MotionLimits:
+    """Per-step TCP limits. Defaults sit under Flexiv's typical values (1 m/s, 1.5 m/s², 300°/s;
+    flexiv_facts.md §6) and near TRI's EE limits (0.4 m/s, 90°/s; rig_facts.md §4.1)."""
+
+    max_linear_vel: float = 0.4  # m/s
+    max_angular_vel: float = 1.5  # rad/s
+    max_linear_acc: float = 1.5  # m/s^2
+    max_angular_acc: float = 6.0  # rad/s^2
+    gripper_rate: float = 1.0  # gripper_open units per second (full stroke in 1 s ~ 85 mm/s)
+
+    def __post_init__(self) -> None:
+        for f in ("max_linear_vel", "max_angular_vel", "max_linear_acc", "max_angular_acc", "gripper_rate"):
+            object.__setattr__(self, f, _positive(f, getattr(self, f)))
+
+
+class Clamp(str, enum.Enum):
+    """What a safety step changed (counted in diagnostics)."""
+
+    LINEAR_VELOCITY = "linear_velocity"
+    ANGULAR_VELOCITY = "angular_velocity"
+    LINEAR_ACCELERATION = "linear_acceleration"
+    ANGULAR_ACCELERATION = "angular_acceleration"
+    WORKSPACE = "workspace"
+    INTER_ARM = "inter_arm_distance"
+    GRIPPER_RATE = "gripper_rate"
+
+
+@dataclass(frozen=True)
+class CartesianCommand:
+    """The last commanded TCP pose and twist of one arm (world-frame twist)."""
+
+    position: np.ndarray
+    quaternion: np.ndarray  # xyzw
+    linear_vel: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    angular_vel: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    gripper: float = 1.0
+
+    def at_rest(self) -> "CartesianCommand":
+        return CartesianCommand(self.position, self.quaternion, np.zeros(3), np.zeros(3), self.gripper)
+
+
+def _limit_vector(delta: np.ndarray, v_prev: np.ndarray, dt: float, v_max: float, a_max: float,
+                  vel_flag: Clamp, acc_flag: Clamp, flags: set[Clamp]) -> np.ndarray:
+    """Velocity for this step that heads for ``delta`` within the limits.
+
+    The wanted speed is the smallest of: reaching the goal this step, ``v_max``, and the speed
+    from which ``a_max`` can still stop at the goal (so a far target is approached without
+    overshoot). The change from ``v_prev`` is then capped at ``a_max * dt``.
+    """
+    dist = float(np.linalg.norm(delta))
+    if dist < 1e-12:
+        v_want = np.zeros(3)
+    else:
+        raw = dist / dt
+        # Discrete stopping curve: after moving v*dt this step, decelerating by a_max*dt per step
+        # still ends at the goal (v^2/2a + v*dt/2 <= dist).
+        half = 0.5 * a_max * dt
+        speed = min(raw, v_max, math.sqrt(half * half + 2.0 * a_max * dist) - half)
+        if raw > v_max * (1 + 1e-9):
+            flags.add(vel_flag)
+        v_want = delta / dist * speed
+    dv = v_want - v_prev
+    dv_norm = float(np.linalg.norm(dv))
+    if dv_norm > a_max * dt * (1 + 1e-9):
+        dv *= a_max * dt / dv_norm
+        # Only a change the raw request needed counts as a clamp; decelerating along the
+        # stopping curve is planned motion.
+        raw_v = delta / dt if dist > 0 else np.zeros(3)
+        if float(np.linalg.norm(raw_v - v_prev)) > a_max * dt * (1 + 1e-9):
+            flags.add(acc_flag)
+    v = v_prev + dv
+    n = float(np.linalg.norm(v))
+    if n > v_max:
+        v *= v_max / n
+    return v
+
+
+def limit_step(prev: CartesianCommand, position: np.ndarray, quaternion: np.ndarray,
+               gripper: float, dt: float, limits: MotionLimits) -> tuple[CartesianCommand, set[Clamp]]:
+    """One command step from ``prev`` towards the desired pose, within ``limits``."""
+    dt = _positive("dt", dt)
+    flags: set[Clamp] = set()
+    v = _limit_vector(np.asarray(position, float) - prev.position, prev.linear_vel, dt,
+                      limits.max_linear_vel, limits.max_linear_acc,
+                      Clamp.LINEAR_VELOCITY, Clamp.LINEAR_ACCELERATION, flags)
+    r_prev = Rotation.from_quat(prev.quaternion)
+    rotvec = (Rotation.from_quat(quaternion) * r_prev.inv()).as_rotvec()  # world-frame rotation
+    w = _limit_vector(rotvec, prev.angular_vel, dt, limits.max_angular_vel, limits.max_angular_acc,
+                      Clamp.ANGULAR_VELOCITY, Clamp.ANGULAR_ACCELERATION, flags)
+    new_q = (Rotation.from_rotvec(w * dt) * r_prev).as_quat()
+    if new_q[3] < 0:
+        new_q = -new_q
+    g = limit_gripper(prev.gripper, gripper, dt, limits.gripper_rate)
+    if g != gripper:
+        flags.add(Clamp.GRIPPER_RATE)
+    return CartesianCommand(prev.position + v * dt, new_q, v, w, g), flags
+
+
+def limit_gripper(prev: float, want: float, dt: float, rate: float) -> float:
+    """Gripper opening moved from ``prev`` towards ``want`` by at most ``rate * dt``."""
+    step = rate * dt
+    return float(min(max(want, prev - step), prev + step))
+
+
+@dataclass(frozen=True)
+class WorkspaceBox:
+    """Axis-aligned box (world frame) the TCP of one arm must stay in."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+
+    def __post_init__(self) -> None:
+        lo = np.asarray(self.lo, dtype=float)
+        hi = np.asarray(self.hi, dtype=float)
+        if lo.shape != (3,) or hi.shape != (3,):
+            raise ValueError(f"workspace: lo and hi must have 3 values, got {lo.shape} and {hi.shape}")
+        if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+            raise ValueError("workspace: bounds must be finite")
+        if np.any(lo >= hi):
+            raise ValueError(f"workspace: lo must be below hi on every axis, got lo={lo} hi={hi}")
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
+
+    def contains(self, p: np.ndarray) -> bool:
+        return bool(np.all(p >= self.lo) and np.all(p <= self.hi))
+
+    def clamp(self, p: np.ndarray) -> tuple[np.ndarray, bool]:
+        q = np.clip(p, self.lo, self.hi)
+        return q, bool(np.any(q != p))
+
+
+# -- inter-arm distance ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Capsule:
+    """Segment a-b swept by a sphere of ``radius`` (world frame)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    radius: float
+
+
+def segment_distance(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarray) -> float:
+    """Shortest distance between segments p1-q1 and p2-q2 (clamped closest-point solution)."""
+    d1, d2, r = q1 - p1, q2 - p2, p1 - p2
+    a, e, f = float(d1 @ d1), float(d2 @ d2), float(d2 @ r)
+    eps = 1e-12
+    if a <= eps and e <= eps:
+        return float(np.linalg.norm(r))
+    if a <= eps:
+        s, t = 0.0, min(max(f / e, 0.0), 1.0)
+    else:
+        c = float(d1 @ r)
+        if e <= eps:
+            t, s = 0.0, min(max(-c / a, 0.0), 1.0)
+        else:
+            b = float(d1 @ d2)
+            denom = a * e - b * b
+            s = min(max((b * f - c * e) / denom, 0.0), 1.0) if denom > eps else 0.0
+            t = (b * s + f) / e
+            if t < 0.0:
+                t, s = 0.0, min(max(-c / a, 0.0), 1.0)
+            elif t > 1.0:
+                t, s = 1.0, min(max((b - c) / a, 0.0), 1.0)
+    return float(np.linalg.norm((p1 + d1 * s) - (p2 + d2 * t)))
+
+
+def capsule_distance(c1: Capsule, c2: Capsule) -> float:
+    """Surface distance (negative when overlapping)."""
+    return segment_distance(c1.a, c1.b, c2.a, c2.b) - c1.radius - c2.radius
+
+
+def min_distance(left: Sequence[Capsule], right: Sequence[Capsule]) -> float:
+    """Smallest surface distance between any capsule of one arm and any of the other."""
+    if not left or not right:
+        return math.inf
+    return min(capsule_distance(a, b) for a in left for b in right)
+
+
+def chain_capsules(points: Iterable[np.ndarray], radii: Sequence[float]) -> list[Capsule]:
+    """Capsules between consecutive key points of an arm, one radius per segment."""
+    pts = [np.asarray(p, dtype=float) for p in points]
+    if len(radii) != len(pts) - 1:
+        raise ValueError(f"radii: need {len(pts) - 1} values for {len(pts)} points, got {len(radii)}")
+    return [Capsule(pts[i], pts[i + 1], float(radii[i])) for i in range(len(pts) - 1)]
+
+
+def inter_arm_stop(current: float, predicted: float, stop_distance: float) -> bool:
+    """True when the next step must not be taken: it ends closer than ``stop_distance`` and closer
+    than now. Steps that separate the arms are always allowed, so the arms can back off."""
+    return predicted < stop_distance and predicted < current
+
+
+# -- timed-target interpolation -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Waypoint:
+    t: float
+    position: np.ndarray
+    quaternion: np.ndarray  # xyzw
+    gripper: float
+
+
+def slerp(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
+    """Shortest-path spherical interpolation of xyzw quaternions."""
+    q0 = np.asarray(q0, float)
+    q1 = np.asarray(q1, float)
+    dot = float(q0 @ q1)
+    if dot < 0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:
+        q = q0 + s * (q1 - q0)
+        return q / np.linalg.norm(q)
+    th = math.acos(min(dot, 1.0))
+    q = (math.sin((1 - s) * th) * q0 + math.sin(s * th) * q1) / math.sin(th)
+    return q / np.linalg.norm(q)
+
+
+class TargetInterpolator:
+    """Turns timed targets (each to be reached at its stamp) into a pose at any time.
+
+    The first waypoint is an anchor: where the command was when the targets started. Between
+    waypoints position is linear and orientation slerped; after the last one it holds (never
+    extrapolates). A target stamped at or before ``now`` replaces the queue (the step clamp then
+    limits the jump). A target earlier than queued ones supersedes them (newest information wins).
+    """
+
+    def __init__(self, max_waypoints: int = 256) -> None:
+        self.max_waypoints = max_waypoints
+        self._wps: list[Waypoint] = []
+
+    def reset(self, wp: Waypoint) -> None:
+        self._wps = [wp]
+
+    @property
+    def empty(self) -> bool:
+        return not self._wps
+
+    @property
+    def last_stamp(self) -> float:
+        return self._wps[-1].t if self._wps else -math.inf
+
+    def push(self, wp: Waypoint, now: float) -> None:
+        if not self._wps:
+            raise RuntimeError("interpolator: reset() with an anchor before pushing targets")
+        if wp.t <= now:
+            self._wps = [Waypoint(now, wp.position, wp.quaternion, wp.gripper)]
+            return
+        anchor = self.sample(now)
+        kept = [w for w in self._wps if now < w.t < wp.t]
+        self._wps = [anchor, *kept, wp][-self.max_waypoints:]
+
+    def sample(self, t: float) -> Waypoint:
+        wps = self._wps
+        if not wps:
+            raise RuntimeError("interpolator: no anchor")
+        while len(wps) >= 2 and wps[1].t <= t:
+            wps.pop(0)
+        w0 = wps[0]
+        if len(wps) == 1 or t <= w0.t:
+            return Waypoint(t, w0.position, w0.quaternion, w0.gripper)
+        w1 = wps[1]
+        s = (t - w0.t) / (w1.t - w0.t)
+        return Waypoint(t, w0.position + s * (w1.position - w0.position),
+                        slerp(w0.quaternion, w1.quaternion, s),
+                        w0.gripper + s * (w1.gripper - w0.gripper))
+
+
+# -- target checks and watchdog -------------------------------------------------------------
+
+def target_problem(position: np.ndarray, quaternion: np.ndarray, gripper: float, stamp: float,
+                   now: float, stale_after: float, max_lead: float, quat_tol: float = 1e-3) -> str:
+    """Why a target must be rejected ("" if acceptable). Re-checks what message constructors
+    check, because a codec or a buggy producer can hand over objects built around them."""
+    try:
+        p = np.asarray(position, dtype=float)
+        q = np.asarray(quaternion, dtype=float)
+        g = float(gripper)
+        t = float(stamp)
+    except (TypeError, ValueError) as exc:
+        return f"malformed: {exc}"
+    if p.shape != (3,) or q.shape != (4,):
+        return f"malformed: position/quaternion shapes {p.shape}/{q.shape}"
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q)) and math.isfinite(g) and math.isfinite(t)):
+        return "non-finite value (NaN or inf)"
+    if abs(float(np.linalg.norm(q)) - 1.0) > quat_tol:
+        return f"malformed: quaternion norm {float(np.linalg.norm(q)):.4f}"
+    if not 0.0 <= g <= 1.0:
+        return f"malformed: gripper_open {g} outside [0, 1]"
+    if t < now - stale_after:
+        return f"stale: stamped {now - t:.3f} s in the past"
+    if t > now + max_lead:
+        return f"too far ahead: stamped {t - now:.3f} s in the future"
+    return ""
+
+
+class WatchdogState(str, enum.Enum):
+    OK = "ok"
+    HOLD = "hold"
+    STOP = "stop"
+
+
+class Watchdog:
+    """No fresh target for ``hold_after`` s -> HOLD; for ``stop_after`` s -> STOP."""
+
+    def __init__(self, hold_after: float, stop_after: float) -> None:
+        self.hold_after = _positive("hold_after", hold_after)
+        self.stop_after = _positive("stop_after", stop_after)
+        if self.stop_after <= self.hold_after:
+            raise ValueError(f"stop_after: must exceed hold_after ({self.hold_after}), got {self.stop_after}")
+        self._last: float | None = None
+
+    def feed(self, t: float) -> None:
+        self._last = t
+
+    def check(self, t: float) -> WatchdogState:
+        if self._last is None:
+            return WatchdogState.OK
+        age = t - self._last
+        if age >= self.stop_after:
+            return WatchdogState.STOP
+        if age >= self.hold_after:
+            return WatchdogState.HOLD
+        return WatchdogState.OK
