@@ -16,6 +16,7 @@ PACKAGE = "a2w"
 # exec name -> "module:Class". Keep sorted.
 NODES: dict[str, str] = {
     "arm_node": "a2w.arms.component:ArmNode",
+    "camera_node": "a2w.cameras.component:CameraComponent",
 }
 
 
