@@ -125,7 +125,8 @@ class ArmNodeParams(Params):
     flexiv_enable_timeout: float = param(30.0, "wait for operational after Enable (s)", low=1.0)
     flexiv_connect_timeout: float = param(60.0, "whole bring-up timeout per arm (s)", low=5.0)
     # Sim backend (a2w.sim)
-    sim_world: str = param("default", "registered SimWorld to drive")
+    sim_world: str = param("sim", "name of the SimWorld the sim node registered")
+    sim_command_rate: float = param(100.0, "control rate with the sim backend (Hz)", low=10.0, high=1000.0)
 
 
 def _base_matrix(v: list[float], name: str) -> np.ndarray:
@@ -159,6 +160,12 @@ class ArmNode(Component):
         self.ownership = Ownership(ControlMode.IDLE, logger=self.log)
         self.backend: RigBackend = resolve(p.backend)(p, node)
         self.dt = 1.0 / float(self.backend.command_rate)
+        base_pose = getattr(self.backend, "base_pose", None)
+        if callable(base_pose):
+            # A backend that knows its bases (the sim scene) is the truth; the parameters are for
+            # backends that do not (the real arms: calibration).
+            self.base_T = (np.asarray(base_pose(0), float), np.asarray(base_pose(1), float))
+            self.base_R = tuple(Rotation.from_matrix(T[:3, :3]) for T in self.base_T)
         self.motion = Motion.CONNECTING
         self.interp = (TargetInterpolator(), TargetInterpolator())
         self.cmd: list[CartesianCommand | None] = [None, None]

@@ -39,6 +39,11 @@ def resolve(name: str) -> Factory:
 
 def sim_backend_from_params(params: Any, node: NodeHandle) -> RigBackend:
     """The MuJoCo rig (a2w.sim) behind the same interface; imported lazily (MuJoCo is heavy)."""
-    from a2w.sim import rig
+    from a2w.sim.rig import SimRigBackend, SimRigParams
+    from a2w.sim.world import get_world
 
-    return rig.backend_from_params(params, node)
+    try:
+        world = get_world(params.sim_world)
+    except LookupError as exc:
+        raise ValueError(f"sim_world: {exc}") from exc
+    return SimRigBackend(world, SimRigParams(command_rate=params.sim_command_rate))
