@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from a2w.types import CameraFrame
 
 
@@ -37,6 +39,22 @@ class FrameMetadata:
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class DepthFrame:
+    """Depth aligned to the colour image of the same frame: metres (float32, 0 = no data, the
+    librealsense convention), H x W, with the colour frame's stamp and optical frame."""
+
+    view: str
+    depth: np.ndarray
+    stamp: float
+    frame_number: int = 0
+    frame_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.depth, np.ndarray) or self.depth.dtype != np.float32 or self.depth.ndim != 2:
+            raise ValueError("depth: must be a 2-D float32 array (metres)")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ DeviceLister = Callable[[], Sequence[rs.device]]
 
 __all__ = [
     "CameraLinkError", "CameraProfileError", "DeviceInfo", "RealSenseSource", "SilenceAction",
-    "check_usb_link", "context_lister", "decide_on_silence", "normalize_serial", "select_device",
+    "check_usb_link", "context_lister", "decide_on_silence", "make_source", "normalize_serial",
+    "select_device",
 ]
 
 
@@ -247,3 +248,13 @@ class RealSenseSource(RsCaptureBase):
         self._disconnect()
         self._sink = None
         self._sink = self._connect()
+
+
+def make_source(config: CameraConfig, ctx: Any) -> RealSenseSource:
+    """Driver factory for the camera component (``DRIVERS["realsense"]``). One librealsense
+    context is shared by the component's cameras (ros2_facts.md §1.2 "Selection")."""
+    p = ctx.params
+    if "rs_lister" not in ctx.shared:
+        ctx.shared["rs_lister"] = context_lister()
+    return RealSenseSource(config, devices=ctx.shared["rs_lister"], frame_timeout=p.frame_timeout,
+                           retry_period=p.retry_period, allow_usb2=p.allow_usb2)

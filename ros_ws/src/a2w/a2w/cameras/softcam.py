@@ -132,12 +132,15 @@ class SoftwareDeviceHub:
 
 
 class FrameFeeder:
-    """A thread pushing frames to cameras at ``fps`` with global-time stamps = push time (ms),
-    plus a per-camera stamp offset (to emulate unsynchronised cameras). ``pause``/``resume``
-    make a camera go silent."""
+    """A thread pushing frames to cameras at ``fps`` with global-time stamps plus a per-camera
+    offset (to emulate unsynchronised cameras). ``common_stamp``: all cameras of one cycle share
+    the cycle's time (exact offsets); otherwise each stamp is its own push time (latency
+    measurements). Adding a serial to ``paused`` makes that camera go silent."""
 
     def __init__(self, cams: Sequence[SoftwareCamera], fps: float = 30.0,
-                 offsets_ms: Sequence[float] | None = None, content: bool = True) -> None:
+                 offsets_ms: Sequence[float] | None = None, content: bool = True,
+                 common_stamp: bool = True) -> None:
+        self.common_stamp = common_stamp
         self.cams = list(cams)
         self.period = 1.0 / fps
         self.offsets = list(offsets_ms or [0.0] * len(self.cams))
@@ -159,12 +162,13 @@ class FrameFeeder:
     def _run(self) -> None:
         next_t = time.monotonic()
         while not self._stop.is_set():
+            cycle = time.time()
             for cam, off in zip(list(self.cams), self.offsets):
                 if cam.serial in self.paused:
                     continue
                 n = self.numbers[cam.serial] = self.numbers[cam.serial] + 1
                 img = pattern(cam.width, cam.height, n) if self._content else self._frames[cam.serial][n % 2]
-                now = time.time()
+                now = cycle if self.common_stamp else time.time()
                 cam.push(img, now * 1e3 + off, n, exposure_us=8000 + n)
             next_t += self.period
             delay = next_t - time.monotonic()

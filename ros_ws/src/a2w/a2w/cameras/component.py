@@ -1,0 +1,249 @@
+"""The camera node: three cameras (front, left_wrist, right_wrist) published ROS-style.
+
+Per view ``<prefix>/<view>/...`` (realsense-ros topic names, ros2_facts.md §1.1, with
+``camera_namespace`` = cameras and ``camera_name`` = the view):
+
+* ``color/image_raw`` (CameraFrame, sensor QoS; carries aligned depth too when enabled)
+* ``color/camera_info`` (CameraIntrinsics, sensor QoS)
+* ``color/metadata`` (FrameMetadata: device stamp, domain, exposure; reliable, as realsense-ros's
+  info QoS) when the driver provides it
+* ``aligned_depth_to_color/image_raw`` (DepthFrame) when ``enable_depth``
+
+plus one DiagnosticStatus per camera on ``/diagnostics`` (rate, drops, stamp jitter, faults).
+
+Drivers are looked up by name in ``DRIVERS`` (name -> factory, or "module:function" imported on
+first use), so adding one (the sim source) is one line. Each camera has its own worker thread:
+it opens the source (retrying while the device is missing, so a camera plugged in later is picked
+up without restarting the node), waits for frames and publishes them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from a2w.cameras.metadata import Capture, CaptureSource, DepthFrame, FrameMetadata
+from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraTimeout
+from a2w.cameras.stats import StreamStats
+from a2w.clock import Clock
+from a2w.host.component import Component, NodeHandle
+from a2w.host.params import Params, param
+from a2w.host.qos import QoS
+from a2w.types import CameraFrame, CameraIntrinsics, DiagnosticStatus
+
+RIG_VIEWS = ["front", "left_wrist", "right_wrist"]
+
+
+@dataclass
+class CameraParams(Params):
+    driver: str = param("realsense", "camera driver: a key of a2w.cameras.component.DRIVERS "
+                                     "(realsense, playback, sim)")
+    views: list[str] = param(list(RIG_VIEWS), "view names, one camera each")
+    serials: list[str] = param(["", "", ""], "device serial per view (realsense); a digit-only "
+                                             "serial may be written with a leading '_'")
+    width: int = param(640, "colour width (px)", low=1)
+    height: int = param(480, "colour height (px)", low=1)
+    fps: float = param(30.0, "frame rate", low=1.0, high=300.0)
+    enable_depth: bool = param(False, "also stream depth aligned to colour")
+    topic_prefix: str = param("/cameras", "topics are <prefix>/<view>/color/...")
+    frame_timeout: float = param(1.0, "seconds without a frame before a camera counts as stopped",
+                                 low=0.05)
+    retry_period: float = param(1.0, "seconds between open / restart / reconnect attempts", low=0.05)
+    allow_usb2: bool = param(False, "accept cameras on a USB 2 link (realsense)")
+    playback_dir: str = param("", "directory with one <view>.db3 recording per view (playback)")
+    playback_loop: bool = param(True, "restart a recording when it ends (playback)")
+    playback_realtime: bool = param(True, "pace playback by the recorded stamps (playback)")
+    playback_restamp: bool = param(True, "shift recorded stamps to now, same shift for all views")
+    diagnostics_period: float = param(1.0, "seconds between per-camera diagnostics", low=0.05)
+    jitter_warn_ms: float = param(5.0, "stamp-interval error (p99) above which a camera warns", low=0.0)
+    min_rate_ratio: float = param(0.8, "warn when the rate falls below this fraction of fps",
+                                  low=0.0, high=1.0)
+
+
+@dataclass
+class DriverContext:
+    """What a driver factory gets besides the CameraConfig."""
+
+    params: CameraParams
+    index: int  # position of the view in params.views
+    clock: Clock
+    logger: logging.Logger
+    shared: dict[str, Any] = field(default_factory=dict)  # one dict per component, for all views
+
+
+DriverFactory = Callable[[CameraConfig, DriverContext], CameraSource]
+
+# Driver name -> factory or "module:function" (imported on first use so that, e.g., the sim
+# driver does not need pyrealsense2 and the RealSense one does not need MuJoCo).
+DRIVERS: dict[str, DriverFactory | str] = {
+    "realsense": "a2w.cameras.realsense:make_source",
+    "playback": "a2w.cameras.playback:make_source",
+}
+
+
+def driver_factory(name: str) -> DriverFactory:
+    try:
+        entry = DRIVERS[name]
+    except KeyError:
+        raise ValueError(f"driver: unknown camera driver {name!r}; known: {sorted(DRIVERS)}") from None
+    if isinstance(entry, str):
+        module, _, func = entry.partition(":")
+        entry = getattr(importlib.import_module(module), func)
+    return entry  # type: ignore[return-value]
+
+
+class _Camera:
+    """One view: its source, publishers, statistics and worker state."""
+
+    def __init__(self, view: str, source: CameraSource, stats: StreamStats) -> None:
+        self.view = view
+        self.source = source
+        self.stats = stats
+        self.opened = False
+        self.error = ""  # why it is not streaming (open failure or fault)
+        self.published = 0
+        self.exposure_us = math.nan
+        self.pubs: dict[str, Any] = {}
+
+
+class CameraComponent(Component):
+    """See the module docstring."""
+
+    Params = CameraParams
+    params: CameraParams
+
+    def __init__(self, node: NodeHandle, params: CameraParams) -> None:
+        super().__init__(node, params)
+        p = params
+        if not p.views:
+            raise ValueError("views: at least one view is required")
+        if len(set(p.views)) != len(p.views):
+            raise ValueError(f"views: duplicate names in {p.views}")
+        if p.driver == "realsense" and len(p.serials) != len(p.views):
+            raise ValueError(f"serials: need one per view ({len(p.views)}), got {len(p.serials)}")
+        factory = driver_factory(p.driver)
+        shared: dict[str, Any] = {}
+        self.cameras: list[_Camera] = []
+        prefix = p.topic_prefix.rstrip("/")
+        sensor = QoS.sensor()
+        for i, view in enumerate(p.views):
+            serial = p.serials[i] if i < len(p.serials) else ""
+            cfg = CameraConfig(view, serial, p.width, p.height, p.fps, p.enable_depth)
+            ctx = DriverContext(p, i, node.clock, self.log, shared)
+            cam = _Camera(view, factory(cfg, ctx), StreamStats(p.fps))
+            base = f"{prefix}/{view}"
+            cam.pubs["image"] = node.create_publisher(f"{base}/color/image_raw", CameraFrame, sensor)
+            cam.pubs["info"] = node.create_publisher(f"{base}/color/camera_info", CameraIntrinsics, sensor)
+            cam.pubs["meta"] = node.create_publisher(f"{base}/color/metadata", FrameMetadata, QoS.reliable(10))
+            if p.enable_depth:
+                cam.pubs["depth"] = node.create_publisher(
+                    f"{base}/aligned_depth_to_color/image_raw", DepthFrame, sensor)
+            self.cameras.append(cam)
+        self._diag = node.create_publisher("/diagnostics", DiagnosticStatus, QoS.reliable(50))
+        node.create_timer(p.diagnostics_period, self._publish_diagnostics)
+        for cam in self.cameras:
+            node.start_worker(f"camera:{cam.view}", lambda c=cam: self._run(c))
+
+    # -- per-camera worker -----------------------------------------------------------------
+    def _run(self, cam: _Camera) -> None:
+        stop = self.node.shutdown_event
+        p = self.params
+        try:
+            while not stop.is_set():
+                if not cam.opened:
+                    try:
+                        cam.source.open()
+                        cam.source.start()
+                    except CameraError as exc:
+                        if cam.error != str(exc):
+                            self.log.error("%s", exc)
+                        cam.error = str(exc)
+                        stop.wait(p.retry_period)
+                        continue
+                    cam.opened, cam.error = True, ""
+                try:
+                    cap = self._wait(cam.source, p.frame_timeout)
+                except CameraTimeout as exc:
+                    cam.error = str(exc)
+                    continue
+                except CameraError as exc:  # e.g. the source was closed under us
+                    cam.error = str(exc)
+                    stop.wait(p.retry_period)
+                    continue
+                cam.error = ""
+                self._publish(cam, cap)
+        finally:
+            cam.source.close()
+
+    @staticmethod
+    def _wait(source: CameraSource, timeout: float) -> Capture:
+        if isinstance(source, CaptureSource):
+            return source.wait_capture(timeout)
+        return Capture(source.wait_frame(timeout), None)
+
+    def _publish(self, cam: _Camera, cap: Capture) -> None:
+        f = cap.frame
+        arrival = cap.meta.arrival if cap.meta is not None else time.time()
+        cam.stats.update(f.frame_number, f.stamp, arrival)
+        cam.pubs["image"].publish(f)
+        if f.intrinsics is not None:
+            cam.pubs["info"].publish(f.intrinsics)
+        if cap.meta is not None:
+            cam.exposure_us = cap.meta.exposure_us
+            cam.pubs["meta"].publish(cap.meta)
+        if "depth" in cam.pubs and f.depth is not None:
+            cam.pubs["depth"].publish(DepthFrame(f.view, f.depth, f.stamp, f.frame_number, f.frame_id))
+        cam.published += 1
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def camera_status(self, cam: _Camera, now: float) -> DiagnosticStatus:
+        p = self.params
+        s = cam.stats
+        rate = s.rate(now)
+        j50, j99 = s.jitter()
+        values = {
+            "serial": getattr(cam.source, "serial", "") or cam.source.config.serial,
+            "driver": p.driver,
+            "rate_hz": f"{rate:.2f}",
+            "frames": s.frames,
+            "drops": s.drops,
+            "restarts": getattr(cam.source, "restarts", 0),
+            "jitter_p50_ms": f"{j50 * 1e3:.3f}",
+            "jitter_p99_ms": f"{j99 * 1e3:.3f}",
+            "max_gap_ms": f"{s.max_gap * 1e3:.1f}",
+            "silent_s": f"{s.silent_for(now):.2f}",
+            "exposure_us": f"{cam.exposure_us:g}",
+        }
+        fault = getattr(cam.source, "fault", "") or cam.error
+        if fault:
+            level, msg = 2, fault
+        elif s.frames == 0:
+            level, msg = 1, "waiting for the first frame"
+        elif rate < p.min_rate_ratio * p.fps:
+            level, msg = 1, f"low rate {rate:.1f} Hz (nominal {p.fps:g})"
+        elif j99 * 1e3 > p.jitter_warn_ms:
+            level, msg = 1, f"stamp jitter p99 {j99 * 1e3:.1f} ms > {p.jitter_warn_ms:g} ms"
+        else:
+            level, msg = 0, "ok"
+        return DiagnosticStatus(f"{self.node.fqn}/{cam.view}", level, msg, values,
+                                self.node.clock.now())
+
+    def _publish_diagnostics(self) -> None:
+        now = time.time()
+        for cam in self.cameras:
+            self._diag.publish(self.camera_status(cam, now))
+
+    def diagnostics(self) -> dict[str, Any]:
+        now = time.time()
+        out: dict[str, Any] = {}
+        for cam in self.cameras:
+            st = self.camera_status(cam, now)
+            out[f"{cam.view}.level"] = st.level
+            out[f"{cam.view}.message"] = st.message
+            for k in ("rate_hz", "drops", "jitter_p99_ms"):
+                out[f"{cam.view}.{k}"] = st.values[k]
+        return out
