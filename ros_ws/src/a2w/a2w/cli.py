@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "a2w.host.cli",
     "a2w.ros.cli",
     "a2world.embeddings_cli",
+    "a2world.cli",
 )
 
 
