@@ -25,8 +25,7 @@ import pyrealsense2 as rs
 from a2w.cameras.rsutil import (
     CameraProfileError,
     RsCaptureBase,
-    choose_profile,
-    profile_info,
+    find_stream,
     to_intrinsics,
 )
 from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound
@@ -169,10 +168,10 @@ class RealSenseSource(RsCaptureBase):
         cfg = self.config
         # Colour may live on any sensor (the D405's comes from its depth module).
         sensors = list(dev.query_sensors())
-        ci, cprof = self._find(sensors, "color", "rgb8", who)
+        ci, cprof = find_stream(sensors, cfg, "color", "rgb8", who)
         chosen: dict[int, list[rs.stream_profile]] = {ci: [cprof]}
         if cfg.depth:
-            di, dprof = self._find(sensors, "depth", "z16", who)
+            di, dprof = find_stream(sensors, cfg, "depth", "z16", who)
             chosen.setdefault(di, []).append(dprof)
         self._intrinsics = to_intrinsics(cprof.as_video_stream_profile())
         # A syncer groups colour and depth of the same instant so depth can be aligned to colour.
@@ -197,22 +196,6 @@ class RealSenseSource(RsCaptureBase):
         log.info("%s: streaming colour %dx%dx%g%s", who, cfg.width, cfg.height, cfg.fps,
                  " + aligned depth" if cfg.depth else "")
         return sink
-
-    def _find(self, sensors: list[rs.sensor], stream: str, fmt: str,
-              who: str) -> tuple[int, rs.stream_profile]:
-        cfg = self.config
-        everything = []
-        for k, s in enumerate(sensors):
-            profiles = list(s.get_stream_profiles())
-            infos = [profile_info(p) for p in profiles]
-            everything.extend(infos)
-            try:
-                i = choose_profile(infos, stream, cfg.width, cfg.height, cfg.fps, fmt, who)
-            except CameraProfileError:
-                continue
-            return k, profiles[i]
-        choose_profile(everything, stream, cfg.width, cfg.height, cfg.fps, fmt, who)  # raises
-        raise AssertionError("unreachable")
 
     @staticmethod
     def _stop_sensors(sensors: list[rs.sensor]) -> None:

@@ -163,6 +163,10 @@ class RsCaptureBase(CameraSource, abc.ABC):
     def _on_silence(self, silent_for: float) -> None:
         """Called from the capture thread while no frame arrives for longer than the timeout."""
 
+    def _stamp(self, device_ms: float, domain: str) -> float:
+        """Seconds for a frame's device timestamp (playback shifts recorded stamps here)."""
+        return self.stamps(device_ms, domain)
+
     # -- life cycle --------------------------------------------------------------------------
     def _describe(self) -> str:
         return f"camera {self.view!r}" + (f" (serial {self.serial})" if self.serial else "")
@@ -299,7 +303,7 @@ class RsCaptureBase(CameraSource, abc.ABC):
             depth_m = None  # unaligned (align disabled or failed): not published as aligned depth
         dev_ms = float(color.get_timestamp())
         domain = domain_name(color)
-        stamp = self.stamps(dev_ms, domain)
+        stamp = self._stamp(dev_ms, domain)
         number = int(color.get_frame_number())
         frame = CameraFrame(self.view, img, stamp, self._intrinsics, depth_m, number, self.serial,
                             f"{self.view}_color_optical_frame")
@@ -307,3 +311,21 @@ class RsCaptureBase(CameraSource, abc.ABC):
                              _meta(color, rs.frame_metadata_value.actual_exposure),
                              _meta(color, rs.frame_metadata_value.gain_level))
         return Capture(frame, meta)
+
+
+def find_stream(sensors: Sequence[rs.sensor], config: CameraConfig, stream: str, fmt: str,
+                who: str) -> tuple[int, rs.stream_profile]:
+    """(sensor index, profile) of the first sensor offering the configured profile for
+    ``stream``; ``CameraProfileError`` listing every profile of that stream otherwise."""
+    everything: list[ProfileInfo] = []
+    for k, s in enumerate(sensors):
+        profiles = list(s.get_stream_profiles())
+        infos = [profile_info(p) for p in profiles]
+        everything.extend(infos)
+        try:
+            i = choose_profile(infos, stream, config.width, config.height, config.fps, fmt, who)
+        except CameraProfileError:
+            continue
+        return k, profiles[i]
+    choose_profile(everything, stream, config.width, config.height, config.fps, fmt, who)
+    raise AssertionError("unreachable: choose_profile raises when nothing matches")
