@@ -46,7 +46,7 @@ class SimRigParams:
     """Tunables of the simulated arms (SI units)."""
 
     command_rate: float = 100.0  # Hz at which the arm component is expected to stream
-    control_decimation: int = 2  # IK/fault checks every N physics steps (1/600 s each)
+    control_decimation: int = 4  # IK/fault checks every N physics steps (150 Hz)
     max_linear_speed: float = 0.5  # m/s (RDK NRT default, flexiv_facts.md §6)
     max_angular_speed: float = 1.5  # rad/s
     velocity_scale: float = 1.0  # fraction of Flexiv's joint velocity limits
@@ -246,23 +246,22 @@ class SimRigBackend(RigBackend):
         """6x7 geometric Jacobian at the state last computed in ``self._kin``."""
         idx = self.world.arms[arm.name]
         axes = self._kin.xaxis[idx.joints]
-        anchors = self._kin.xanchor[idx.joints]
-        return np.vstack([np.cross(axes, tcp - anchors).T, axes.T])
+        return np.vstack([_cross_rows(axes, tcp - self._kin.xanchor[idx.joints]).T, axes.T])
 
     def _control(self, world: SimWorld) -> None:
-        d = world.data
         p = self.params
-        if self._tick % p.control_decimation == 0:
-            dt = world.dt * p.control_decimation
-            for arm in self._arms:
-                if arm.fault is None and arm.target is not None:
-                    self._ik_step(arm, dt)
-                # Gripper: rate-limited toward its target, unless a fault injection jammed it.
-                if not world.gripper_stuck[arm.name]:
-                    step = p.gripper_speed * dt
-                    arm.grip_cmd += float(np.clip(arm.grip_target - arm.grip_cmd, -step, step))
         self._tick += 1
+        if (self._tick - 1) % p.control_decimation:
+            return  # the actuators keep the last reference between control ticks
+        d = world.data
+        dt = world.dt * p.control_decimation
         for arm in self._arms:
+            if arm.fault is None and arm.target is not None:
+                self._ik_step(arm, dt)
+            # Gripper: rate-limited toward its target, unless a fault injection jammed it.
+            if not world.gripper_stuck[arm.name]:
+                step = p.gripper_speed * dt
+                arm.grip_cmd += min(step, max(-step, arm.grip_target - arm.grip_cmd))
             idx = world.arms[arm.name]
             d.ctrl[idx.actuators] = arm.q_ref
             d.ctrl[idx.finger_actuators] = arm.grip_cmd / 2.0
@@ -272,16 +271,16 @@ class SimRigBackend(RigBackend):
         cur = self._fk(arm, arm.q_ref)
         tgt = arm.target
         e_pos = tgt[:3, 3] - cur[:3, 3]
-        e_rot = Rotation.from_matrix(tgt[:3, :3] @ cur[:3, :3].T).as_rotvec()
+        e_rot = _rotvec(tgt[:3, :3] @ cur[:3, :3].T)
         v = TRACK_GAIN * e_pos
         w = TRACK_GAIN * e_rot
         v *= min(1.0, p.max_linear_speed / max(np.linalg.norm(v), 1e-12))
         w *= min(1.0, p.max_angular_speed / max(np.linalg.norm(w), 1e-12))
         jac = self._jacobian(arm, cur[:3, 3])
-        jjt = jac @ jac.T + (IK_DAMPING ** 2) * np.eye(6)
-        pinv = jac.T @ np.linalg.solve(jjt, np.eye(6))
+        jjt = jac @ jac.T + _DAMP6
+        pinv = np.linalg.solve(jjt, jac).T  # J^T (J J^T + λ²I)^-1, the matrix being symmetric
         dq = pinv @ np.concatenate([v, w])
-        dq += (np.eye(N_JOINTS) - pinv @ jac) @ (NULLSPACE_GAIN * (arm.q_rest - arm.q_ref))
+        dq += (_EYE7 - pinv @ jac) @ (NULLSPACE_GAIN * (arm.q_rest - arm.q_ref))
         vmax = VELOCITY_LIMITS * p.velocity_scale
         dq = np.clip(dq, -vmax, vmax)
         q_new = arm.q_ref + dq * dt
@@ -305,23 +304,25 @@ class SimRigBackend(RigBackend):
         tcp = [d.site_xpos[world.arms[a].tcp_site] for a in ARMS]
         collided: tuple[int, int] | None = None
         f6 = np.zeros(6)
-        for i in range(d.ncon):
-            c = d.contact[i]
-            g1, g2 = c.geom1, c.geom2
-            a1, a2 = world.geom_arm[g1], world.geom_arm[g2]
-            if a1 < 0 and a2 < 0:
-                continue
-            if a1 >= 0 and a2 >= 0 and a1 != a2:
-                collided = (g1, g2)
-                continue
-            mujoco.mj_contactForce(m, d, i, f6)
-            # Contact-frame force acting on geom2 (its normal points from geom1 to geom2).
-            f_world = c.frame.reshape(3, 3).T @ f6[:3]
-            for a, g, sign in ((a1, g1, -1.0), (a2, g2, 1.0)):
-                if a >= 0 and world.geom_is_gripper[g]:
-                    fa = sign * f_world
-                    force[a] += fa
-                    torque[a] += np.cross(c.pos - tcp[a], fa)
+        n = d.ncon
+        if n:
+            con = d.contact
+            g1s, g2s = con.geom1[:n], con.geom2[:n]
+            a1s, a2s = world.geom_arm[g1s], world.geom_arm[g2s]
+            frames, points = con.frame, con.pos
+            for i in np.flatnonzero((a1s >= 0) | (a2s >= 0)):
+                g1, g2, a1, a2 = int(g1s[i]), int(g2s[i]), int(a1s[i]), int(a2s[i])
+                if a1 >= 0 and a2 >= 0 and a1 != a2:
+                    collided = (g1, g2)
+                    continue
+                mujoco.mj_contactForce(m, d, int(i), f6)
+                # Contact-frame force acting on geom2 (its normal points from geom1 to geom2).
+                f_world = frames[i].reshape(3, 3).T @ f6[:3]
+                for a, g, sign in ((a1, g1, -1.0), (a2, g2, 1.0)):
+                    if a >= 0 and world.geom_is_gripper[g]:
+                        fa = sign * f_world
+                        force[a] += fa
+                        torque[a] += _cross(points[i] - tcp[a], fa)
         for a, arm in enumerate(self._arms):
             r_base = world.arms[arm.name].base_T[:3, :3]
             arm.wrench = np.concatenate([r_base.T @ force[a], r_base.T @ torque[a]])
@@ -368,6 +369,32 @@ class SimRigBackend(RigBackend):
             fault=arm.fault.text if arm.fault else "",
             enabled=arm.fault is None,
         )
+
+
+_DAMP6 = (IK_DAMPING ** 2) * np.eye(6)
+_EYE7 = np.eye(N_JOINTS)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # np.cross is ~10x slower on 3-vectors, and this runs hundreds of times per sim second.
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                     a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
+
+
+def _rotvec(r: np.ndarray) -> np.ndarray:
+    """Rotation vector of a rotation matrix (log map), without SciPy's per-call overhead."""
+    cos = min(1.0, max(-1.0, (r[0, 0] + r[1, 1] + r[2, 2] - 1.0) / 2.0))
+    angle = math.acos(cos)
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    if angle < 1e-6:
+        return 0.5 * axis
+    if angle > math.pi - 1e-3:
+        return Rotation.from_matrix(r).as_rotvec()  # near pi the antisymmetric part vanishes
+    return axis * (angle / (2.0 * math.sin(angle)))
 
 
 def _replace(params: SimRigParams, **changes: float) -> SimRigParams:

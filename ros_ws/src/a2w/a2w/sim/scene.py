@@ -218,7 +218,7 @@ def _gripper(prefix: str, cfg: SceneConfig, group: tuple[int, int]) -> str:
     # Wrist camera: off the tool axis across the finger travel, aimed at the tool axis.
     cam_pos = np.array([cfg.wrist_offset, 0.0, cfg.wrist_standoff])
     forward = np.array([0.0, 0.0, cfg.wrist_aim]) - cam_pos
-    xy = _xyaxes(forward, np.array([0.0, -1.0, 0.0]))
+    xy = _xyaxes(forward, np.array([0.0, 1.0, 0.0]))  # fingers in the lower image
     fovy = fovy_for(cfg.wrist_f_px)
     return f"""
       <site name="{prefix}ft_site" pos="0 0 0" size="0.005" group="4"/>
