@@ -42,4 +42,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
+bash scripts/setup_ros_tier.sh  # real-rclpy test tier (tests/ros/): own venv, skips where unsupported
 echo "setup: ready ($VENV)"

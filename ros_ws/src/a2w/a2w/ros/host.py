@@ -1,0 +1,524 @@
+"""The rclpy host: runs any component as a ROS 2 node (DESIGN.md §3). The only module, with
+``a2w.ros.main``, that imports rclpy.
+
+Semantics follow the in-process host (``a2w.host.host``), translated to rclpy:
+
+* **Callbacks**: each component gets one mutually exclusive callback group for its
+  subscriptions, timers, services and posted callbacks, so its callbacks never run concurrently
+  (the component contract). Parameter services and ``/clock`` stay on the node's default group,
+  and diagnostics, service-client responses and QoS events on a host-wide reentrant group; a
+  multi-threaded executor serves them all, so a slow component callback never starves another
+  component's timers, the diagnostics timer, or parameter requests.
+* **Errors**: an exception in a component callback is logged and counted (rclpy would otherwise
+  stop spinning); the diagnostics level turns ERROR.
+* **Parameters**: every ``Params`` field is declared as a ROS parameter with its description and
+  range; values come from ``--params-file``/``-p`` overrides and are checked by the same
+  ``build_params`` as in-process (unknown names are an error, not a silent default). They are
+  read-only: components read parameters once, at construction.
+* **Time**: timers and ``NodeHandle.clock`` use the node's ROS clock, so ``use_sim_time`` works
+  as on any ROS node (``/clock`` from a simulator or ``ros2 bag play --clock``).
+* **Messages**: domain types are converted by ``a2w.ros.codec``. A ``CameraFrame`` with
+  intrinsics also publishes ``camera_info`` next to its image topic, and a ``CameraFrame``
+  subscription attaches the latest matching ``camera_info`` (realsense-ros layout, ros2_facts.md §1.1).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, Callable, Mapping
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.context import Context
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from a2w.clock import Clock, PeriodStats
+from a2w.host.component import Component, NodeHandle, Publisher, ServiceClient, Timer
+from a2w.host.params import ParamSpec, build_params, specs
+from a2w.host.qos import QoS
+from a2w.ros import codec
+from a2w.ros.qos_map import profile
+from a2w.ros.rclpy_kit import RclpyKit, message_class
+from a2w.types import CameraFrame, CameraIntrinsics, DiagnosticStatus
+
+log = logging.getLogger(__name__)
+
+KIT = RclpyKit()
+DIAGNOSTICS_TOPIC = "/diagnostics"
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+# -- parameters -----------------------------------------------------------------------------
+def _param_kind(spec: ParamSpec) -> tuple[Parameter.Type | None, bool]:
+    """(ROS type, optional) of a Params field; type None means dynamically typed."""
+    import types
+    import typing
+
+    t, optional = spec.type, False
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        t, optional = args[0], len(args) < len(typing.get_args(t))
+    scalar = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, str: Parameter.Type.STRING}
+    if t in scalar:
+        return scalar[t], optional
+    if t is float:
+        # Dynamically typed so `1` in YAML works for a float, as it does in-process;
+        # build_params still checks the value.
+        return None, optional
+    if typing.get_origin(t) in (list, tuple) or t in (list, tuple):
+        item = (typing.get_args(t) or (None,))[0]
+        arrays = {bool: Parameter.Type.BOOL_ARRAY, int: Parameter.Type.INTEGER_ARRAY,
+                  float: Parameter.Type.DOUBLE_ARRAY, str: Parameter.Type.STRING_ARRAY}
+        return arrays.get(item), optional
+    return None, optional
+
+
+def descriptor(spec: ParamSpec, dynamic: bool) -> ParameterDescriptor:
+    """ROS descriptor of a Params field: description, range, choices; read-only."""
+    d = ParameterDescriptor(name=spec.name, description=spec.description, read_only=True,
+                            dynamic_typing=dynamic)
+    if spec.choices is not None:
+        d.additional_constraints = f"one of {list(spec.choices)}"
+    if spec.low is not None or spec.high is not None:
+        base = spec.type
+        if base is int:
+            lo = int(spec.low) if spec.low is not None else _INT64[0]
+            hi = int(spec.high) if spec.high is not None else _INT64[1]
+            d.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=0)]
+        else:
+            lo = float(spec.low) if spec.low is not None else -math.inf
+            hi = float(spec.high) if spec.high is not None else math.inf
+            d.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
+    return d
+
+
+def declare_params(node: Node, cls: type, fqn: str) -> Any:
+    """Declare ``cls``'s fields on ``node`` and build the Params from the effective values."""
+    values: dict[str, Any] = {}
+    for spec in specs(cls):
+        if spec.name == "use_sim_time":  # every rclpy node declares it already
+            values[spec.name] = node.get_parameter("use_sim_time").value
+            continue
+        ros_type, _optional = _param_kind(spec)
+        default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+        empty = default is None or (isinstance(default, list) and not default)
+        if ros_type is None:
+            p = node.declare_parameter(spec.name, default, descriptor(spec, dynamic=True))
+        elif empty:
+            p = node.declare_parameter(spec.name, ros_type, descriptor(spec, dynamic=False))
+        else:
+            p = node.declare_parameter(spec.name, default, descriptor(spec, dynamic=False))
+        try:
+            value = node.get_parameter(spec.name).value if p.type_ != Parameter.Type.NOT_SET else spec.default
+        except ParameterUninitializedException:
+            value = spec.default
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "array":
+            value = list(value)
+        values[spec.name] = value
+    # rclpy ignores overrides nobody declares; in-process they are an error, so here too.
+    unknown = sorted(set(node._parameter_overrides) - set(node._parameters))  # noqa: SLF001
+    if unknown:
+        raise ValueError(f"node {fqn!r}: unknown parameter(s) {unknown}; declared: "
+                         f"{sorted(s.name for s in specs(cls))}")
+    return build_params(cls, values, fqn)
+
+
+# -- time -----------------------------------------------------------------------------------
+class RosClock(Clock):
+    """The node's ROS clock (sim time when ``use_sim_time``) behind the a2w ``Clock`` interface."""
+
+    def __init__(self, node: Node) -> None:
+        self._clock = node.get_clock()
+        self._node = node
+
+    def now(self) -> float:
+        return self._clock.now().nanoseconds * 1e-9
+
+    def wait_until(self, t: float, cancel: threading.Event) -> bool:
+        while not cancel.is_set():
+            remaining = t - self.now()
+            if remaining <= 0:
+                return True
+            sim = self._node.get_parameter("use_sim_time").value
+            # Sim time moves with /clock, not with the wall: poll it in small steps.
+            cancel.wait(min(remaining, 0.005) if sim else remaining)
+        return False
+
+
+# -- entities -------------------------------------------------------------------------------
+class _Publisher(Publisher):
+    def __init__(self, rn: "RosNode", topic: str, msg_type: type, qos: QoS) -> None:
+        self.topic = topic
+        self.msg_type = msg_type
+        self._codec = codec.topic_codec(msg_type)
+        events = PublisherEventCallbacks(incompatible_qos=rn.on_incompatible_qos(topic))
+        self._pub = rn.node.create_publisher(message_class(self._codec.ros_type), topic, profile(qos),
+                                             event_callbacks=events)
+        self._info = None
+        if msg_type is CameraFrame:
+            self._info = rn.node.create_publisher(message_class("sensor_msgs/msg/CameraInfo"),
+                                                  _camera_info_topic(topic), profile(qos))
+
+    @property
+    def resolved_topic(self) -> str:
+        return self._pub.topic_name
+
+    def publish(self, msg: Any) -> None:
+        if not isinstance(msg, self.msg_type):
+            raise TypeError(f"topic {self.topic}: expected {self.msg_type.__name__}, got {type(msg).__name__}")
+        self._pub.publish(self._codec.encode(KIT, msg))
+        if self._info is not None and msg.intrinsics is not None:
+            frame_id = msg.frame_id or codec.optical_frame_id(msg.view)
+            self._info.publish(codec.encode_camera_info(KIT, msg.intrinsics, msg.stamp, frame_id))
+
+
+def _camera_info_topic(image_topic: str) -> str:
+    head = image_topic.rsplit("/", 1)[0] if "/" in image_topic else ""
+    return f"{head}/camera_info" if head else "camera_info"
+
+
+class _Timer(Timer):
+    def __init__(self, rn: "RosNode", period: float, callback: Callable[[], None]) -> None:
+        if not period > 0:
+            raise ValueError(f"timer period must be positive, got {period}")
+        self.period = float(period)
+        self.stats = PeriodStats(period)
+        self._rn = rn
+        self._callback = callback
+        self._last: float | None = None
+        self._timer = rn.node.create_timer(period, rn.guarded(self._run, f"timer {period:g}s"),
+                                           callback_group=rn.group, clock=rn.node.get_clock())
+
+    def _run(self) -> None:
+        now = self._rn.clock.now()
+        if self._last is not None:
+            # rclpy skips ticks that fall due while the group is busy; count them as overruns.
+            missed = int(round((now - self._last) / self.period)) - 1
+            if missed > 0:
+                self.stats.overruns += missed
+        self._last = now
+        self.stats.tick(now)
+        self._callback()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class _Client(ServiceClient):
+    def __init__(self, rn: "RosNode", name: str, request_type: type) -> None:
+        self.name = name
+        self._codec = codec.service_codec(request_type)
+        self._request_type = request_type
+        self._client = rn.node.create_client(message_class(self._codec.ros_type), name,
+                                             callback_group=rn.host.shared_group)
+
+    def call_async(self, request: Any) -> Future:
+        fut: Future = Future()
+        if not isinstance(request, self._request_type):
+            fut.set_exception(TypeError(
+                f"service {self.name}: expected {self._request_type.__name__}, got {type(request).__name__}"))
+            return fut
+        if not self._client.service_is_ready():
+            fut.set_exception(LookupError(f"service {self.name} is not available"))
+            return fut
+        ros_future = self._client.call_async(self._codec.encode_request(KIT, request))
+
+        def done(f: Any) -> None:
+            try:
+                fut.set_result(self._codec.decode_response(f.result()))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+        ros_future.add_done_callback(done)
+        return fut
+
+    def call(self, request: Any, timeout: float = 5.0) -> Any:
+        # Discovery takes a moment under DDS: a blocking call waits for the server first.
+        deadline = time.monotonic() + timeout
+        self._client.wait_for_service(timeout_sec=timeout)
+        return self.call_async(request).result(max(0.0, deadline - time.monotonic()))
+
+
+class RosNode(NodeHandle):
+    """``NodeHandle`` on an rclpy ``Node``."""
+
+    def __init__(self, host: "RosHost", node: Node) -> None:
+        self.host = host
+        self.node = node
+        self.name = node.get_name()
+        self.namespace = node.get_namespace()
+        self.clock = RosClock(node)
+        self.shutdown_event = host.stop_event
+        self.logger = logging.getLogger(f"a2w.node{self.fqn.replace('/', '.')}")
+        self.group = MutuallyExclusiveCallbackGroup()
+        self.timers: list[_Timer] = []
+        self.workers: list[threading.Thread] = []
+        self.callback_errors = 0
+        self.worker_errors = 0
+        self.last_error = ""
+        self.incompatible_qos: dict[str, int] = collections.Counter()
+        self.received: dict[str, int] = collections.Counter()
+        self.busy_since: float | None = None
+        self.busy_context = ""
+        self._posted: collections.deque[Callable[[], None]] = collections.deque()
+        self._post_gc = node.create_guard_condition(self.guarded(self._drain_posted, "posted"),
+                                                    callback_group=self.group)
+
+    # callbacks run through here: counted, timed, never fatal to the executor
+    def guarded(self, fn: Callable[..., Any], context: str) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            self.busy_since, self.busy_context = time.monotonic(), context
+            try:
+                return fn(*args)
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self.callback_errors += 1
+                self.last_error = f"{context}: {type(exc).__name__}: {exc}"
+                self.logger.exception("component %s: callback for %s raised", self.fqn, context)
+                return None
+            finally:
+                self.busy_since = None
+
+        return run
+
+    def on_incompatible_qos(self, topic: str) -> Callable[[Any], None]:
+        def note(info: Any) -> None:
+            self.incompatible_qos[topic] += 1
+            self.logger.warning("%s: incompatible QoS with a peer on %s (policy %s)", self.fqn, topic,
+                                getattr(info, "last_policy_kind", "?"))
+
+        return note
+
+    def create_publisher(self, topic: str, msg_type: type, qos: QoS) -> Publisher:
+        return _Publisher(self, topic, msg_type, qos)
+
+    def create_subscription(self, topic: str, msg_type: type, callback: Callable[[Any], None],
+                            qos: QoS) -> None:
+        c = codec.topic_codec(msg_type)
+        infos: dict[str, CameraIntrinsics] = {}
+        if msg_type is CameraFrame:
+            def keep_info(m: Any) -> None:
+                infos[str(m.header.frame_id)] = codec.decode_camera_info(m)
+
+            self.node.create_subscription(
+                message_class("sensor_msgs/msg/CameraInfo"), _camera_info_topic(topic),
+                self.guarded(keep_info, f"camera_info of {topic}"), profile(qos), callback_group=self.group)
+
+        def on_msg(m: Any) -> None:
+            self.received[topic] += 1
+            if msg_type is CameraFrame:
+                intr = infos.get(str(m.header.frame_id))
+                if intr is not None and (intr.width, intr.height) != (m.width, m.height):
+                    intr = None
+                items = [codec.decode_image(m, intrinsics=intr)]
+            else:
+                items = c.decode(m)
+            for item in items:
+                callback(item)
+
+        events = SubscriptionEventCallbacks(incompatible_qos=self.on_incompatible_qos(topic))
+        self.node.create_subscription(message_class(c.ros_type), topic, self.guarded(on_msg, f"topic {topic}"),
+                                      profile(qos), callback_group=self.group, event_callbacks=events)
+
+    def create_timer(self, period: float, callback: Callable[[], None]) -> Timer:
+        t = _Timer(self, period, callback)
+        self.timers.append(t)
+        return t
+
+    def create_service(self, name: str, request_type: type, handler: Callable[[Any], Any]) -> None:
+        c = codec.service_codec(request_type)
+        srv_cls = message_class(c.ros_type)
+
+        def serve(request: Any, response: Any) -> Any:
+            try:
+                return c.encode_response(KIT, handler(c.decode_request(request)))
+            except Exception as exc:  # noqa: BLE001 - counted like any callback error
+                self.callback_errors += 1
+                self.last_error = f"service {name}: {type(exc).__name__}: {exc}"
+                self.logger.exception("component %s: service %s raised", self.fqn, name)
+                # The caller still gets an answer: a refusal saying why, where the type has room.
+                if hasattr(response, "success") and hasattr(response, "message"):
+                    response.success, response.message = False, f"{type(exc).__name__}: {exc}"
+                return response
+
+        self.node.create_service(srv_cls, name, self.guarded(serve, f"service {name}"),
+                                 callback_group=self.group)
+
+    def create_client(self, name: str, request_type: type) -> ServiceClient:
+        return _Client(self, name, request_type)
+
+    def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        def run() -> None:
+            try:
+                target()
+            except Exception:  # noqa: BLE001
+                self.worker_errors += 1
+                self.logger.exception("worker %s of %s crashed", name, self.fqn)
+
+        th = threading.Thread(target=run, name=f"{self.fqn}:{name}", daemon=True)
+        self.workers.append(th)
+        th.start()
+        return th
+
+    def post(self, callback: Callable[[], None]) -> None:
+        self._posted.append(callback)
+        self._post_gc.trigger()
+
+    def _drain_posted(self) -> None:
+        while self._posted:
+            fn = self._posted.popleft()
+            self.guarded(fn, "posted")()
+
+
+class RosHost:
+    """Runs components as rclpy nodes on one multi-threaded executor."""
+
+    def __init__(self, context: Context | None = None, diagnostics_period: float = 1.0,
+                 num_threads: int | None = None) -> None:
+        self.context = context or rclpy.get_default_context()
+        self.stop_event = threading.Event()
+        self.shared_group = ReentrantCallbackGroup()
+        self.nodes: list[RosNode] = []
+        self.components: dict[str, Component] = {}
+        self._num_threads = num_threads
+        self._executor: MultiThreadedExecutor | None = None
+        self._diag_period = diagnostics_period
+        self._stopped = False
+
+    def add(self, component: type[Component], name: str, namespace: str | None = None,
+            params: Mapping[str, Any] | None = None, cli_args: list[str] | None = None) -> Component:
+        """Create node ``name`` (``__node``/``__ns`` remaps from the command line win) and the
+        component in it. Parameter errors raise ``ValueError`` naming node and field."""
+        overrides = [Parameter(k, value=v) for k, v in (params or {}).items()]
+        node = Node(name, namespace=namespace, context=self.context, cli_args=cli_args,
+                    parameter_overrides=overrides)
+        rn = RosNode(self, node)
+        try:
+            p = declare_params(node, component.Params, rn.fqn)
+            comp = component(rn, p)
+        except Exception:
+            node.destroy_node()
+            raise
+        if self._diag_period > 0:
+            pub = node.create_publisher(message_class("diagnostic_msgs/msg/DiagnosticArray"),
+                                        DIAGNOSTICS_TOPIC, profile(QoS.reliable(50)))
+            node.create_timer(self._diag_period, lambda: self._diagnose(rn, comp, pub),
+                              callback_group=self.shared_group)
+        self.nodes.append(rn)
+        self.components[rn.fqn] = comp
+        if self._executor is not None:
+            self._executor.add_node(node)
+        return comp
+
+    # -- diagnostics ------------------------------------------------------------------------
+    def _diagnose(self, rn: RosNode, comp: Component, pub: Any) -> None:
+        busy = rn.busy_since
+        if busy is not None and time.monotonic() - busy > self._diag_period:
+            # The component is stuck in a callback: report that now rather than queue behind it.
+            status = DiagnosticStatus(rn.fqn, 1, f"busy in {rn.busy_context} for "
+                                      f"{time.monotonic() - busy:.1f} s", self._counters(rn), rn.clock.now())
+            pub.publish(codec.encode_diagnostics(KIT, [status]))
+            return
+
+        def emit() -> None:
+            values = {str(k): str(v) for k, v in comp.diagnostics().items()}
+            values.update(self._counters(rn))
+            level = 2 if rn.callback_errors or rn.worker_errors else (1 if rn.incompatible_qos else 0)
+            message = {0: "ok", 1: "incompatible QoS", 2: "callback errors"}[level]
+            pub.publish(codec.encode_diagnostics(KIT, [DiagnosticStatus(rn.fqn, level, message, values,
+                                                                        rn.clock.now())]))
+
+        rn.post(emit)
+
+    @staticmethod
+    def _counters(rn: RosNode) -> dict[str, str]:
+        out = {"callback_errors": str(rn.callback_errors), "worker_errors": str(rn.worker_errors)}
+        if rn.last_error:
+            out["last_error"] = rn.last_error
+        for topic, n in rn.incompatible_qos.items():
+            out[f"incompatible_qos {topic}"] = str(n)
+        for topic, n in rn.received.items():
+            out[f"received {topic}"] = str(n)
+        return out
+
+    # -- running ----------------------------------------------------------------------------
+    def start(self) -> MultiThreadedExecutor:
+        if self._executor is None:
+            threads = self._num_threads or max(4, len(self.nodes) + 2)
+            self._executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+            for rn in self.nodes:
+                self._executor.add_node(rn.node)
+        return self._executor
+
+    def spin(self, duration: float | None = None, install_signal_handlers: bool = True) -> None:
+        """Serve callbacks until ``duration`` passes, SIGINT/SIGTERM, or ``stop()``; then shut down."""
+        executor = self.start()
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            def on_signal(signum: int, _frame: Any) -> None:
+                log.info("received %s, shutting down", signal.Signals(signum).name)
+                self.stop()
+
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, on_signal)
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            while not self.stop_event.is_set() and self.context.ok():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                executor.spin_once(timeout_sec=0.1)
+        except (ExternalShutdownException, KeyboardInterrupt):
+            pass
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Let each component release resources on its own group, join workers, destroy nodes."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stop_event.set()
+        for rn in self.nodes:
+            for t in rn.timers:
+                t.cancel()
+        for rn in self.nodes:
+            comp = self.components[rn.fqn]
+            done = threading.Event()
+
+            def do_shutdown(c: Component = comp, ev: threading.Event = done) -> None:
+                try:
+                    c.shutdown()
+                finally:
+                    ev.set()
+
+            if self._executor is not None and self.context.ok():
+                rn.post(do_shutdown)
+                end = time.monotonic() + timeout
+                while not done.is_set() and time.monotonic() < end:
+                    self._executor.spin_once(timeout_sec=0.05)
+                if not done.is_set():
+                    log.error("component %s did not shut down within %.1fs", rn.fqn, timeout)
+            else:
+                rn.guarded(do_shutdown, "shutdown")()
+        for rn in self.nodes:
+            for th in rn.workers:
+                th.join(timeout)
+                if th.is_alive():
+                    log.error("worker %s did not stop within %.1fs", th.name, timeout)
+        if self._executor is not None:
+            self._executor.shutdown(timeout_sec=timeout)
+        for rn in self.nodes:
+            rn.node.destroy_node()
+

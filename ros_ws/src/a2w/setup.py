@@ -1,0 +1,68 @@
+"""ament_python package ``a2w``: the runtime core and one console script per node.
+
+The node executables are derived from ``a2w/nodes.py``'s ``NODES`` table by parsing it (the
+package is not imported at build time), so launch files, the in-process runner and
+``ros2 run a2w <exec>`` always agree. Each script runs its component with the rclpy host
+(``a2w.ros.entry``). Scripts land in ``lib/a2w`` (setup.cfg), where ``ros2 run`` looks
+(ros2_facts.md §4).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "a2w"
+HERE = Path(__file__).resolve().parent
+
+
+def node_executables(nodes_py: Path = HERE / PACKAGE / "nodes.py") -> list[str]:
+    """Keys of the ``NODES`` literal in nodes.py, read with ``ast`` (no import)."""
+    tree = ast.parse(nodes_py.read_text(), str(nodes_py))
+    for stmt in tree.body:
+        target = stmt.target if isinstance(stmt, ast.AnnAssign) else (
+            stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None)
+        if isinstance(target, ast.Name) and target.id == "NODES" and stmt.value is not None:
+            table = ast.literal_eval(stmt.value)
+            if not isinstance(table, dict):
+                raise ValueError(f"{nodes_py}: NODES must be a dict literal")
+            return sorted(table)
+    raise ValueError(f"{nodes_py}: no NODES table found")
+
+
+def console_scripts() -> list[str]:
+    scripts = [f"{name} = a2w.ros.entry:{name}" for name in node_executables()]
+    return scripts + ["a2w = a2w.cli:main"]
+
+
+def data_files() -> list[tuple[str, list[str]]]:
+    files = [
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ]
+    # Launch files and their parameter YAML live at the repository root (launch/), shared with
+    # the in-process runner; install them so $(find-pkg-share a2w)/launch/... resolves on a rig.
+    launch = HERE.parents[2] / "launch"
+    found = sorted(os.path.relpath(p, HERE) for p in launch.glob("*") if p.suffix in (".xml", ".yaml"))
+    if found:
+        files.append((f"share/{PACKAGE}/launch", found))
+    return files
+
+
+if __name__ == "__main__":
+    setup(
+        name=PACKAGE,
+        version="0.1.0",
+        packages=find_packages(exclude=["test", "tests"]),
+        data_files=data_files(),
+        install_requires=["setuptools"],
+        zip_safe=True,
+        maintainer="A2W maintainers",
+        maintainer_email="maintainers@a2w.invalid",
+        description="A2World rig stack: ROS-free runtime core and the nodes that run it.",
+        license="Apache-2.0",
+        entry_points={"console_scripts": console_scripts()},
+    )
