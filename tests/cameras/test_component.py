@@ -11,10 +11,10 @@ import pytest
 
 from a2w.cameras import component as comp_mod
 from a2w.cameras.component import CameraComponent, DriverContext
-from a2w.cameras.metadata import FrameMetadata
+from a2w.cameras.metadata import DepthFrame, FrameMetadata
 from a2w.cameras.pairing import FramePairer
 from a2w.cameras.realsense import RealSenseSource
-from a2w.cameras.softcam import SoftwareCamera, SoftwareDeviceHub, pattern
+from a2w.cameras.softcam import SoftwareCamera, pattern
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
 from a2w.host.host import NodeSpec
@@ -172,7 +172,6 @@ def test_depth_topic(soft_driver) -> None:
     cam = SoftwareCamera("000000000011", "d405", depth=True)
     hub.plug(cam)
     host = Host(diagnostics_period=0)
-    from a2w.cameras.metadata import DepthFrame
     depth = Tap(host, "/cameras/front/aligned_depth_to_color/image_raw", DepthFrame)
     try:
         start(host, views=["front"], serials=[cam.serial], enable_depth=True)

@@ -11,7 +11,6 @@ import pyrealsense2 as rs
 import pytest
 from contracts import check_camera_source
 
-from a2w.cameras import component as comp_mod  # noqa: F401 - driver table import check
 from a2w.cameras.component import CameraComponent
 from a2w.cameras.pairing import FramePairer
 from a2w.cameras.playback import PlaybackSource, StampShift

@@ -166,9 +166,12 @@ class CameraComponent(Component):
                         continue
                     cam.opened, cam.error = True, ""
                 try:
-                    cap = self._wait(cam.source, p.frame_timeout)
+                    # Short waits so shutdown is seen promptly; silence is judged over the
+                    # whole frame timeout (the source itself reports why it is silent).
+                    cap = self._wait(cam.source, min(p.frame_timeout, 0.2))
                 except CameraTimeout as exc:
-                    cam.error = str(exc)
+                    if cam.stats.silent_for(time.time()) > p.frame_timeout:
+                        cam.error = str(exc)
                     continue
                 except CameraError as exc:  # e.g. the source was closed under us
                     cam.error = str(exc)
