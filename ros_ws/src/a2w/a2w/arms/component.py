@@ -48,6 +48,8 @@ from a2w.arms.safety import (
     inter_arm_stop,
     limit_step,
     min_distance,
+    qconj,
+    qmul,
     target_problem,
 )
 from a2w.clock import RateMeter
@@ -153,7 +155,6 @@ class ArmNode(Component):
                           WorkspaceBox(p.right_workspace_lo, p.right_workspace_hi))
         self.base_T = (_base_matrix(p.left_base_pose, "left_base_pose"),
                        _base_matrix(p.right_base_pose, "right_base_pose"))
-        self.base_R = tuple(Rotation.from_matrix(T[:3, :3]) for T in self.base_T)
         if len(p.capsule_radii) != 5 or any(r < 0 for r in p.capsule_radii):
             raise ValueError(f"capsule_radii: need 5 non-negative values, got {p.capsule_radii}")
         self.watchdog = Watchdog(p.hold_after, p.stop_after)
@@ -165,12 +166,13 @@ class ArmNode(Component):
             # A backend that knows its bases (the sim scene) is the truth; the parameters are for
             # backends that do not (the real arms: calibration).
             self.base_T = (np.asarray(base_pose(0), float), np.asarray(base_pose(1), float))
-            self.base_R = tuple(Rotation.from_matrix(T[:3, :3]) for T in self.base_T)
+        self.base_q = tuple(Rotation.from_matrix(T[:3, :3]).as_quat() for T in self.base_T)
         self.motion = Motion.CONNECTING
         self.interp = (TargetInterpolator(), TargetInterpolator())
         self.cmd: list[CartesianCommand | None] = [None, None]
         self.held: list[CartesianCommand | None] = [None, None]
         self.last_states: tuple[ArmState, ArmState] | None = None
+        self._last_read = -math.inf
         self.faults: list[Fault] = []
         self.fault_history: deque[str] = deque(maxlen=20)
         self.mode_before_fault = ControlMode.HOLD
@@ -201,12 +203,12 @@ class ArmNode(Component):
     # -- frames ---------------------------------------------------------------------------
     def _to_world(self, arm: int, pos: np.ndarray, quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         T = self.base_T[arm]
-        return T[:3, :3] @ pos + T[:3, 3], (self.base_R[arm] * Rotation.from_quat(quat)).as_quat()
+        return T[:3, :3] @ pos + T[:3, 3], qmul(self.base_q[arm], np.asarray(quat, dtype=float))
 
     def _to_base(self, arm: int, pos: np.ndarray, quat: np.ndarray) -> Pose:
         T = self.base_T[arm]
         p = T[:3, :3].T @ (pos - T[:3, 3])
-        q = (self.base_R[arm].inv() * Rotation.from_quat(quat)).as_quat()
+        q = qmul(qconj(self.base_q[arm]), quat)
         return Pose(p, q / np.linalg.norm(q))
 
     # -- connection -----------------------------------------------------------------------
@@ -348,6 +350,7 @@ class ArmNode(Component):
             self._enter_fault([Fault(-1, FaultKind.COMMUNICATION, str(exc))])
             return
         self.last_states = states
+        self._last_read = now
         faults = [f for f in (self.backend.fault(0), self.backend.fault(1)) if f is not None]
         if faults:
             if self.motion != Motion.FAULTED:
@@ -374,15 +377,17 @@ class ArmNode(Component):
         h = self.held[i]
         return h.position, h.quaternion, h.gripper
 
-    def _capsules(self, i: int, st: ArmState, tcp_world: np.ndarray, shift: np.ndarray) -> list:
-        r = self.params.capsule_radii
+    def _key_points(self, i: int, st: ArmState) -> list[np.ndarray] | None:
+        if len(st.joint_positions) != 7:
+            return None
         T = self.base_T[i]
-        if len(st.joint_positions) == 7:
-            pts = [T[:3, :3] @ k + T[:3, 3] for k in kinematics.key_points(st.joint_positions)]
+        return [T[:3, :3] @ k + T[:3, 3] for k in kinematics.key_points(st.joint_positions)]
+
+    def _capsules(self, pts: list[np.ndarray] | None, tcp_world: np.ndarray, shift: np.ndarray) -> list:
+        r = self.params.capsule_radii
+        if pts is not None:
             # The wrist and flange follow the TCP step; the upper links barely move in one step.
-            pts[-2] = pts[-2] + shift
-            pts[-1] = pts[-1] + shift
-            return chain_capsules([*pts, tcp_world], r)
+            return chain_capsules([*pts[:-2], pts[-2] + shift, pts[-1] + shift, tcp_world], r)
         return chain_capsules([tcp_world, tcp_world], r[-1:])
 
     def _step(self, states: tuple[ArmState, ArmState], now: float) -> None:
@@ -397,12 +402,12 @@ class ArmNode(Component):
             c, f = limit_step(prev, p, q, g, self.dt, self.limits)
             flags |= f
             new.append(c)
-        cur = min_distance(
-            self._capsules(0, states[0], self.cmd[0].position, np.zeros(3)),
-            self._capsules(1, states[1], self.cmd[1].position, np.zeros(3)))
+        pts = [self._key_points(i, states[i]) for i in range(2)]
+        cur = min_distance(self._capsules(pts[0], self.cmd[0].position, np.zeros(3)),
+                           self._capsules(pts[1], self.cmd[1].position, np.zeros(3)))
         pred = min_distance(
-            self._capsules(0, states[0], new[0].position, new[0].position - self.cmd[0].position),
-            self._capsules(1, states[1], new[1].position, new[1].position - self.cmd[1].position))
+            self._capsules(pts[0], new[0].position, new[0].position - self.cmd[0].position),
+            self._capsules(pts[1], new[1].position, new[1].position - self.cmd[1].position))
         self.arm_distance = pred
         if inter_arm_stop(cur, pred, self.params.min_arm_distance):
             flags.add(Clamp.INTER_ARM)
@@ -504,14 +509,18 @@ class ArmNode(Component):
         if self.motion in (Motion.CONNECTING, Motion.DISCONNECTED) or self._closed:
             return
         states = self.last_states
-        if self.motion != Motion.RECOVERING:
+        now = self.clock.now()
+        # Reuse the control tick's read when it is fresh: a read can wait on the robot/sim lock,
+        # and at equal rates the two timers fire back to back.
+        fresh = now - self._last_read < 0.5 / self.params.state_rate
+        if self.motion != Motion.RECOVERING and not fresh:
             try:
                 states = self.backend.read()
+                self.last_states, self._last_read = states, now
             except ArmError:
                 pass
         if states is None:
             return
-        now = self.clock.now()
         self.state_pub.publish(RigState(states[0], states[1], self.ownership.mode, now))
         names = tuple(self.backend.joint_names[0]) + tuple(self.backend.joint_names[1])
         self.joint_pub.publish(JointStates(

@@ -22,7 +22,6 @@ _CHAIN: tuple[tuple[tuple[float, float, float], tuple[float, float, float], str]
     ((-0.015, 0.073, 0.110), (0.0, -math.pi / 2, 0.0), "z"),
 )
 _FLANGE = ((0.0, 0.0, 0.124), (0.0, 0.0, -math.pi))
-_AXES = {"x": np.array([1.0, 0, 0]), "y": np.array([0, 1.0, 0]), "z": np.array([0, 0, 1.0])}
 
 
 def _tf(xyz: tuple[float, ...], rpy: tuple[float, ...]) -> np.ndarray:
@@ -36,6 +35,18 @@ _JOINT_TF = tuple(_tf(xyz, rpy) for xyz, rpy, _ in _CHAIN)
 _FLANGE_TF = _tf(*_FLANGE)
 
 
+def _axis_rotation(axis: str, angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    r = np.eye(4)
+    if axis == "z":
+        r[0, 0], r[0, 1], r[1, 0], r[1, 1] = c, -s, s, c
+    elif axis == "y":
+        r[0, 0], r[0, 2], r[2, 0], r[2, 2] = c, s, -s, c
+    else:
+        r[1, 1], r[1, 2], r[2, 1], r[2, 2] = c, -s, s, c
+    return r
+
+
 def joint_frames(q: np.ndarray) -> list[np.ndarray]:
     """4x4 poses (arm base frame) of link1..link7 and the flange for joint angles ``q`` (7,)."""
     q = np.asarray(q, dtype=float)
@@ -44,9 +55,7 @@ def joint_frames(q: np.ndarray) -> list[np.ndarray]:
     m = np.eye(4)
     out = []
     for (_, _, axis), base_tf, angle in zip(_CHAIN, _JOINT_TF, q):
-        rot = np.eye(4)
-        rot[:3, :3] = Rotation.from_rotvec(_AXES[axis] * angle).as_matrix()
-        m = m @ base_tf @ rot
+        m = m @ base_tf @ _axis_rotation(axis, float(angle))
         out.append(m)
     out.append(m @ _FLANGE_TF)
     return out
