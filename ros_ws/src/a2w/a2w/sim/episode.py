@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from a2w.sim.faults import FaultInjector, FaultSpec
 from a2w.sim.expert import SETTLE_TIME, ExpertDriver, start_expert
 from a2w.sim.rig import SimRigBackend, SimRigParams
 from a2w.sim.scene import SceneConfig
@@ -38,6 +39,7 @@ class Episode:
     seed: int = 0
     scene: SceneConfig | None = None
     rig_params: SimRigParams | None = None
+    faults: tuple[FaultSpec, ...] = ()
 
     def __post_init__(self) -> None:
         self.task: Task = get_task(self.task_name)
@@ -50,6 +52,7 @@ class Episode:
         self.rng = np.random.default_rng(self.seed)
         self.info = self.task.reset(self.world, self.rng)
         self.driver: ExpertDriver | None = None
+        self.injector = FaultInjector(self.world, list(self.faults)).attach()
 
     def run(self, on_action: Callable[[float], None] | None = None,
             on_chunk: Callable[[float], None] | None = None, chunk_steps: int = 20) -> EpisodeResult:
@@ -65,7 +68,7 @@ class Episode:
         return EpisodeResult(
             task=self.task_name, seed=self.seed, success=self.task.success(self.world, self.info),
             actions=d.actions(), commanded=np.stack(d.commanded), stamps=np.asarray(d.stamps),
-            info=self.info, error=d.error)
+            info=self.info, error=d.error, fault_events=list(self.injector.events))
 
     @property
     def duration(self) -> float:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import a2w.sim  # noqa: F401  # sets MUJOCO_GL before mujoco is imported
 
+import atexit
 import logging
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -114,6 +116,7 @@ class SimWorld:
                        if b in flange or (m.body_parentid[b] in flange)}
         self.geom_is_gripper = np.array([int(m.geom_bodyid[g]) in grip_bodies for g in range(m.ngeom)])
         self.reset_arms()
+        _live_worlds.add(self)
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -266,6 +269,20 @@ class SimWorld:
                 r.close()
             self._renderers.clear()
             self._streams.clear()
+
+
+# Renderers left open at interpreter exit fail in their __del__ once PyOpenGL is torn down
+# (OSMesa): close them while everything is still alive.
+_live_worlds: "weakref.WeakSet[SimWorld]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_worlds() -> None:
+    for world in list(_live_worlds):
+        try:
+            world.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
 
 
 # -- running in the background -----------------------------------------------------------
