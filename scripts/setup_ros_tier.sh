@@ -94,7 +94,7 @@ echo "import site; site.addsitedir('$(cd "$main_site" && pwd)')" > "$site/zz_a2w
 # Workaround 2 (ros2_facts.md §0): the wheels' CMake exports name include directories of the
 # manylinux build machine; point them at this interpreter's and this numpy's, inside the venv only.
 np_inc=$("$TIER/bin/python" -c 'import numpy; print(numpy.get_include())')
-grep -rlE "/opt/python/cp311-cp311" "$TIER/share" --include='*.cmake' 2>/dev/null | while read -r f; do
+{ grep -rlE "/opt/python/cp311-cp311" "$TIER/share" --include='*.cmake' || true; } | while read -r f; do
   sed -i "s#/opt/python/cp311-cp311/include/python3.11#$inc#g; \
 s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_inc#g" "$f"
 done

@@ -113,12 +113,15 @@ def declare_params(node: Node, cls: type, fqn: str) -> Any:
         ros_type, _optional = _param_kind(spec)
         default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
         empty = default is None or (isinstance(default, list) and not default)
-        if ros_type is None:
-            p = node.declare_parameter(spec.name, default, descriptor(spec, dynamic=True))
-        elif empty:
-            p = node.declare_parameter(spec.name, ros_type, descriptor(spec, dynamic=False))
-        else:
-            p = node.declare_parameter(spec.name, default, descriptor(spec, dynamic=False))
+        try:
+            if ros_type is None:
+                p = node.declare_parameter(spec.name, default, descriptor(spec, dynamic=True))
+            elif empty:
+                p = node.declare_parameter(spec.name, ros_type, descriptor(spec, dynamic=False))
+            else:
+                p = node.declare_parameter(spec.name, default, descriptor(spec, dynamic=False))
+        except Exception as exc:  # rclpy's range/type refusals: same ValueError as in-process
+            raise ValueError(f"node {fqn!r}, parameter {spec.name!r}: {type(exc).__name__}: {exc}") from exc
         try:
             value = node.get_parameter(spec.name).value if p.type_ != Parameter.Type.NOT_SET else spec.default
         except ParameterUninitializedException:

@@ -1,0 +1,118 @@
+"""Small components the ROS tier runs as real rclpy nodes (imported by the scripts in tests/ros/scripts)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from a2w.host.component import Component, NodeHandle
+from a2w.host.params import Params, param
+from a2w.host.qos import QoS
+from a2w.ros.requests import Outcome, StopRequest
+from a2w.types import CameraFrame, CameraIntrinsics, EpisodeEvent, EpisodeEventKind
+
+
+class Talker(Component):
+    """Publishes numbered EpisodeEvents and small camera frames; ``~/stop`` answers with the count."""
+
+    @dataclass
+    class Params(Params):
+        rate: float = param(20.0, "publish rate (Hz)", low=1.0, high=200.0)
+        task: str = param("", "text carried in every event")
+        views: list[str] = param(["front"], "camera views to publish")
+        shutdown_marker: str = param("", "file written when the component shuts down")
+
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        self.sent = 0
+        self.events = node.create_publisher("events", EpisodeEvent, QoS.reliable(10))
+        self.cams = {v: node.create_publisher(f"/cameras/{v}/color/image_raw", CameraFrame, QoS.sensor())
+                     for v in params.views}
+        self.intr = CameraIntrinsics(32, 24, 30.0, 30.0, 15.5, 11.5)
+        node.create_timer(1.0 / params.rate, self.tick)
+        node.create_service("~/stop", StopRequest, self.on_stop)
+
+    def tick(self) -> None:
+        now = self.node.clock.now()
+        self.events.publish(EpisodeEvent(EpisodeEventKind.MARK, now, self.sent, self.params.task))
+        img = np.full((24, 32, 3), self.sent % 256, np.uint8)
+        for view, pub in self.cams.items():
+            pub.publish(CameraFrame(view, img, now, intrinsics=self.intr))
+        self.sent += 1
+
+    def on_stop(self, req: StopRequest) -> Outcome:
+        return Outcome(True, f"{req.reason}: sent {self.sent}")
+
+    def shutdown(self) -> None:
+        if self.params.shutdown_marker:
+            Path(self.params.shutdown_marker).write_text(f"sent {self.sent}")
+
+
+class Listener(Component):
+    """Records what arrives; can call a Stop service."""
+
+    @dataclass
+    class Params(Params):
+        views: list[str] = param(["front"], "camera views to subscribe to")
+        stop_service: str = param("/talker/stop", "service to call")
+
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        self.events: list[EpisodeEvent] = []
+        self.frames: list[CameraFrame] = []
+        node.create_subscription("/talker/events", EpisodeEvent, self.events.append, QoS.reliable(50))
+        for v in params.views:
+            node.create_subscription(f"/cameras/{v}/color/image_raw", CameraFrame, self.frames.append,
+                                     QoS.sensor())
+        self.stop = node.create_client(params.stop_service, StopRequest)
+
+
+class Latch(Component):
+    """Publishes one latched EpisodeEvent and one best-effort event per tick."""
+
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        node.create_publisher("/latched", EpisodeEvent, QoS.latched_state()).publish(
+            EpisodeEvent(EpisodeEventKind.START, node.clock.now(), 7, "latched"))
+        self.be = node.create_publisher("/best_effort", EpisodeEvent, QoS.sensor())
+        node.create_timer(0.05, lambda: self.be.publish(EpisodeEvent(EpisodeEventKind.MARK, node.clock.now())))
+
+
+class Collector(Component):
+    """Late joiner: subscribes latched (matching QoS) and, mismatched, reliable to a best-effort topic."""
+
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        self.latched: list[EpisodeEvent] = []
+        self.mismatched: list[EpisodeEvent] = []
+        node.create_subscription("/latched", EpisodeEvent, self.latched.append, QoS.latched_state())
+        node.create_subscription("/best_effort", EpisodeEvent, self.mismatched.append, QoS.reliable(10))
+
+
+class Sleepy(Component):
+    """Blocks its own callbacks (a misbehaving component): must not starve anyone else."""
+
+    @dataclass
+    class Params(Params):
+        block_s: float = param(1.5, "how long the slow callback blocks", low=0.0)
+
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        self.started = False
+        node.create_timer(0.05, self.slow)
+
+    def slow(self) -> None:
+        if not self.started:
+            self.started = True
+            time.sleep(self.params.block_s)  # deliberately breaks the contract
+
+
+class Ticker(Component):
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        self.ticks: list[float] = []
+        self.timer = node.create_timer(0.02, lambda: self.ticks.append(time.monotonic()))
