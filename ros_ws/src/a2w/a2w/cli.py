@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "a2w.launch.cli",
     "a2w.host.cli",
     "a2w.ros.cli",
+    "a2w.sim.cli",
     "a2world.embeddings_cli",
     "a2world.cli",
 )
