@@ -43,4 +43,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 bash scripts/setup_ros_tier.sh  # real-rclpy test tier (tests/ros/): own venv, skips where unsupported
+# Flexiv RDK venv (Python 3.12: no 3.11 wheels) for the arm driver's workers and the conformance tier.
+bash scripts/setup_flexiv_venv.sh >/dev/null || echo "setup: no Flexiv RDK venv (needs Python 3.12); the conformance tier will skip"
 echo "setup: ready ($VENV)"
