@@ -56,6 +56,11 @@ if [ "$pyver" != "3.11" ] || [ "$(uname -m)" != "x86_64" ]; then
   exit 0
 fi
 
+# Several sessions may run `make setup` at once: one builds, the others wait for it.
+mkdir -p "$MAIN_VENV"
+exec 9>"$MAIN_VENV/.ros-tier.lock"
+flock 9
+
 stamp_want=$(cat "$LOCK" "$0" scripts/ros_tier_lock.py ros_ws/src/a2w_interfaces/CMakeLists.txt \
   ros_ws/src/a2w_interfaces/package.xml ros_ws/src/a2w_interfaces/msg/* ros_ws/src/a2w_interfaces/srv/* \
   | sha256sum | cut -d' ' -f1)
