@@ -9,7 +9,7 @@ import time
 import pytest
 
 from a2w.cameras.source import CameraConfig
-from a2w.host import Host, QoS
+from a2w.host import Host
 from a2w.nodes import load
 from a2w.sim.camera import SimCameraSource
 from a2w.sim.component import FAULT_TOPIC, STATUS_TOPIC, SimNode, SimStatus

@@ -26,7 +26,7 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from a2w.arms.backend import (ArmConnectionError, ArmError, ArmFaultError, Fault, FaultKind,
+from a2w.arms.backend import (ArmConnectionError, ArmFaultError, Fault, FaultKind,
                               RecoveryRefused, RigBackend)
 from a2w.geometry import canonical_quaternion
 from a2w.sim.scene import ARMS, GRIPPER_STROKE, N_JOINTS, SOFT_LIMITS, VELOCITY_LIMITS
