@@ -129,7 +129,8 @@ def sample(
     """Draw one latent sample: num_steps sampler steps plus a final x0 at σ_min (float32)."""
     sigmas = karras_sigmas(config.num_steps, config.sigma_min, config.sigma_max, config.rho)
     shape = tuple(cond.clean.shape)
-    x = initial_noise(shape, seed).to(cond.clean.device, torch.float64) * sigmas[0]
+    # §3.2: fp32 noise times σ_max (in fp32), then the sampler state is float64.
+    x = (initial_noise(shape, seed) * np.float32(sigmas[0])).to(cond.clean.device, torch.float64)
     x0_prev: torch.Tensor | None = None
     total = config.num_steps + 1
     with torch.no_grad():
