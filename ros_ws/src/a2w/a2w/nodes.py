@@ -17,6 +17,7 @@ PACKAGE = "a2w"
 NODES: dict[str, str] = {
     "arm_node": "a2w.arms.component:ArmNode",
     "camera_node": "a2w.cameras.component:CameraComponent",
+    "expert_node": "a2w.sim.expert_node:ExpertNode",
     "sim_node": "a2w.sim.component:SimNode",
 }
 

@@ -82,6 +82,7 @@ DriverFactory = Callable[[CameraConfig, DriverContext], CameraSource]
 DRIVERS: dict[str, DriverFactory | str] = {
     "realsense": "a2w.cameras.realsense:make_source",
     "playback": "a2w.cameras.playback:make_source",
+    "sim": "a2w.sim.camera:make_source",
 }
 
 

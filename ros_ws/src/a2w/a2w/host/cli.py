@@ -36,11 +36,7 @@ def _topics(args: argparse.Namespace) -> int:
     snap = _pick(args.pid)
     if snap is None:
         return 1
-    rows = [("TOPIC", "TYPE", "RATE", "PUB", "SUB", "DROPPED")]
-    for t in snap["topics"]:
-        rows.append((t["name"], t["msg_type"].rsplit(".", 1)[-1], f"{t['rate_hz']:.1f}",
-                     str(len(t["publishers"])), str(len(t["subscribers"])), str(t["dropped"])))
-    _table(rows)
+    sys.stdout.write(format_topics(snap))
     return 0
 
 
@@ -48,16 +44,29 @@ def _nodes(args: argparse.Namespace) -> int:
     snap = _pick(args.pid)
     if snap is None:
         return 1
+    sys.stdout.write(format_nodes(snap))
+    return 0
+
+
+def format_topics(snap: dict[str, Any]) -> str:
+    """Table of a host snapshot's topics (``Host.introspect()``)."""
+    rows = [("TOPIC", "TYPE", "RATE", "PUB", "SUB", "DROPPED")]
+    for t in snap["topics"]:
+        rows.append((t["name"], t["msg_type"].rsplit(".", 1)[-1], f"{t['rate_hz']:.1f}",
+                     str(len(t["publishers"])), str(len(t["subscribers"])), str(t["dropped"])))
+    return _table(rows)
+
+
+def format_nodes(snap: dict[str, Any]) -> str:
+    """Table of a host snapshot's nodes: timer period error p99 and overruns, callback errors."""
     rows = [("NODE", "COMPONENT", "TIMERS (period: p99 err ms, overruns)", "ERRORS")]
     for n in snap["nodes"]:
         timers = ", ".join(f"{t['period']:.3g}s: {t['error_p99'] * 1e3:.2f}, {t['overruns']}"
                            for t in n["timers"]) or "-"
         rows.append((n["name"], n["component"], timers, str(n["callback_errors"] + n["worker_errors"])))
-    _table(rows)
-    return 0
+    return _table(rows)
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+    return "".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows)

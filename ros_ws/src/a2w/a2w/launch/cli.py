@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from a2w.host.cli import format_nodes, format_topics
 from a2w.host.host import Host
 from a2w.host.snapshots import snapshot_dir
 from a2w.launch.runner import LaunchError, LaunchRunner
@@ -24,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--check", action="store_true",
                    help="only evaluate the file and list the nodes it would run")
+    p.add_argument("--quiet", action="store_true",
+                   help="do not print the run summary (why it stopped, topics, timers) at exit")
     p.set_defaults(func=run)
 
 
@@ -56,11 +59,16 @@ def run(args: argparse.Namespace) -> int:
         host.shutdown()
         sys.stderr.write(f"a2w launch: {exc}\n")
         return 2
-    log.info("running %d node(s) from %s", len(result.nodes), args.file)
+    sys.stdout.write(f"a2w launch: running {len(result.nodes)} node(s) from {args.file} "
+                     "(Ctrl-C stops; `a2w topics` / `a2w nodes` inspect it)\n")
+    sys.stdout.flush()
     host.spin(args.duration, snapshot_dir=snapshot_dir())
     failed = [n.fqn for n in host.nodes if n.executor.errors or n.worker_errors]
     if failed:
         sys.stderr.write(f"a2w launch: callbacks raised in {failed} (see the log above)\n")
-    if host.stop_reason:
-        log.info("stopped: %s", host.stop_reason)
+    if not args.quiet:
+        snap = host.introspect()
+        reason = host.stop_reason or ("duration reached" if args.duration else "signal")
+        sys.stdout.write(f"\na2w launch: stopped ({reason}), exit code {host.exit_code}\n\n")
+        sys.stdout.write(format_topics(snap) + "\n" + format_nodes(snap))
     return host.exit_code

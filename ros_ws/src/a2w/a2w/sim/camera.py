@@ -9,6 +9,7 @@ the rendered camera's ``fovy`` at the configured size, so they describe exactly 
 from __future__ import annotations
 
 import threading
+from typing import Any
 import time
 
 import numpy as np
@@ -121,3 +122,9 @@ class SimCameraSource(CameraSource):
         with self._cond:
             self._state = "closed"
             self._cond.notify_all()
+
+
+def make_source(config: CameraConfig, ctx: Any) -> SimCameraSource:
+    """Camera-node driver factory (``driver: sim``): the view's camera in the world the sim node
+    registered under the default name."""
+    return SimCameraSource(config)

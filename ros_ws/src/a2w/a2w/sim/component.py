@@ -86,6 +86,7 @@ class SimNode(Component):
         self.world = SimWorld(cfg)
         self.task = get_task(p.task) if p.task != "none" else None
         self.info = self.task.reset(self.world, np.random.default_rng(p.seed)) if self.task else {}
+        self.world.episode = (self.task, self.info) if self.task else None
         specs = random_faults(p.seed, p.faults, self.task.object_name if self.task else "",
                               (p.fault_window[0], p.fault_window[1]))
         if any(s.name.startswith("object") for s in specs) and self.task is None:

@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import mujoco
 import numpy as np
@@ -90,6 +90,9 @@ class SimWorld:
         # Injected camera faults by camera name: "freeze" or "black" (a2w.sim.faults).
         self.camera_effects: dict[str, str] = {}
         self.gripper_stuck: dict[str, bool] = {a: False for a in ARMS}
+        # The episode the owner (sim node) reset this world for, so other in-process components
+        # (the expert node) plan against the same task state: (Task, reset info) or None.
+        self.episode: tuple[Any, dict[str, Any]] | None = None
         self.steps = 0
         m = self.model
         self.arms: dict[str, ArmIndex] = {}

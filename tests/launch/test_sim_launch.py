@@ -1,0 +1,39 @@
+"""The embedded default end to end: launch/sim.launch.xml (what `make demo` runs)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from a2w.launch import LaunchRunner
+
+REPO = Path(__file__).resolve().parents[2]
+SIM_LAUNCH = REPO / "launch" / "sim.launch.xml"
+
+
+def launch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "a2w.cli", "launch", str(SIM_LAUNCH), "realtime:=0", *args, "--duration", "120"],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def test_sim_launch_evaluates_to_the_four_nodes():
+    res = LaunchRunner().load(SIM_LAUNCH)
+    assert [s.name for s in res.nodes] == ["sim_node", "camera_node", "arm_node", "expert_node"]
+    assert all(s.params.get("use_sim_time") is True for s in res.nodes)
+
+
+@pytest.mark.parametrize("task, cameras", [("lift_box", "false"), ("pick_cube", "true")])
+def test_expert_through_arm_node_succeeds(task, cameras):
+    proc = launch(f"task:={task}", f"cameras:={cameras}", "seed:=3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "task succeeded" in proc.stdout
+    if cameras == "true":
+        assert "/cameras/front/color/image_raw" in proc.stdout
+
+
+def test_removed_object_fails_the_run():
+    proc = launch("task:=pick_cube", "cameras:=false", "faults:=[object_removed]")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "task failed" in proc.stdout
