@@ -98,3 +98,14 @@ def test_safetensors_round_trip_carries_config_and_dtype(tmp_path: Path) -> None
     assert as_fp32.compute_dtype == torch.float32
     with pytest.raises(ValueError, match="differs"):
         load_vae(path, config=VAEConfig.tiny(dim=8))
+
+
+def test_released_config_runs_a_small_clip() -> None:
+    """The full-width network wires up end to end (channel halving, both 3d resamplers)."""
+    torch.manual_seed(0)
+    vae = WanVAE(VAEConfig.released()).eval()
+    video = torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    z = vae.encode(video)
+    assert z.shape == (1, 16, 2, 2, 2)
+    out = vae.decode(z)
+    assert out.shape == (1, 3, 5, 16, 16) and torch.isfinite(out).all()

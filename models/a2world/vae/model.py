@@ -2,7 +2,10 @@
 
 Module names reproduce the released 194-key state dict (wan_vae_facts.md §1.4). Encode and
 decode run either in one pass or chunk by chunk with per-layer caches; every chunking gives the
-same result, so the chunk size only trades memory for per-call overhead.
+same result, so the chunk size only trades memory for per-call overhead. (The reference caches
+need frame 0 / latent 0 as a chunk of its own and 4k-frame chunks after it, wan_vae_facts.md
+§3.5; ours hold pending frames instead, so that rule is not needed, and the release chunkings
+give the release result.)
 """
 
 from __future__ import annotations
@@ -143,8 +146,9 @@ class WanVAE(nn.Module):
     # ---- latent normalisation ------------------------------------------------------------
     def _latent_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
         shape = (1, -1, 1, 1, 1)
-        mean = torch.tensor(self.config.latent_mean, dtype=torch.float32).to(like.device, like.dtype)
-        std = torch.tensor(self.config.latent_std, dtype=torch.float32).to(like.device, like.dtype)
+        # built straight in the compute dtype from the Python floats, as the release does
+        mean = torch.tensor(self.config.latent_mean, dtype=like.dtype, device=like.device)
+        std = torch.tensor(self.config.latent_std, dtype=like.dtype, device=like.device)
         # the inverse is formed in the compute dtype, as the bf16 release does (wan_vae_facts.md §4)
         return mean.view(shape), (1.0 / std).view(shape)
 
