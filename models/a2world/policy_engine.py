@@ -1,0 +1,293 @@
+"""PolicyEngine: observation (views + stamps) + instruction -> an action chunk and predicted frames.
+
+One call encodes each view's current frame with the video tokenizer (latent 0 of every view is the
+conditioning latent, a2world_release_facts.md §1.7 step 6), looks the instruction up in the
+embedding cache, samples the joint latent, and returns 60 de-normalised 14-D actions at 30 Hz plus
+20 decoded frames per view at 10 fps (real-rig sizes; a tiny config gives fewer). Backends: torch
+(optionally bf16 and `torch.compile`) or the exported ONNX denoiser under onnxruntime.
+
+Stamps: the chunk's reference time is the latest view stamp; action k (1-based) is due at
+reference + k/30 s, predicted frame j at reference + j/10 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from a2world.policy import A2WorldPolicy
+from a2world.policy_diffusion import DenoiseCall, Guidance, JointCondition, JointDenoiser, sample_joint
+from a2world.sampler import SamplerConfig, first_frame_mask
+from a2world.text_embeddings import TextEmbeddingCache
+from a2world.tokenizer import VideoTokenizer, frames_to_unit, unit_to_frames
+
+log = logging.getLogger(__name__)
+
+# DESIGN.md §4 view ids (release convention)
+VIEW_NAMES: dict[int, str] = {0: "left wrist", 1: "right wrist", 2: "front", 3: "second third-person"}
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+BACKENDS: tuple[str, ...] = ("torch", "onnx")
+
+
+class NonFiniteOutputError(RuntimeError):
+    """The sampler produced NaN or Inf (bad weights, bad inputs or a precision problem)."""
+
+
+@dataclass(frozen=True)
+class PolicyEngineConfig:
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    guidance: Guidance = field(default_factory=Guidance)
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "cpu"
+    backend: str = "torch"
+    compile: bool = False
+    view_ids: tuple[int, ...] = (0, 1, 2)
+    image_size: tuple[int, int] = (256, 256)  # (H, W), release §3.4
+    decode_video: bool = True
+    # Largest allowed spread of the view stamps in seconds (None: not checked).
+    max_stamp_spread_s: float | None = None
+    # Where the ONNX backend writes its export (None: kept in memory).
+    onnx_path: str | None = None
+    onnx_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.backend == "onnx" and self.dtype != "float32":
+            raise ValueError("the onnx backend runs a float32 export; set dtype='float32'")
+        if len(set(self.view_ids)) != len(self.view_ids) or not self.view_ids:
+            raise ValueError(f"view_ids must be distinct and non-empty, got {self.view_ids}")
+
+
+@dataclass
+class PolicyObservation:
+    """Current frame of every view: view id -> uint8 (H, W, 3) RGB, and view id -> stamp (s)."""
+
+    images: Mapping[int, np.ndarray]
+    stamps: Mapping[int, float]
+
+
+@dataclass
+class PolicyOutput:
+    actions: np.ndarray  # (Ta, 14) float32, A2World convention
+    action_stamps: np.ndarray  # (Ta,) float64 seconds
+    frames: np.ndarray | None  # (V, F, H, W, 3) uint8 predicted frames, or None
+    frame_stamps: np.ndarray  # (F,) float64 seconds
+    view_ids: tuple[int, ...]
+    reference_stamp: float
+    prefix_length: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class PolicyEngine:
+    def __init__(
+        self,
+        policy: A2WorldPolicy,
+        tokenizer: VideoTokenizer,
+        text_cache: TextEmbeddingCache,
+        config: PolicyEngineConfig | None = None,
+    ) -> None:
+        self.config = cfg = config or PolicyEngineConfig()
+        pc = policy.config
+        if len(cfg.view_ids) > pc.backbone.n_cameras_emb or max(cfg.view_ids) >= pc.backbone.n_cameras_emb:
+            raise ValueError(f"view_ids {cfg.view_ids} exceed the model's {pc.backbone.n_cameras_emb} view embeddings")
+        if tokenizer.latent_channels != pc.backbone.latent_channels:
+            raise ValueError(
+                f"tokenizer.latent_channels ({tokenizer.latent_channels}) != policy latent channels "
+                f"({pc.backbone.latent_channels})"
+            )
+        if text_cache.dim != pc.context_dim:
+            raise ValueError(f"text_cache.dim ({text_cache.dim}) != policy context dim ({pc.context_dim})")
+        step = tokenizer.spatial_compression * pc.backbone.patch_spatial
+        h, w = cfg.image_size
+        if h % step or w % step:
+            raise ValueError(f"image_size {cfg.image_size} must be multiples of {step}")
+        self.tokenizer = tokenizer
+        self.text_cache = text_cache
+        self.device = torch.device(cfg.device)
+        self.policy = policy.to(self.device, DTYPES[cfg.dtype]).eval()
+        # Normalisation stays float32 even for a bf16 net.
+        self.action_mean = policy.action_mean.detach().float().cpu().numpy()
+        self.action_std = policy.action_std.detach().float().cpu().numpy()
+        self.latent_hw = (h // tokenizer.spatial_compression, w // tokenizer.spatial_compression)
+        p = pc.backbone.patch_spatial
+        self.denoiser = JointDenoiser(self.policy, len(cfg.view_ids), self.latent_hw[0] // p, self.latent_hw[1] // p)
+        self.call: DenoiseCall = self._build_backend()
+
+    # ------------------------------------------------------------------ backends
+    def _build_backend(self) -> DenoiseCall:
+        cfg = self.config
+        if cfg.backend == "torch":
+            if cfg.compile:
+                return torch.compile(self.denoiser)  # type: ignore[return-value]
+            return self.denoiser
+        from a2world.policy_onnx import OnnxDenoiser, export_denoiser
+
+        batch = 2 if cfg.guidance.needs_unconditional else 1
+        data = export_denoiser(
+            self.denoiser, cfg.onnx_path, batch, len(cfg.view_ids), self.latent_hw, self.text_cache.max_length
+        )
+        return OnnxDenoiser(Path(cfg.onnx_path) if cfg.onnx_path else data, threads=cfg.onnx_threads)
+
+    # ------------------------------------------------------------------ validation
+    def check_observation(self, obs: PolicyObservation) -> float:
+        """Raise ValueError naming the problem; returns the reference stamp."""
+        cfg = self.config
+        for v in cfg.view_ids:
+            name = VIEW_NAMES.get(v, str(v))
+            if v not in obs.images:
+                raise ValueError(f"observation.images is missing view {v} ({name})")
+            if v not in obs.stamps:
+                raise ValueError(f"observation.stamps is missing view {v} ({name})")
+        extra = sorted(set(obs.images) - set(cfg.view_ids))
+        if extra:
+            raise ValueError(f"observation.images has views {extra} the engine is not configured for {cfg.view_ids}")
+        h, w = cfg.image_size
+        for v in cfg.view_ids:
+            img = np.asarray(obs.images[v])
+            if img.dtype != np.uint8 or img.shape != (h, w, 3):
+                raise ValueError(
+                    f"observation.images[{v}] must be uint8 ({h}, {w}, 3), got {img.dtype} {img.shape}; "
+                    f"resize with a2world.policy_engine.resize_view"
+                )
+        stamps = [float(obs.stamps[v]) for v in cfg.view_ids]
+        if not all(math.isfinite(s) for s in stamps):
+            raise ValueError(f"observation.stamps must be finite, got {stamps}")
+        spread = max(stamps) - min(stamps)
+        if cfg.max_stamp_spread_s is not None and spread > cfg.max_stamp_spread_s:
+            raise ValueError(
+                f"observation.stamps spread {spread * 1e3:.1f} ms exceeds max_stamp_spread_s "
+                f"({cfg.max_stamp_spread_s * 1e3:.1f} ms)"
+            )
+        return max(stamps)
+
+    def _prefix(self, action_prefix: np.ndarray | None) -> tuple[np.ndarray, int]:
+        pc = self.policy.config
+        if action_prefix is None:
+            return np.zeros((0, pc.action_width), np.float32), 0
+        prefix = np.asarray(action_prefix, dtype=np.float32)
+        if prefix.ndim != 2 or prefix.shape[1] != pc.action_width:
+            raise ValueError(f"action_prefix must be (d, {pc.action_width}), got {prefix.shape}")
+        d = prefix.shape[0]
+        if d > pc.max_prefix:
+            raise ValueError(
+                f"action_prefix has {d} steps; the policy was trained with prefixes up to "
+                f"max_prefix={pc.max_prefix}"
+            )
+        if not np.isfinite(prefix).all():
+            raise ValueError("action_prefix must be finite")
+        return prefix, d
+
+    # ------------------------------------------------------------------ inference
+    def encode_views(self, obs: PolicyObservation) -> torch.Tensor:
+        """(1, C, V·T, h, w) clean latent with each view's current frame at latent 0."""
+        pc = self.policy.config
+        frames = torch.from_numpy(np.stack([np.asarray(obs.images[v]) for v in self.config.view_ids]))
+        unit = frames_to_unit(frames).permute(0, 3, 1, 2)[:, :, None]  # (V, 3, 1, H, W)
+        with torch.no_grad():
+            lat0 = self.tokenizer.encode(unit.to(self.tokenizer_device(), self.tokenizer_dtype()))
+        v, c, _, h, w = lat0.shape
+        clean = torch.zeros(v, c, pc.latent_frames, h, w, device=self.device)
+        clean[:, :, 0] = lat0[:, :, 0].to(self.device, torch.float32)
+        return clean.transpose(0, 1).reshape(1, c, v * pc.latent_frames, h, w)
+
+    def tokenizer_device(self) -> torch.device:
+        return getattr(self.tokenizer, "device", torch.device("cpu"))
+
+    def tokenizer_dtype(self) -> torch.dtype:
+        return getattr(self.tokenizer, "dtype", torch.float32)
+
+    def predict(
+        self,
+        observation: PolicyObservation,
+        instruction: str,
+        action_prefix: np.ndarray | None = None,
+        seed: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PolicyOutput:
+        """Sample one chunk. `action_prefix` (d, 14) holds already-committed actions (raw units)
+        that the chunk must start with (training-time RTC); they are returned unchanged."""
+        cfg, pc = self.config, self.policy.config
+        t_start = time.perf_counter()
+        ref = self.check_observation(observation)
+        prefix, d = self._prefix(action_prefix)
+        context = self.text_cache.get(instruction, device=self.device)[None]  # unknown -> MissingInstructionError
+        clean = self.encode_views(observation)
+        t_enc = time.perf_counter()
+
+        n_views = len(cfg.view_ids)
+        prefix_n = np.zeros((1, pc.action_horizon, pc.action_width), np.float32)
+        prefix_n[0, :d] = (prefix - self.action_mean) / self.action_std
+        prefix_mask = torch.zeros(1, pc.action_horizon, device=self.device)
+        prefix_mask[0, :d] = 1.0
+        cond = JointCondition(
+            clean_video=clean,
+            frame_mask=first_frame_mask(1, n_views, pc.latent_frames, self.device),
+            view_ids=torch.tensor([list(cfg.view_ids)], device=self.device),
+            prefix=torch.from_numpy(prefix_n).to(self.device),
+            prefix_mask=prefix_mask,
+            context=context,
+        )
+        x0_v, x0_a = sample_joint(
+            self.call,
+            cond,
+            (1, pc.action_horizon, pc.action_width),
+            pc.action_sigma_ratio,
+            cfg.seed if seed is None else seed,
+            cfg.sampler,
+            cfg.guidance,
+            progress,
+        )
+        t_sample = time.perf_counter()
+        if not torch.isfinite(x0_a).all():
+            raise NonFiniteOutputError("the sampled actions contain NaN or Inf")
+        if not torch.isfinite(x0_v).all():
+            raise NonFiniteOutputError("the sampled video latents contain NaN or Inf")
+        actions = x0_a[0].cpu().numpy() * self.action_std + self.action_mean
+        actions[:d] = prefix  # exact, not a normalise/denormalise round trip
+        frames = self._decode(x0_v, n_views) if cfg.decode_video else None
+        t_end = time.perf_counter()
+
+        k = np.arange(1, pc.action_horizon + 1, dtype=np.float64)
+        j = np.arange(1, pc.predicted_frames + 1, dtype=np.float64)
+        return PolicyOutput(
+            actions=actions.astype(np.float32),
+            action_stamps=ref + k / pc.action_rate_hz,
+            frames=frames,
+            frame_stamps=ref + j / pc.backbone.fps,
+            view_ids=tuple(cfg.view_ids),
+            reference_stamp=ref,
+            prefix_length=d,
+            timings={"encode_s": t_enc - t_start, "sample_s": t_sample - t_enc, "decode_s": t_end - t_sample},
+        )
+
+    def _decode(self, x0_v: torch.Tensor, n_views: int) -> np.ndarray:
+        """(1, C, V·T, h, w) -> uint8 (V, T_pix - 1, H, W, 3): every view on its own, frame 0 dropped."""
+        _, c, vt, h, w = x0_v.shape
+        per_view = x0_v.reshape(c, n_views, vt // n_views, h, w).transpose(0, 1)
+        with torch.no_grad():
+            video = self.tokenizer.decode(per_view.to(self.tokenizer_device(), self.tokenizer_dtype()))
+        pixels = unit_to_frames(video[:, :, 1:])  # (V, 3, F, H, W)
+        return pixels.permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
+def resize_view(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a uint8 (H, W, 3) frame to (h, w) with area interpolation (release §3.4: INTER_AREA)."""
+    import cv2
+
+    h, w = size
+    return cv2.resize(np.asarray(image), (w, h), interpolation=cv2.INTER_AREA)
+
+
+def make_observation(images: Sequence[np.ndarray], view_ids: Sequence[int], stamps: Sequence[float]) -> PolicyObservation:
+    return PolicyObservation(dict(zip(view_ids, images)), dict(zip(view_ids, stamps)))
