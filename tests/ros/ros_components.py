@@ -29,7 +29,7 @@ class Talker(Component):
     def __init__(self, node: NodeHandle, params: Any) -> None:
         super().__init__(node, params)
         self.sent = 0
-        self.events = node.create_publisher("events", EpisodeEvent, QoS.reliable(10))
+        self.events = node.create_publisher("~/events", EpisodeEvent, QoS.reliable(10))
         self.cams = {v: node.create_publisher(f"/cameras/{v}/color/image_raw", CameraFrame, QoS.sensor())
                      for v in params.views}
         self.intr = CameraIntrinsics(32, 24, 30.0, 30.0, 15.5, 11.5)

@@ -31,6 +31,13 @@ def test_hashing_reproduces_ros_for_a_standard_message() -> None:
     )
 
 
+def test_char_fields_hash_as_rosidl_does() -> None:
+    # rosidl hashes msg ``char`` as uint8 (value from the colcon build's rosidl output).
+    assert jazzy_typestore().hash_rihs01("service_msgs/msg/ServiceEventInfo") == (
+        "RIHS01_41bcbbe07a75c9b52bc96bfd5c24d7f0fc0a08c0cb7921b3373c5732345a6f45"
+    )
+
+
 def test_a_changed_field_changes_the_hash(tmp_path: Path) -> None:
     root = interfaces_dir()
     copy = tmp_path / "a2w_interfaces"

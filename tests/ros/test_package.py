@@ -78,3 +78,23 @@ def test_launch_files_name_existing_executables(where: tuple[str, str, str]) -> 
     assert pkg == "a2w", f"{fname}: package {pkg!r} is not built from this workspace"
     scripts = {s.split(" = ")[0] for s in SETUP["console_scripts"]()}
     assert exe in scripts, f"{fname}: exec {exe!r} has no console script in a2w; known: {sorted(scripts)}"
+
+
+def test_colcon_builds_the_ament_python_package(tmp_path: Path) -> None:
+    tier = ROOT / ".venv" / "ros-tier"
+    if not (tier / ".ready").is_file():
+        pytest.skip(f"colcon lives in the ROS tier venv, not set up ({tier}); run bash scripts/setup_ros_tier.sh")
+    import subprocess
+
+    proc = subprocess.run(
+        [str(tier / "bin" / "colcon"), "build", "--base-paths", str(SRC / "a2w"),
+         "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240,
+        env={"PATH": f"{tier / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lib = tmp_path / "install" / "a2w" / "lib" / "a2w"
+    installed = {p.name for p in lib.iterdir()}
+    assert installed == {*nodes.NODES, "a2w"}
+    assert (tmp_path / "install" / "a2w" / "share" / "a2w" / "package.xml").is_file()
+    assert (tmp_path / "install" / "a2w" / "share" / "ament_index" / "resource_index" / "packages" / "a2w").is_file()

@@ -63,3 +63,16 @@ def test_bad_parameters_stop_the_node_naming_them(ros_tier: Path) -> None:
         code, text = r[label]
         assert code == 2, f"{label}: {text}"
         assert name in text, f"{label}: {text}"
+
+
+def test_rosidl_hashes_of_the_colcon_build_equal_the_golden_file(ros_tier: Path) -> None:
+    # rosidl writes the hash of every interface and service wrapper it generated; this also
+    # covers the service-level hashes that no topic exposes.
+    gen = ros_tier / "ws" / "build" / "a2w_interfaces" / "rosidl_generator_type_description" / "a2w_interfaces"
+    rosidl: dict[str, str] = {}
+    for f in gen.glob("*/*.json"):
+        for h in json.loads(f.read_text())["type_hashes"]:
+            rosidl[h["type_name"]] = h["hash_string"]
+    golden = json.loads(GOLDEN.read_text())
+    assert set(golden) <= set(rosidl)
+    assert {k: rosidl[k] for k in golden} == golden

@@ -377,10 +377,24 @@ class RosNode(NodeHandle):
         self._posted.append(callback)
         self._post_gc.trigger()
 
+    def request_shutdown(self, reason: str, exit_code: int = 0) -> None:
+        self.logger.info("requested shutdown: %s", reason)
+        self.host.request_stop(exit_code, f"{self.fqn}: {reason}")
+
     def _drain_posted(self) -> None:
         while self._posted:
             fn = self._posted.popleft()
             self.guarded(fn, "posted")()
+
+
+def _spin_once(executor: MultiThreadedExecutor, timeout: float) -> None:
+    try:
+        executor.spin_once(timeout_sec=timeout)
+    except RuntimeError as exc:
+        # A timer cancelled (by a component, or at shutdown) after the wait set saw it ready:
+        # rclpy raises instead of skipping it. Nothing was lost; go on serving.
+        if "canceled" not in str(exc):
+            raise
 
 
 class RosHost:
@@ -397,6 +411,8 @@ class RosHost:
         self._executor: MultiThreadedExecutor | None = None
         self._diag_period = diagnostics_period
         self._stopped = False
+        self.exit_code = 0
+        self.stop_reason = ""
 
     def add(self, component: type[Component], name: str, namespace: str | None = None,
             params: Mapping[str, Any] | None = None, cli_args: list[str] | None = None) -> Component:
@@ -478,17 +494,25 @@ class RosHost:
             while not self.stop_event.is_set() and self.context.ok():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                executor.spin_once(timeout_sec=0.1)
+                _spin_once(executor, 0.1)
         except (ExternalShutdownException, KeyboardInterrupt):
             pass
         finally:
             self.shutdown()
 
+    def request_stop(self, exit_code: int, reason: str) -> None:
+        """First caller wins: its exit code and reason are kept (as in-process)."""
+        if not self.stop_event.is_set():
+            self.exit_code, self.stop_reason = exit_code, reason
+        self.stop()
+
     def stop(self) -> None:
         self.stop_event.set()
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Let each component release resources on its own group, join workers, destroy nodes."""
+        """Stop the executor (it waits for running callbacks), let each component release its
+        resources, join workers, destroy nodes. With the executor stopped, ``Component.shutdown``
+        runs serialised with the component's callbacks, as the contract promises."""
         if self._stopped:
             return
         self._stopped = True
@@ -496,32 +520,15 @@ class RosHost:
         for rn in self.nodes:
             for t in rn.timers:
                 t.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(timeout_sec=timeout)
         for rn in self.nodes:
-            comp = self.components[rn.fqn]
-            done = threading.Event()
-
-            def do_shutdown(c: Component = comp, ev: threading.Event = done) -> None:
-                try:
-                    c.shutdown()
-                finally:
-                    ev.set()
-
-            if self._executor is not None and self.context.ok():
-                rn.post(do_shutdown)
-                end = time.monotonic() + timeout
-                while not done.is_set() and time.monotonic() < end:
-                    self._executor.spin_once(timeout_sec=0.05)
-                if not done.is_set():
-                    log.error("component %s did not shut down within %.1fs", rn.fqn, timeout)
-            else:
-                rn.guarded(do_shutdown, "shutdown")()
+            rn.guarded(self.components[rn.fqn].shutdown, "shutdown")()
         for rn in self.nodes:
             for th in rn.workers:
                 th.join(timeout)
                 if th.is_alive():
                     log.error("worker %s did not stop within %.1fs", th.name, timeout)
-        if self._executor is not None:
-            self._executor.shutdown(timeout_sec=timeout)
         for rn in self.nodes:
             rn.node.destroy_node()
 

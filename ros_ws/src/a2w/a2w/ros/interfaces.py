@@ -108,10 +108,23 @@ def interface_names(root: Path | None = None) -> list[str]:
     ]
 
 
+def _char_as_uint8(desc: Any) -> Any:
+    if isinstance(desc, tuple) and len(desc) == 2 and desc[0] == "char":
+        return ("uint8", desc[1])
+    if isinstance(desc, tuple):
+        return tuple(_char_as_uint8(d) for d in desc)
+    return desc
+
+
 @functools.lru_cache(maxsize=4)
 def _typestore_for(root: str) -> Typestore:
     store = get_typestore(Stores.ROS2_JAZZY)
     store.register(interface_types(Path(root)))
+    # rosidl turns a .msg ``char`` into uint8 before hashing; rosbags keeps a char type id, which
+    # gave wrong hashes for every service Event (service_msgs/ServiceEventInfo has char[16]).
+    # Found by the rclpy tier (tests/ros/test_rclpy.py); CDR layout is the same 1 byte.
+    for name, (consts, fields) in list(store.fielddefs.items()):
+        store.fielddefs[name] = (consts, [(f, _char_as_uint8(d)) for f, d in fields])
     return store
 
 

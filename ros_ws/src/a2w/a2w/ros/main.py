@@ -52,7 +52,7 @@ def run(component: type[Component], name: str, argv: Sequence[str] | None = None
     finally:
         host.shutdown()
         rclpy.try_shutdown()
-    return 0
+    return host.exit_code
 
 
 def run_exec(exec_name: str) -> int:
