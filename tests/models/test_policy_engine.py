@@ -1,0 +1,203 @@
+"""PolicyEngine: chunk outputs and stamps, prefix holding, guidance, seeds, errors, ONNX backend."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from a2world.policy_config import tiny_policy_config
+from a2world.policy_diffusion import Guidance, JointCondition, JointDenoiser, cfg_combine, sample_joint
+from a2world.policy_engine import NonFiniteOutputError, PolicyEngine, PolicyEngineConfig, make_observation
+from a2world.policy_onnx import OnnxDenoiser, export_denoiser
+from a2world.sampler import SamplerConfig, first_frame_mask
+from a2world.text_embeddings import MissingInstructionError
+from a2world.tokenizer import WanTokenizer
+from policy_testlib import INSTRUCTION, make_cache, make_policy, random_views
+
+SIZE = (32, 32)  # 4×4 latents, 2×2 tokens per frame with the tiny tokenizer
+VIEWS = (0, 1, 2)
+# ONNX (onnxruntime CPU) vs torch, float32: one denoiser evaluation and a whole sampled chunk.
+ONNX_X0_ATOL = 1e-4
+ONNX_CHUNK_ATOL = 1e-3
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    cfg = tiny_policy_config()
+    policy = make_policy(seed=0, config=cfg)
+    # non-trivial normalisation so that prefix handling is exercised through it
+    policy.set_action_stats(torch.linspace(-0.2, 0.2, 14), torch.linspace(0.5, 2.0, 14))
+    return policy, WanTokenizer.tiny(seed=0), make_cache(cfg)
+
+
+def engine(parts, **changes) -> PolicyEngine:
+    policy, tok, cache = parts
+    base = PolicyEngineConfig(sampler=SamplerConfig(num_steps=3), image_size=SIZE, view_ids=VIEWS, decode_video=False)
+    return PolicyEngine(policy, tok, cache, dataclasses.replace(base, **changes))
+
+
+def observation(seed: int = 3, stamps=(10.000, 10.004, 10.008)):
+    return make_observation(random_views(3, SIZE, seed), VIEWS, stamps)
+
+
+def test_chunk_shapes_frames_and_stamps(parts):
+    out = engine(parts, decode_video=True).predict(observation(), INSTRUCTION)
+    cfg = parts[0].config
+    assert out.actions.shape == (60, 14) and out.actions.dtype == np.float32
+    assert out.frames is not None and out.frames.shape == (3, 20, *SIZE, 3) and out.frames.dtype == np.uint8
+    assert out.reference_stamp == 10.008
+    assert np.allclose(out.action_stamps, 10.008 + np.arange(1, 61) / cfg.action_rate_hz)
+    assert np.allclose(out.frame_stamps, 10.008 + np.arange(1, 21) / cfg.backbone.fps)
+    assert np.isfinite(out.actions).all()
+
+
+def test_prefix_is_held_exactly(parts):
+    rng = np.random.default_rng(0)
+    prefix = rng.normal(size=(7, 14)).astype(np.float32)
+    eng = engine(parts)
+    out = eng.predict(observation(), INSTRUCTION, action_prefix=prefix)
+    free = eng.predict(observation(), INSTRUCTION)
+    assert np.array_equal(out.actions[:7], prefix)
+    assert out.prefix_length == 7
+    assert not np.allclose(out.actions[7:], free.actions[7:])  # the prefix conditions the rest
+
+    # below the engine: the sampler's x0 keeps the (normalised) prefix bit for bit
+    policy = parts[0]
+    cfg = policy.config
+    den = JointDenoiser(policy, 1, 2, 2)
+    g = torch.Generator().manual_seed(1)
+    clean_prefix = torch.randn(1, cfg.action_horizon, 14, generator=g)
+    mask = (torch.arange(cfg.action_horizon) < 11).float()[None]
+    cond = JointCondition(
+        torch.randn(1, 16, cfg.latent_frames, 4, 4, generator=g), first_frame_mask(1, 1, cfg.latent_frames),
+        torch.tensor([[2]]), clean_prefix, mask, torch.randn(1, cfg.text_tokens, cfg.context_dim, generator=g),
+    )
+    x0_v, x0_a = sample_joint(den, cond, (1, cfg.action_horizon, 14), cfg.action_sigma_ratio, 0, SamplerConfig(num_steps=4))
+    assert torch.equal(x0_a[:, :11], clean_prefix[:, :11])
+    assert torch.equal(x0_v[:, :, 0], cond.clean_video[:, :, 0])
+    assert not torch.equal(x0_a[:, 11:], clean_prefix[:, 11:])
+
+
+def test_guidance_scale_one_equals_conditional(parts):
+    cond_only = engine(parts).predict(observation(), INSTRUCTION)
+    both = engine(parts, guidance=Guidance(1.0, 1.0, always_run_unconditional=True)).predict(observation(), INSTRUCTION)
+    assert np.array_equal(both.actions, cond_only.actions)
+    guided = engine(parts, guidance=Guidance(1.0, 3.0)).predict(observation(), INSTRUCTION)
+    assert not np.allclose(guided.actions, cond_only.actions)
+    assert Guidance.from_gamma(0.5) == Guidance(1.5, 1.5)
+    c, u = torch.randn(5), torch.randn(5)
+    assert torch.equal(cfg_combine(c, u, 1.0), c)
+    assert torch.allclose(cfg_combine(c, u, 0.0), u)
+    assert torch.allclose(cfg_combine(c, u, 2.5), u + 2.5 * (c - u))
+
+
+def test_seed_controls_the_sample(parts):
+    eng = engine(parts)
+    a = eng.predict(observation(), INSTRUCTION, seed=1).actions
+    b = eng.predict(observation(), INSTRUCTION, seed=1).actions
+    c = eng.predict(observation(), INSTRUCTION, seed=2).actions
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def _drop(mapping, key):
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    "mutate, error, match",
+    [
+        (lambda o: dataclasses.replace(o, images=_drop(o.images, 2)), ValueError, r"missing view 2 \(front\)"),
+        (lambda o: dataclasses.replace(o, stamps=_drop(o.stamps, 1)), ValueError, "stamps is missing view 1"),
+        (lambda o: dataclasses.replace(o, images={**o.images, 3: o.images[0]}), ValueError, "views \\[3\\]"),
+        (lambda o: dataclasses.replace(o, images={**o.images, 0: o.images[0][:16]}), ValueError, r"images\[0\] must be uint8 \(32, 32, 3\)"),
+        (lambda o: dataclasses.replace(o, images={**o.images, 1: o.images[1].astype(np.float32)}), ValueError, r"images\[1\]"),
+        (lambda o: dataclasses.replace(o, stamps={**o.stamps, 0: float("nan")}), ValueError, "finite"),
+        (lambda o: dataclasses.replace(o, stamps={**o.stamps, 0: 9.9}), ValueError, "spread"),
+    ],
+)
+def test_observation_errors(parts, mutate, error, match):
+    eng = engine(parts, max_stamp_spread_s=0.016)
+    with pytest.raises(error, match=match):
+        eng.predict(mutate(observation()), INSTRUCTION)
+
+
+def test_instruction_prefix_and_config_errors(parts):
+    eng = engine(parts)
+    with pytest.raises(MissingInstructionError, match="open the drawer"):
+        eng.predict(observation(), "open the drawer")
+    with pytest.raises(ValueError, match="max_prefix"):
+        eng.predict(observation(), INSTRUCTION, action_prefix=np.zeros((parts[0].config.max_prefix + 1, 14)))
+    with pytest.raises(ValueError, match=r"action_prefix must be \(d, 14\)"):
+        eng.predict(observation(), INSTRUCTION, action_prefix=np.zeros((3, 7)))
+    with pytest.raises(ValueError, match="finite"):
+        eng.predict(observation(), INSTRUCTION, action_prefix=np.full((3, 14), np.inf))
+    with pytest.raises(ValueError, match="dtype='float32'"):
+        PolicyEngineConfig(backend="onnx", dtype="bfloat16")
+    with pytest.raises(ValueError, match="image_size"):
+        engine(parts, image_size=(40, 40))
+
+
+def test_non_finite_output_is_an_error(parts):
+    _, tok, cache = parts
+    policy = make_policy(seed=1, config=parts[0].config)
+    with torch.no_grad():
+        policy.action_final_layer.linear.weight[0, 0] = float("nan")
+    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, decode_video=False))
+    with pytest.raises(NonFiniteOutputError, match="actions"):
+        eng.predict(observation(), INSTRUCTION)
+
+
+def test_bfloat16_engine_runs(parts):
+    _, tok, cache = parts
+    policy = make_policy(seed=0, config=parts[0].config)
+    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, dtype="bfloat16", decode_video=False))
+    assert eng.policy.dtype == torch.bfloat16
+    out = eng.predict(observation(), INSTRUCTION)
+    assert out.actions.dtype == np.float32 and np.isfinite(out.actions).all()
+
+
+def test_onnx_matches_torch(parts, tmp_path):
+    policy = parts[0]
+    cfg = policy.config
+    den = JointDenoiser(policy, 3, 2, 2)
+    path = tmp_path / "denoiser.onnx"
+    export_denoiser(den, path, batch=2, n_views=3, latent_hw=(4, 4), context_tokens=cfg.text_tokens)
+    ort = OnnxDenoiser(path, threads=1)
+    g = torch.Generator().manual_seed(9)
+    vt, ta = 3 * cfg.latent_frames, cfg.action_horizon
+    args = (
+        torch.randn(2, 16, vt, 4, 4, generator=g) * 5,
+        torch.randn(2, ta, 14, generator=g) * 2,
+        torch.tensor([12.0, 0.3]),
+        torch.tensor([2.5, 0.06]),
+        torch.randn(2, 16, vt, 4, 4, generator=g),
+        first_frame_mask(2, 3, cfg.latent_frames),
+        torch.tensor([[0, 1, 2], [2, 1, 0]]),
+        torch.randn(2, ta, 14, generator=g),
+        (torch.arange(ta) < 4).float().expand(2, ta).contiguous(),
+        torch.randn(2, cfg.text_tokens, cfg.context_dim, generator=g),
+    )
+    with torch.no_grad():
+        ref = den(*args)
+    got = ort(*args)
+    for r, o in zip(ref, got):
+        assert r.shape == o.shape
+        assert (r - o).abs().max().item() < ONNX_X0_ATOL
+
+    guidance = Guidance(1.5, 2.0)
+    t_out = engine(parts, guidance=guidance).predict(observation(), INSTRUCTION)
+    o_out = engine(parts, guidance=guidance, backend="onnx", onnx_path=str(tmp_path / "e.onnx")).predict(observation(), INSTRUCTION)
+    assert (tmp_path / "e.onnx").stat().st_size > 0
+    assert np.abs(t_out.actions - o_out.actions).max() < ONNX_CHUNK_ATOL
