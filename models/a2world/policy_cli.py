@@ -107,6 +107,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise SystemExit(f"--latent-size must be multiples of the patch size {p}")
     den = JointDenoiser(policy, args.views, h // p, w // p)
     tokens = args.context_tokens or policy.config.text_tokens
-    data = export_denoiser(den, Path(args.out), args.batch, args.views, (h, w), tokens)
-    print(f"wrote {args.out} ({len(data) / 1e6:.1f} MB)")
+    out = export_denoiser(den, Path(args.out), args.batch, args.views, (h, w), tokens)
+    print(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -16,7 +16,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -134,10 +133,10 @@ class PolicyEngine:
         from a2world.policy_onnx import OnnxDenoiser, export_denoiser
 
         batch = 2 if cfg.guidance.needs_unconditional else 1
-        data = export_denoiser(
+        model = export_denoiser(
             self.denoiser, cfg.onnx_path, batch, len(cfg.view_ids), self.latent_hw, self.text_cache.max_length
         )
-        return OnnxDenoiser(Path(cfg.onnx_path) if cfg.onnx_path else data, threads=cfg.onnx_threads)
+        return OnnxDenoiser(model, threads=cfg.onnx_threads)
 
     # ------------------------------------------------------------------ validation
     def check_observation(self, obs: PolicyObservation) -> float:

@@ -64,12 +64,21 @@ def export_denoiser(
     latent_hw: tuple[int, int],
     context_tokens: int,
     opset: int = DEFAULT_OPSET,
-) -> bytes:
-    """Export to `path` (if given) and return the model bytes. The denoiser must be float32."""
+) -> bytes | Path:
+    """Export to `path` and return it, or return the model bytes when `path` is None.
+
+    Writing to a path lets the exporter move weights into external data files, which models
+    over protobuf's 2 GB limit (the released size) need. The denoiser must be float32.
+    """
     if denoiser.policy.dtype != torch.float32:
         raise ValueError(f"ONNX export needs a float32 policy, got {denoiser.policy.dtype}")
     args = example_inputs(denoiser, batch, n_views, latent_hw, context_tokens)
-    buf = io.BytesIO()
+    target: io.BytesIO | str
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        target = str(path)
+    else:
+        target = io.BytesIO()
     was_training = denoiser.training
     denoiser.eval()
     with warnings.catch_warnings(), torch.no_grad():
@@ -80,7 +89,7 @@ def export_denoiser(
         torch.onnx.export(
             denoiser,
             args,
-            buf,
+            target,
             input_names=list(INPUT_NAMES),
             output_names=list(OUTPUT_NAMES),
             opset_version=opset,
@@ -88,12 +97,10 @@ def export_denoiser(
             dynamo=False,
         )
     denoiser.train(was_training)
-    data = buf.getvalue()
-    if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_bytes(data)
-        log.info("exported policy denoiser to %s (%.1f MB)", path, len(data) / 1e6)
-    return data
+    if isinstance(target, io.BytesIO):
+        return target.getvalue()
+    log.info("exported policy denoiser to %s (%.1f MB)", path, Path(path).stat().st_size / 1e6)
+    return Path(path)
 
 
 class OnnxDenoiser:

@@ -201,3 +201,30 @@ def test_onnx_matches_torch(parts, tmp_path):
     o_out = engine(parts, guidance=guidance, backend="onnx", onnx_path=str(tmp_path / "e.onnx")).predict(observation(), INSTRUCTION)
     assert (tmp_path / "e.onnx").stat().st_size > 0
     assert np.abs(t_out.actions - o_out.actions).max() < ONNX_CHUNK_ATOL
+
+
+def test_cli_export_onnx(parts, tmp_path, capsys):
+    from a2w.cli import main as a2w_main
+    from a2world.policy_checkpoint import save_policy
+
+    policy = parts[0]
+    cfg = policy.config
+    save_policy(policy, tmp_path / "policy")
+    out = tmp_path / "cli.onnx"
+    argv = ["policy", "export-onnx", str(tmp_path / "policy"), "--out", str(out), "--views", "1", "--latent-size", "4", "4"]
+    assert a2w_main(argv) == 0
+    assert "wrote" in capsys.readouterr().out
+    ort = OnnxDenoiser(out, threads=1)
+    den = JointDenoiser(policy, 1, 2, 2)
+    g = torch.Generator().manual_seed(4)
+    ta = cfg.action_horizon
+    args = (
+        torch.randn(1, 16, cfg.latent_frames, 4, 4, generator=g), torch.randn(1, ta, 14, generator=g),
+        torch.tensor([3.0]), torch.tensor([0.6]), torch.randn(1, 16, cfg.latent_frames, 4, 4, generator=g),
+        first_frame_mask(1, 1, cfg.latent_frames), torch.tensor([[2]]), torch.zeros(1, ta, 14),
+        torch.zeros(1, ta), torch.randn(1, cfg.text_tokens, cfg.context_dim, generator=g),
+    )
+    with torch.no_grad():
+        ref = den(*args)
+    for r, o in zip(ref, ort(*args)):
+        assert (r - o).abs().max().item() < ONNX_X0_ATOL
