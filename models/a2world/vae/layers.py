@@ -29,6 +29,21 @@ def _unfold_time(x: Tensor, b: int) -> Tensor:
     return x.reshape(b, bt // b, c, h, w).permute(0, 2, 1, 3, 4)
 
 
+def _use_onednn(x: Tensor, weight: Tensor) -> bool:
+    """Whether to call the oneDNN conv directly on CPU.
+
+    PyTorch sends batch-1 convs with few channels·frames·rows to its reference kernel, which is
+    several times slower; short streaming chunks and the tiny configuration hit that case.
+    Inference only: the direct call is kept out of autograd.
+    """
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.bfloat16)
+        and torch.backends.mkldnn.is_available()
+        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+    )
+
+
 class CausalConv3d(nn.Conv3d):
     """Conv3d whose temporal padding is all in front: output t sees inputs t-2..t.
 
@@ -74,6 +89,10 @@ class CausalConv3d(nn.Conv3d):
         pw, pw2, ph, ph2 = self.spatial_pad
         if front or pw or ph:
             x = F.pad(x, (pw, pw2, ph, ph2, front, 0))
+        if _use_onednn(x, self.weight):
+            return torch.ops.aten.mkldnn_convolution(
+                x, self.weight, self.bias, [0, 0, 0], list(self.stride), list(self.dilation), self.groups
+            )
         return super().forward(x)
 
 
