@@ -19,7 +19,7 @@ from a2w.cameras.source import CameraConfig
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.types import CameraFrame, CameraIntrinsics, DiagnosticStatus
-from conftest import wait_until
+from cameras_support import wait_until
 
 VIEWS = ["front", "left_wrist", "right_wrist"]
 

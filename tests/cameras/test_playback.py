@@ -19,7 +19,7 @@ from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound, Camera
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.types import CameraFrame
-from conftest import wait_until
+from cameras_support import wait_until
 
 T0_MS = 1_700_000_000_000.0
 N = 12

@@ -24,7 +24,7 @@ from a2w.cameras.rsutil import CameraProfileError, StampMapper
 from a2w.cameras.softcam import SoftwareCamera, SoftwareDeviceHub, pattern
 from a2w.cameras.source import CameraConfig, CameraNotFound, CameraTimeout
 from a2w.types import VIEW_NAMES
-from conftest import wait_until
+from cameras_support import wait_until
 
 
 def source(hub: SoftwareDeviceHub, serial: str, view: str = "front", **kw) -> RealSenseSource:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_isolated
+from ros_support import run_isolated
 
 GOLDEN = Path(__file__).parent / "golden" / "a2w_interfaces_type_hashes.json"
 

@@ -1,38 +1,4 @@
-"""Shared helpers for the sim-rig tests: small worlds, physics only unless a test renders."""
+"""Fixtures for tests/sim; helpers and fixtures live in sim_support.py so test modules can
+import them by a unique name (a bare `conftest` import resolves to whichever conftest loaded first)."""
 
-from __future__ import annotations
-
-import numpy as np
-import pytest
-
-from a2w.sim.rig import SimRigBackend, SimRigParams
-from a2w.sim.scene import SceneConfig
-from a2w.sim.world import SimWorld
-from a2w.types import ArmTarget, Pose
-
-
-@pytest.fixture
-def world() -> SimWorld:
-    w = SimWorld(SceneConfig(task="none", max_width=160, max_height=120))
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def rig(world: SimWorld) -> SimRigBackend:
-    b = SimRigBackend(world, SimRigParams())
-    b.connect()
-    yield b
-    b.close()
-
-
-def stream(rig: SimRigBackend, targets: tuple[ArmTarget, ArmTarget], seconds: float) -> None:
-    """Stream ``targets`` at the backend's command rate for ``seconds`` of sim time."""
-    dt = 1.0 / rig.command_rate
-    for _ in range(int(round(seconds / dt))):
-        rig.command(targets)
-        rig.world.step_for(dt)
-
-
-def target(pos: np.ndarray, quat: np.ndarray, grip: float = 1.0) -> ArmTarget:
-    return ArmTarget(Pose(np.asarray(pos, float), np.asarray(quat, float)), grip)
+from sim_support import *  # noqa: F401,F403

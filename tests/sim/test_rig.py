@@ -14,7 +14,7 @@ from a2w.sim.rig import SimRigBackend, SimRigParams
 from a2w.sim.scene import GRIPPER_STROKE, SceneConfig
 from a2w.sim.world import SimWorld
 from contracts import check_rig_backend
-from conftest import stream, target
+from sim_support import stream, target
 
 TRACK_TOL = 0.002  # m, stated tolerance for a reached Cartesian target
 ROT_TOL = 0.01  # rad

@@ -12,16 +12,18 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 # (xyz, rpy, axis) per joint A1..A7, then the fixed flange (rig_facts.md §1.1, 4S flange 0.124 m).
-_CHAIN: tuple[tuple[tuple[float, float, float], tuple[float, float, float], str], ...] = (
+# The one copy of the chain: the MuJoCo scene (a2w.sim.scene) is built from it too.
+JOINT_ORIGINS: tuple[tuple[tuple[float, float, float], tuple[float, float, float], str], ...] = (
     ((0.0, 0.0, 0.155), (0.0, 0.0, -math.pi), "z"),
     ((0.0, 0.030, 0.210), (0.0, 0.0, 0.0), "y"),
     ((0.0, 0.035, 0.205), (0.0, 0.0, 0.0), "z"),
     ((-0.020, -0.030, 0.190), (0.0, 0.0, -math.pi), "y"),
     ((-0.020, 0.025, 0.195), (0.0, 0.0, -math.pi), "z"),
     ((0.0, 0.030, 0.190), (0.0, 0.0, 0.0), "y"),
-    ((-0.015, 0.073, 0.110), (0.0, -math.pi / 2, 0.0), "z"),
+    ((-0.015, 0.073, 0.110), (0.0, -math.pi / 2, 0.0), "z"),  # current A7 origin (§0.1)
 )
-_FLANGE = ((0.0, 0.0, 0.124), (0.0, 0.0, -math.pi))
+FLANGE_ORIGIN: tuple[tuple[float, float, float], tuple[float, float, float]] = (
+    (0.0, 0.0, 0.124), (0.0, 0.0, -math.pi))  # Rizon 4S flange (§0.2)
 
 
 def _tf(xyz: tuple[float, ...], rpy: tuple[float, ...]) -> np.ndarray:
@@ -31,8 +33,8 @@ def _tf(xyz: tuple[float, ...], rpy: tuple[float, ...]) -> np.ndarray:
     return m
 
 
-_JOINT_TF = tuple(_tf(xyz, rpy) for xyz, rpy, _ in _CHAIN)
-_FLANGE_TF = _tf(*_FLANGE)
+_JOINT_TF = tuple(_tf(xyz, rpy) for xyz, rpy, _ in JOINT_ORIGINS)
+_FLANGE_TF = _tf(*FLANGE_ORIGIN)
 
 
 def _axis_rotation(axis: str, angle: float) -> np.ndarray:
@@ -54,7 +56,7 @@ def joint_frames(q: np.ndarray) -> list[np.ndarray]:
         raise ValueError(f"q: Rizon 4S has 7 joints, got shape {q.shape}")
     m = np.eye(4)
     out = []
-    for (_, _, axis), base_tf, angle in zip(_CHAIN, _JOINT_TF, q):
+    for (_, _, axis), base_tf, angle in zip(JOINT_ORIGINS, _JOINT_TF, q):
         m = m @ base_tf @ _axis_rotation(axis, float(angle))
         out.append(m)
     out.append(m @ _FLANGE_TF)

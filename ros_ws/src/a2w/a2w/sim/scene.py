@@ -20,22 +20,11 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from a2w.arms.kinematics import FLANGE_ORIGIN, JOINT_ORIGINS  # rig_facts.md §1.1
+
 ARMS: tuple[str, str] = ("left", "right")
 N_JOINTS = 7
 TIMESTEP = 1.0 / 600.0  # 20 substeps per 30 Hz frame (rig_facts.md §5.3)
-
-# rig_facts.md §1.1: (xyz, rpy, axis) of joints A1..A7, then the fixed 4S flange.
-JOINT_ORIGINS: tuple[tuple[tuple[float, float, float], tuple[float, float, float], str], ...] = (
-    ((0.0, 0.0, 0.155), (0.0, 0.0, -math.pi), "z"),
-    ((0.0, 0.030, 0.210), (0.0, 0.0, 0.0), "y"),
-    ((0.0, 0.035, 0.205), (0.0, 0.0, 0.0), "z"),
-    ((-0.020, -0.030, 0.190), (0.0, 0.0, -math.pi), "y"),
-    ((-0.020, 0.025, 0.195), (0.0, 0.0, -math.pi), "z"),
-    ((0.0, 0.030, 0.190), (0.0, 0.0, 0.0), "y"),
-    ((-0.015, 0.073, 0.110), (0.0, -math.pi / 2, 0.0), "z"),  # current A7 origin (§0.1)
-)
-FLANGE_ORIGIN: tuple[tuple[float, float, float], tuple[float, float, float]] = (
-    (0.0, 0.0, 0.124), (0.0, 0.0, -math.pi))  # Rizon 4S flange (§0.2)
 
 _D = math.radians
 HARD_LIMITS = np.array([(-_D(165), _D(165)), (-_D(135), _D(135)), (-_D(175), _D(175)),

@@ -1,0 +1,141 @@
+"""Arm node on the simulated rig, run in-process in real time (wall clock, SimRunner at 1x)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pytest
+
+from a2w.arms.component import RECOVER_SERVICE, SET_MODE_SERVICE, TARGET_TOPIC, ArmNode, Motion
+from a2w.arms.messages import RecoverRequest, SetControlModeRequest
+from a2w.host import Component, Host
+from a2w.host.host import NodeSpec
+from a2w.host.qos import QoS
+from a2w.types import ArmTarget, ControlMode, Pose, RigState, RigTarget
+
+_names = itertools.count()
+
+
+class Probe(Component):
+    """A test-side node: publishes targets, calls services, records /arms/state."""
+
+    def __init__(self, node: Any, params: Any) -> None:
+        super().__init__(node, params)
+        self.pub = node.create_publisher(TARGET_TOPIC, RigTarget, QoS.reliable(10))
+        self.states: list[RigState] = []
+        node.create_subscription("/arms/state", RigState, self.states.append, QoS.sensor())
+        self.set_mode_client = node.create_client(SET_MODE_SERVICE, SetControlModeRequest)
+        self.recover_client = node.create_client(RECOVER_SERVICE, RecoverRequest)
+
+
+@dataclass
+class Rig:
+    host: Host
+    arm: ArmNode
+    probe: Probe
+    world: Any
+    runner: Any
+
+    @property
+    def backend(self) -> Any:
+        return self.arm.backend
+
+    def now(self) -> float:
+        return self.arm.clock.now()
+
+    def set_mode(self, mode: str, who: str = "test") -> Any:
+        return self.probe.set_mode_client.call(SetControlModeRequest(ControlMode(mode), who))
+
+    def recover(self) -> Any:
+        return self.probe.recover_client.call(RecoverRequest())
+
+    def read(self) -> Any:
+        return self.backend.read()
+
+    def send(self, left: ArmTarget, right: ArmTarget, source: str = "teleop", lead: float = 0.0) -> None:
+        self.probe.pub.publish(RigTarget(left, right, self.now() + lead, ControlMode(source)))
+
+    def stream(self, make: Callable[[float], tuple[ArmTarget, ArmTarget]], seconds: float,
+               source: str = "teleop", rate: float = 50.0) -> None:
+        t0 = time.monotonic()
+        while (t := time.monotonic() - t0) < seconds:
+            left, right = make(t)
+            self.send(left, right, source)
+            time.sleep(1.0 / rate)
+        self.drain()
+
+    def drain(self) -> None:
+        """Wait until the arm node has handled every target sent so far."""
+        node = next(n for n in self.host.nodes if n.fqn == "/arm_node")
+        wait_for(lambda: all(s.delivered + s.dropped >= s.received for s in node.subscriptions),
+                 2.0, "targets to be delivered")
+        done = threading.Event()
+        node.executor.post(done.set, "drain")
+        done.wait(2.0)
+
+    def diag(self) -> dict[str, Any]:
+        return self.arm.diagnostics()
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def target(pos: np.ndarray, quat: np.ndarray, grip: float = 1.0) -> ArmTarget:
+    return ArmTarget(Pose(np.asarray(pos, float), np.asarray(quat, float)), grip)
+
+
+def hold_targets(rig: Rig) -> tuple[ArmTarget, ArmTarget]:
+    left, right = rig.read()
+    return (target(left.tcp_pose.position, left.tcp_pose.quaternion, left.gripper_open),
+            target(right.tcp_pose.position, right.tcp_pose.quaternion, right.gripper_open))
+
+
+def world_tcp(rig: Rig, arm: int) -> np.ndarray:
+    st = rig.read()[arm]
+    T = rig.arm.base_T[arm]
+    return T[:3, :3] @ st.tcp_pose.position + T[:3, 3]
+
+
+def base_point(rig: Rig, arm: int, p_world: np.ndarray) -> np.ndarray:
+    T = rig.arm.base_T[arm]
+    return T[:3, :3].T @ (np.asarray(p_world, float) - T[:3, 3])
+
+
+def make_rig(**params: Any) -> Iterator[Rig]:
+    from a2w.sim.scene import SceneConfig
+    from a2w.sim.world import SimRunner, SimWorld, register_world, unregister_world
+
+    name = f"arms-test-{next(_names)}"
+    world = SimWorld(SceneConfig(task="none", max_width=160, max_height=120))
+    register_world(name, world)
+    runner = SimRunner(world, realtime_factor=1.0).start()
+    host = Host(diagnostics_period=0)
+    defaults = dict(backend="sim", sim_world=name, hold_after=0.15, stop_after=0.6, stale_after=0.5)
+    arm = host.add(NodeSpec(ArmNode, "arm_node", params={**defaults, **params}))
+    probe = host.add(NodeSpec(Probe, "probe"))
+    host.start()
+    rig = Rig(host, arm, probe, world, runner)
+    try:
+        wait_for(lambda: arm.motion == Motion.HOLDING, 10.0, "arm node to connect and hold")
+        yield rig
+    finally:
+        host.shutdown()
+        runner.stop()
+        unregister_world(name, world)
+        world.close()
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    yield from make_rig()
