@@ -11,7 +11,6 @@ pass, and bf16 against fp32.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from collections.abc import Callable
@@ -20,8 +19,6 @@ from dataclasses import dataclass
 import torch
 
 from a2world.vae import RELEASE_TEMPORAL_WINDOW, VAEConfig, WanVAE
-
-log = logging.getLogger("bench.vae")
 
 FRAMES = 21  # per view and chunk in A2World (a2world_release_facts.md §3.4)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -87,17 +84,21 @@ def run_config(
             dec_s, _ = _timed(lambda: vae.decode(latents, latent_window=latent_window), device, repeats, warmup)
             peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
             results.append(Timing(name, dtype_name, mode, enc_s, dec_s, peak))
-            log.info("%s %s %s: encode %.3fs decode %.3fs", name, dtype_name, mode, enc_s, dec_s)
+            print_row(results[-1], size, views)
     return results
 
 
-def report(results: list[Timing], size: dict[str, int], views: int) -> None:
-    print(f"{'config':7} {'size':>5} {'dtype':5} {'mode':12} {'enc fps':>9} {'dec fps':>9} {'peak MiB':>9}")
-    for r in results:
-        fps_e = views * FRAMES / r.encode_s
-        fps_d = views * FRAMES / r.decode_s
-        peak = f"{r.peak_mib:9.0f}" if r.peak_mib is not None else f"{'-':>9}"
-        print(f"{r.config:7} {size[r.config]:5d} {r.dtype:5} {r.mode:12} {fps_e:9.2f} {fps_d:9.2f} {peak}")
+HEADER = f"{'config':7} {'size':>5} {'dtype':5} {'mode':12} {'enc fps':>9} {'dec fps':>9} {'peak MiB':>9}"
+
+
+def print_row(r: Timing, size: int, views: int) -> None:
+    fps_e = views * FRAMES / r.encode_s
+    fps_d = views * FRAMES / r.decode_s
+    peak = f"{r.peak_mib:9.0f}" if r.peak_mib is not None else f"{'-':>9}"
+    print(f"{r.config:7} {size:5d} {r.dtype:5} {r.mode:12} {fps_e:9.2f} {fps_d:9.2f} {peak}", flush=True)
+
+
+def report(results: list[Timing]) -> None:
     print("\nratios (throughput; >1 means the first is faster):")
     by_key = {(r.config, r.dtype, r.mode): r for r in results}
     for (config, dtype, mode), r in by_key.items():
@@ -124,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, help="untimed runs before timing (default 1)")
     parser.add_argument("--dtypes", default="fp32,bf16")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
     device = torch.device(args.device)
     warmup = args.warmup if args.warmup is not None else 1
     if device.type == "cuda":
@@ -137,17 +137,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown dtypes {unknown}; choose from {sorted(DTYPES)}")
     configs = {"tiny": VAEConfig.tiny(), "full": VAEConfig.released()}
     names = ["tiny", "full"] if args.config == "both" else [args.config]
-    sizes: dict[str, int] = {}
-    results: list[Timing] = []
-    for name in names:
-        size = args.size or (64 if name == "full" and device.type == "cpu" else 256)
+    sizes = {name: args.size or (64 if name == "full" and device.type == "cpu" else 256) for name in names}
+    for name, size in sizes.items():
         if size % 8:
             parser.error(f"--size must be a multiple of 8, got {size}")
-        sizes[name] = size
-        results += run_config(name, configs[name], size, args.views, device, args.repeats, warmup, dtypes)
     print(f"device {device} ({torch.get_num_threads()} threads), torch {torch.__version__}, "
           f"{args.views} view(s), {FRAMES} frames -> 6 latents, best of {args.repeats}, {warmup} warm-up")
-    report(results, sizes, args.views)
+    print(HEADER, flush=True)
+    results: list[Timing] = []
+    for name in names:
+        results += run_config(name, configs[name], sizes[name], args.views, device, args.repeats, warmup, dtypes)
+    report(results)
     return 0
 
 
