@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -16,29 +16,9 @@ import torch
 from a2world.dit import A2WorldDiT, HistoryInputs
 from a2world.history import HistoryBuffer
 from a2world.sampler import FrameCondition, SamplerConfig, first_frame_mask, sample
+from a2world.tokenizer import VideoTokenizer as Tokenizer  # the one tokenizer interface
 
 log = logging.getLogger(__name__)
-
-
-class Tokenizer(Protocol):
-    """Pixel video <-> normalised latents (e.g. the Wan2.1 VAE in `a2world.tokenizer`)."""
-
-    @property
-    def latent_channels(self) -> int: ...
-
-    @property
-    def spatial_compression(self) -> int: ...
-
-    @property
-    def temporal_compression(self) -> int: ...
-
-    def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, 3, 1 + 4k, H, W) in [-1, 1] -> (B, C, 1 + k, H/8, W/8)."""
-        ...
-
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, C, n, h, w) -> (B, 3, 1 + 4(n - 1), H, W) in [-1, 1]."""
-        ...
 
 
 @dataclass

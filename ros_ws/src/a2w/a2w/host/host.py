@@ -22,6 +22,7 @@ from a2w.host.executor import SerialExecutor
 from a2w.host.names import apply_remaps, join_namespace
 from a2w.host.params import Params, build_params
 from a2w.host.qos import QoS
+from a2w.host.workers import start_worker_thread
 from a2w.types import DiagnosticStatus
 
 log = logging.getLogger(__name__)
@@ -225,17 +226,12 @@ class _Node(NodeHandle):
         return _Client(self._host, self.resolve(name), request_type)
 
     def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
-        def run() -> None:
-            try:
-                target()
-            except Exception:  # noqa: BLE001
-                self.worker_errors += 1
-                self.logger.exception("worker %s of %s crashed", name, self.fqn)
-
-        th = threading.Thread(target=run, name=f"{self.fqn}:{name}", daemon=True)
+        th = start_worker_thread(self.fqn, name, target, self._count_worker_crash, self.logger)
         self.workers.append(th)
-        th.start()
         return th
+
+    def _count_worker_crash(self) -> None:
+        self.worker_errors += 1
 
     def post(self, callback: Callable[[], None]) -> None:
         self.executor.post(callback, "posted")

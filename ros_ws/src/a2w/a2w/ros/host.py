@@ -47,6 +47,7 @@ from a2w.clock import Clock, PeriodStats
 from a2w.host.component import Component, NodeHandle, Publisher, ServiceClient, Timer
 from a2w.host.params import ParamSpec, build_params, specs
 from a2w.host.qos import QoS
+from a2w.host.workers import start_worker_thread
 from a2w.ros import codec
 from a2w.ros.qos_map import profile
 from a2w.ros.rclpy_kit import RclpyKit, message_class
@@ -361,17 +362,12 @@ class RosNode(NodeHandle):
         return _Client(self, name, request_type)
 
     def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
-        def run() -> None:
-            try:
-                target()
-            except Exception:  # noqa: BLE001
-                self.worker_errors += 1
-                self.logger.exception("worker %s of %s crashed", name, self.fqn)
-
-        th = threading.Thread(target=run, name=f"{self.fqn}:{name}", daemon=True)
+        th = start_worker_thread(self.fqn, name, target, self._count_worker_crash, self.logger)
         self.workers.append(th)
-        th.start()
         return th
+
+    def _count_worker_crash(self) -> None:
+        self.worker_errors += 1
 
     def post(self, callback: Callable[[], None]) -> None:
         self._posted.append(callback)
