@@ -14,7 +14,9 @@ SIM_LAUNCH = REPO / "launch" / "sim.launch.xml"
 
 def launch(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "a2w.cli", "launch", str(SIM_LAUNCH), "realtime:=0", *args, "--duration", "120"],
+        # Real time, as users run it: with realtime:=0 the sim outruns the arm node's sim-clock
+        # timers on a loaded machine, targets go stale and the run fails for the wrong reason.
+        [sys.executable, "-m", "a2w.cli", "launch", str(SIM_LAUNCH), "realtime:=1.0", *args, "--duration", "120"],
         capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
