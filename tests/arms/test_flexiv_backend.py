@@ -89,7 +89,9 @@ def test_quaternion_order_is_converted_at_the_boundary(backend, fake_env) -> Non
 
 def test_fault_refuses_commands_with_the_robot_text_and_recovers(backend, fake_env) -> None:
     fake_env[1].write_text(json.dumps({"fault": "Joint 3 position limit exceeded", "fault_seq": 1}))
-    assert _wait(lambda: backend.fault(0) is not None)
+    # The control file faults both fake arms; wait for both, or a slow worker may see it only
+    # after the recovery below and fault again.
+    assert _wait(lambda: backend.fault(0) is not None and backend.fault(1) is not None)
     f = backend.fault(0)
     assert f.kind == FaultKind.JOINT_LIMIT and "Joint 3 position limit exceeded" in f.text
     left, right = backend.read()
