@@ -55,11 +55,11 @@ desc_cli = probe.create_client(DescribeParameters, "/talker/describe_parameters"
 get_cli = probe.create_client(GetParameters, "/talker/get_parameters")
 desc_cli.wait_for_service(timeout_sec=10)
 f1 = desc_cli.call_async(DescribeParameters.Request(names=["rate", "views"]))
-f2 = get_cli.call_async(GetParameters.Request(names=["task", "views"]))
+f2 = get_cli.call_async(GetParameters.Request(names=["task", "views", "rate"]))
 rclpy.spin_until_future_complete(probe, f1, timeout_sec=10)
 rclpy.spin_until_future_complete(probe, f2, timeout_sec=10)
 rate_desc, views_desc = f1.result().descriptors
-task_val, views_val = f2.result().values
+task_val, views_val, rate_val = f2.result().values
 probe.destroy_node()
 
 talker.send_signal(signal.SIGINT)
@@ -74,7 +74,6 @@ result = {
     "events": len(ev),
     "indices_consecutive": all(b.episode_index == a.episode_index + 1 for a, b in zip(ev, ev[1:])),
     "tasks": sorted({e.task for e in ev}),
-    "median_period": sorted(b.stamp - a.stamp for a, b in zip(ev, ev[1:]))[len(ev) // 2] if len(ev) > 2 else None,
     "views": sorted({f.view for f in frames}),
     "frame_shapes": sorted({f.image.shape for f in frames}),
     "intrinsics_fx": sorted({f.intrinsics.fx for f in frames if f.intrinsics is not None}),
@@ -85,6 +84,7 @@ result = {
     "views_type": views_desc.type,
     "task_param": task_val.string_value,
     "views_param": list(views_val.string_array_value),
+    "rate_param": rate_val.double_value if rate_val.type == 3 else rate_val.integer_value,
     "talker_rc": talker.returncode,
     "talker_out_tail": talker_out[-2000:],
     "marker": marker.read_text() if marker.exists() else None,
