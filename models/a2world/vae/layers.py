@@ -10,6 +10,7 @@ Attribute names and ``nn.Sequential`` indices are the released state-dict names
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -29,16 +30,35 @@ def _unfold_time(x: Tensor, b: int) -> Tensor:
     return x.reshape(b, bt // b, c, h, w).permute(0, 2, 1, 3, 4)
 
 
+@functools.lru_cache(maxsize=None)
+def onednn_bf16_supported() -> bool:
+    """Whether oneDNN has a bf16 convolution kernel for this CPU.
+
+    It needs AVX-512 BW/VL/DQ or AVX-NE-CONVERT; on an AVX2-only CPU the direct call raises
+    instead of falling back. Probed once by running the call itself on a tiny input, which is
+    exactly the capability the fast path uses.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    x = torch.zeros(1, 1, 1, 1, 1, dtype=torch.bfloat16)
+    try:
+        torch.ops.aten.mkldnn_convolution(x, x.clone(), None, [0, 0, 0], [1, 1, 1], [1, 1, 1], 1)
+    except RuntimeError:
+        return False
+    return True
+
+
 def _use_onednn(x: Tensor, weight: Tensor) -> bool:
     """Whether to call the oneDNN conv directly on CPU.
 
     PyTorch sends batch-1 convs with few channels·frames·rows to its reference kernel, which is
     several times slower; short streaming chunks and the tiny configuration hit that case.
-    Inference only: the direct call is kept out of autograd.
+    bf16 only where the CPU has oneDNN's bf16 kernel (otherwise PyTorch's own conv, which
+    handles bf16 on any CPU). Inference only: the direct call is kept out of autograd.
     """
     return (
         x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.bfloat16)
+        and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and onednn_bf16_supported()))
         and torch.backends.mkldnn.is_available()
         and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
     )
