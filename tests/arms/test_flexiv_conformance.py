@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiers import unavailable
 
 from a2w.arms.rdk_api import PINNED_VERSION, check_rdk_line, fsp_for_rdk
 
@@ -36,9 +37,9 @@ def rdk_python() -> str:
     try:
         out = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
-        pytest.skip("setup_flexiv_venv.sh timed out (no package index reachable?)")
+        unavailable("flexiv", "setup_flexiv_venv.sh timed out (no package index reachable?)")
     if out.returncode == 3:
-        pytest.skip("no Python 3.12 on this machine, and flexivrdk has no 3.11 wheels: " + out.stderr.strip())
+        unavailable("flexiv", "no Python 3.12 on this machine, and flexivrdk has no 3.11 wheels: " + out.stderr.strip())
     assert out.returncode == 0, f"setup_flexiv_venv.sh failed:\n{out.stderr}"
     return out.stdout.strip().splitlines()[-1]
 
@@ -100,7 +101,7 @@ def _unshare() -> list[str] | None:
 def test_bad_serial_and_unreachable_robot_give_clear_errors(rdk_python: str) -> None:
     cmd = _unshare()
     if cmd is None:
-        pytest.skip("cannot create a loopback-only network namespace (unshare --net / ip missing or not permitted)")
+        unavailable("flexiv", "cannot create a loopback-only network namespace (unshare --net / ip missing or not permitted)")
     out = subprocess.run([*cmd, sys.executable, "-c", _NETNS_PROBE, rdk_python], capture_output=True,
                          text=True, timeout=180, env=_env())
     assert out.returncode == 0, out.stderr[-2000:]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tiers import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 TIER = ROOT / ".venv" / "ros-tier"
@@ -32,7 +33,7 @@ def _tier_problem() -> str | None:
 def ros_tier() -> Path:
     problem = _tier_problem()
     if problem:
-        pytest.skip(problem)
+        unavailable("ros", problem)
     return TIER
 
 

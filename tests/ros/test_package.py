@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from catkin_pkg.package import InvalidPackage, parse_package
+from tiers import unavailable
 
 from a2w import nodes
 
@@ -83,7 +84,7 @@ def test_launch_files_name_existing_executables(where: tuple[str, str, str]) -> 
 def test_colcon_builds_the_ament_python_package(tmp_path: Path) -> None:
     tier = ROOT / ".venv" / "ros-tier"
     if not (tier / ".ready").is_file():
-        pytest.skip(f"colcon lives in the ROS tier venv, not set up ({tier}); run bash scripts/setup_ros_tier.sh")
+        unavailable("ros", f"colcon lives in the ROS tier venv, not set up ({tier}); run bash scripts/setup_ros_tier.sh")
     import subprocess
 
     proc = subprocess.run(
