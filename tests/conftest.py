@@ -1,28 +1,50 @@
-"""Session-wide test configuration."""
+"""Session-wide test configuration: no test may leave a sim world, its registration or a
+stepping thread behind.
+
+A leaked ``SimRunner`` thread still inside MuJoCo when the interpreter finalizes crashed the
+whole suite at exit (a segfault with no Python frame). Fixtures own their resources and close
+them; this check names the test that does not.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
+import threading
+import time
+from typing import Iterator
 
 import pytest
 
-_exit_status: int | None = None
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    global _exit_status
-    _exit_status = int(exitstatus)
+def _sim_threads() -> set[threading.Thread]:
+    """Threads that step or render a world: a ``SimRunner`` or the sim node's physics worker."""
+    return {t for t in threading.enumerate() if t.name == "sim-runner" or t.name.endswith(":physics")}
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    # After the whole suite has run and reported, interpreter teardown sometimes segfaults inside
-    # a native extension's finalizers when MuJoCo (OSMesa), librealsense, torch and the Flexiv
-    # worker plumbing have all lived in one process (seen only with the full suite, never with
-    # any subset; no Python frame in the fault). Skip finalization so the exit status is the
-    # suite's verdict. Products run one stack per process and are not affected by this hook.
-    if _exit_status is not None and os.environ.get("A2W_TEST_FINALIZE") != "1":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_exit_status)
+def _world_state() -> tuple[set[int], set[str]]:
+    world = sys.modules.get("a2w.sim.world")
+    if world is None:  # no test has touched the sim yet
+        return set(), set()
+    return {id(w) for w in world.open_worlds()}, set(world.registered_worlds())
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_sim(request: pytest.FixtureRequest) -> Iterator[None]:
+    threads_before = _sim_threads()
+    worlds_before, names_before = _world_state()
+    yield
+    deadline = time.monotonic() + 5.0
+    while (_sim_threads() - threads_before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leaked_threads = sorted(t.name for t in _sim_threads() - threads_before)
+    worlds_after, names_after = _world_state()
+    problems = []
+    if leaked_threads:
+        problems.append(f"sim threads still running: {leaked_threads}")
+    if worlds_after - worlds_before:
+        problems.append(f"{len(worlds_after - worlds_before)} SimWorld(s) not closed")
+    if names_after - names_before:
+        problems.append(f"sim worlds still registered: {sorted(names_after - names_before)}")
+    if problems:
+        pytest.fail(f"{request.node.nodeid} leaked: " + "; ".join(problems), pytrace=False)

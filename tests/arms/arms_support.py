@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -113,27 +114,28 @@ def base_point(rig: Rig, arm: int, p_world: np.ndarray) -> np.ndarray:
 
 
 def make_rig(**params: Any) -> Iterator[Rig]:
+    """A sim world, its runner and a host with the arm node and a probe. Every resource is owned
+    by the exit stack from the moment it exists, so a failing setup (a bad parameter on
+    purpose) releases what was already started, here, on this thread."""
     from a2w.sim.scene import SceneConfig
     from a2w.sim.world import SimRunner, SimWorld, register_world, unregister_world
 
     name = f"arms-test-{next(_names)}"
-    world = SimWorld(SceneConfig(task="none", max_width=160, max_height=120))
-    register_world(name, world)
-    runner = SimRunner(world, realtime_factor=1.0).start()
-    host = Host(diagnostics_period=0)
-    defaults = dict(backend="sim", sim_world=name, hold_after=0.15, stop_after=0.6, stale_after=0.5)
-    arm = host.add(NodeSpec(ArmNode, "arm_node", params={**defaults, **params}))
-    probe = host.add(NodeSpec(Probe, "probe"))
-    host.start()
-    rig = Rig(host, arm, probe, world, runner)
-    try:
+    with contextlib.ExitStack() as owned:
+        world = SimWorld(SceneConfig(task="none", max_width=160, max_height=120))
+        owned.callback(world.close)
+        register_world(name, world)
+        owned.callback(unregister_world, name, world)
+        runner = owned.enter_context(SimRunner(world, realtime_factor=1.0))
+        host = Host(diagnostics_period=0)
+        owned.callback(host.shutdown)
+        defaults = dict(backend="sim", sim_world=name, hold_after=0.15, stop_after=0.6, stale_after=0.5)
+        arm = host.add(NodeSpec(ArmNode, "arm_node", params={**defaults, **params}))
+        probe = host.add(NodeSpec(Probe, "probe"))
+        host.start()
+        rig = Rig(host, arm, probe, world, runner)
         wait_for(lambda: arm.motion == Motion.HOLDING, 10.0, "arm node to connect and hold")
         yield rig
-    finally:
-        host.shutdown()
-        runner.stop()
-        unregister_world(name, world)
-        world.close()
 
 
 @pytest.fixture

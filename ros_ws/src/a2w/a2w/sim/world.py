@@ -272,11 +272,17 @@ class SimWorld:
                 r.close()
             self._renderers.clear()
             self._streams.clear()
+        _live_worlds.discard(self)
 
 
 # Renderers left open at interpreter exit fail in their __del__ once PyOpenGL is torn down
 # (OSMesa): close them while everything is still alive.
 _live_worlds: "weakref.WeakSet[SimWorld]" = weakref.WeakSet()
+
+
+def open_worlds() -> list[SimWorld]:
+    """Worlds of this process not closed yet (and not garbage): what exit cleanup will close."""
+    return list(_live_worlds)
 
 
 @atexit.register
@@ -332,6 +338,12 @@ class SimRunner:
         if self._thread.is_alive():
             self._thread.join(5.0)
 
+    def __enter__(self) -> "SimRunner":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 # -- registry: one world per name per process --------------------------------------------
 _registry: dict[str, SimWorld] = {}
@@ -357,6 +369,12 @@ def get_world(name: str = DEFAULT_WORLD) -> SimWorld:
             f"no sim world named {name!r} in this process: start the sim_node (with "
             f"world_name={name!r}) before the components that attach to it")
     return world
+
+
+def registered_worlds() -> list[str]:
+    """Names of the worlds registered in this process."""
+    with _registry_lock:
+        return sorted(_registry)
 
 
 def unregister_world(name: str, world: SimWorld | None = None) -> None:
