@@ -36,6 +36,9 @@ class QuirkOptions:
     vpb_batch_mixing: bool = True
     # §4.2: the multi-view history is VAE-encoded as one causal video and then split per view.
     history_single_video: bool = True
+    # §4.3: the sim net casts the history latent and the 2-D sin-cos table to bf16 before the
+    # history tokenizer whatever the net's dtype, so an fp32 net still sees bf16-rounded values.
+    history_bf16_rounding: bool = True
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class A2WorldDiT(nn.Module):
                 config.history_pose_in,
                 config.history_pose_hidden,
                 config.history_gate_in,
+                bf16_rounding=config.quirks.history_bf16_rounding,
             )
             self.mem_to_k = nn.Linear(ctx, d, bias=False)
             self.mem_to_v = nn.Linear(ctx, d, bias=False)
@@ -128,7 +129,10 @@ class A2WorldDiT(nn.Module):
         self, history: HistoryInputs, n_views: int, frames: int, tokens_per_frame: int, batch: int
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         cfg = self.config
-        latent = history.latent.to(self.dtype)
+        latent = history.latent
+        if cfg.quirks.history_bf16_rounding:
+            latent = latent.to(torch.bfloat16)  # §4.3: `history.to(bfloat16)` in any net dtype
+        latent = latent.to(self.dtype)
         if latent.shape[2] % n_views:
             raise ValueError(
                 f"history latent frames ({latent.shape[2]}) must be a multiple of n_views ({n_views})"

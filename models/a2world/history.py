@@ -18,7 +18,6 @@ FEATURES = 22
 MEAN_TRANSLATION_SCALE = 0.05
 MEAN_ROTATION_SCALE = 0.25
 GRIPPER_INDEX = 6
-GRIPPER_THRESHOLD = 0.5
 
 
 def _check_actions(actions: np.ndarray, name: str = "actions") -> np.ndarray:
@@ -81,7 +80,9 @@ def action_path_features(
       [0:6]   mean delta, tanh(x/0.05) for translation and tanh(x/0.25) for rotation;
       [6:12]  mean |delta|;  [12:18] RMS delta;
       [18]    L / (total number of edges);  [19] gripper at h;  [20] gripper at g;
-      [21]    fraction of all gripper toggles that lie on the path.
+      [21]    fraction of all gripper toggles that lie on the path, a toggle being any change
+              of the raw gripper value between consecutive nodes (the release's count, so a
+              continuous gripper toggles at every step it moves).
     """
     a = _check_actions(actions)
     s = np.asarray(slots, dtype=np.int64)
@@ -100,8 +101,7 @@ def action_path_features(
     c_abs = np.concatenate([zero, np.cumsum(np.abs(motion), 0)])
     c_sq = np.concatenate([zero, np.cumsum(motion**2, 0)])
     grippers = node_grippers(a)
-    closed = grippers > GRIPPER_THRESHOLD
-    toggles = (closed[1:] != closed[:-1]).astype(np.float64)
+    toggles = (grippers[1:] != grippers[:-1]).astype(np.float64)
     c_tog = np.concatenate([[0.0], np.cumsum(toggles)])
     total_toggles = max(c_tog[-1], 1.0)
 

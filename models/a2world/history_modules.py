@@ -31,7 +31,11 @@ def sincos_2d(h: int, w: int, dim: int, device: torch.device | str | None = None
 
 class HistoryTokenizer(nn.Module):
     """`PoseAwareHistoryTokenizer` in "conv" mode. The pose and gate branches exist in the
-    checkpoint but the reference calls the tokenizer with `state=None`, so they are skipped."""
+    checkpoint but the reference calls the tokenizer with `state=None`, so they are skipped.
+
+    `bf16_rounding` (quirk `history_bf16_rounding`) rounds the 2-D sin-cos table through bf16
+    even in an fp32 net, as the release does; the latent's rounding is the caller's (the net's).
+    """
 
     def __init__(
         self,
@@ -42,8 +46,10 @@ class HistoryTokenizer(nn.Module):
         pose_in: int,
         pose_hidden: int,
         gate_in: int,
+        bf16_rounding: bool = True,
     ) -> None:
         super().__init__()
+        self.bf16_rounding = bf16_rounding
         self.down = nn.Sequential(
             nn.Conv2d(latent_channels, conv_channels, 3, stride=2, padding=1),
             nn.SiLU(),
@@ -61,8 +67,10 @@ class HistoryTokenizer(nn.Module):
         feat = self.down(frames)  # (B·F, dim, h/2, w/2)
         _, d, hh, ww = feat.shape
         tokens = feat.flatten(2).transpose(1, 2).reshape(b, f, hh * ww, d)
-        # §4.3: the embedding is cast to the weights' dtype (bf16 in the reference) before projecting.
-        pe = sincos_2d(hh, ww, self.pe_dim, latent.device).to(self.pe2d_proj.weight.dtype)
+        pe = sincos_2d(hh, ww, self.pe_dim, latent.device)
+        if self.bf16_rounding:
+            pe = pe.to(torch.bfloat16)  # §4.3: the release casts the table to bf16 before projecting
+        pe = pe.to(self.pe2d_proj.weight.dtype)
         tokens = tokens + self.pe2d_proj(pe)
         return tokens.reshape(b, f * hh * ww, d)
 

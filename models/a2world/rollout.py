@@ -17,6 +17,7 @@ from a2world.dit import A2WorldDiT, HistoryInputs
 from a2world.history import HistoryBuffer
 from a2world.sampler import FrameCondition, SamplerConfig, first_frame_mask, sample
 from a2world.tokenizer import VideoTokenizer as Tokenizer  # the one tokenizer interface
+from a2world.tokenizer import frames_to_unit
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,13 @@ class RolloutConfig:
 
 
 def to_unit(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1] as x/127.5 - 1 (§3.4)."""
-    t = torch.from_numpy(np.ascontiguousarray(frames)).float()
-    return (t / 127.5 - 1.0).movedim(-1, -3)
+    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1] as x/127.5 - 1 (§3.4).
+
+    Computed in bf16 like the release (uint8 -> bf16, /127.5, -1, each op rounding to bf16), so
+    an fp32 rollout feeds the VAE the release's exact pixels; bf16 -> fp32 is exact.
+    """
+    t = torch.from_numpy(np.ascontiguousarray(frames))
+    return frames_to_unit(t, torch.bfloat16).float().movedim(-1, -3)
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
