@@ -61,3 +61,93 @@ def test_bool_is_not_an_int_and_lists_are_typed():
     with pytest.raises(ValueError, match="expected a bool"):
         build_params(TickerParams, {"use_sim_time": "yes"}, "/n")
     assert build_params(TickerParams, {"tags": ("a", "b")}, "/n").tags == ["a", "b"]
+
+
+# -- non-finite values (issue 12 item 2) ------------------------------------------------------
+NON_FINITE = {".nan": "nan", ".inf": "inf", "-.inf": "-inf"}  # YAML spelling -> Python repr
+
+
+def _float_params():
+    """(exec name, Params class, spec, is_list) for every float / float-list parameter of every
+    registered node."""
+    import types
+    import typing
+
+    from a2w import nodes
+
+    out = []
+    for exec_name in sorted(nodes.NODES):
+        cls = nodes.load(exec_name).Params
+        for s in specs(cls):
+            t = s.type
+            if typing.get_origin(t) in (typing.Union, types.UnionType):
+                t = next(a for a in typing.get_args(t) if a is not type(None))
+            if t is float:
+                out.append((exec_name, cls, s, False))
+            elif typing.get_origin(t) in (list, tuple) and typing.get_args(t)[:1] == (float,):
+                out.append((exec_name, cls, s, True))
+    return out
+
+
+FLOAT_PARAMS = _float_params()
+
+
+def test_every_registered_node_has_float_parameters_to_check():
+    names = {(e, s.name) for e, _, s, _ in FLOAT_PARAMS}
+    assert {("arm_node", "min_arm_distance"), ("arm_node", "capsule_radii"), ("arm_node", "stale_after"),
+            ("arm_node", "max_lead"), ("sim_node", "fault_window"),
+            ("camera_node", "fps")} <= names
+
+
+@pytest.mark.parametrize("yaml_value", list(NON_FINITE))
+@pytest.mark.parametrize("exec_name, cls, spec, is_list", FLOAT_PARAMS,
+                         ids=[f"{e}.{s.name}" for e, _, s, _ in FLOAT_PARAMS])
+def test_non_finite_float_parameters_are_refused_from_yaml(tmp_path, exec_name, cls, spec, is_list,
+                                                           yaml_value):
+    fqn = f"/rig/{exec_name}"
+    if is_list:
+        # Every position of the list: a finite default with one element replaced, or a short list.
+        base = list(spec.default) or [0.5] * 6
+        cases = [base[:i] + [yaml_value] + base[i + 1:] for i in range(len(base))]
+    else:
+        cases = [yaml_value]
+    for value in cases:
+        text = value if isinstance(value, str) else "[" + ", ".join(str(v) for v in value) + "]"
+        f = write(tmp_path, f"/**:\n  ros__parameters:\n    {spec.name}: {text}\n")
+        values = load_param_file(f, fqn)
+        with pytest.raises(ValueError) as exc:
+            build_params(cls, values, fqn)
+        msg = str(exc.value)
+        assert repr(fqn) in msg and repr(spec.name) in msg and "finite" in msg, msg
+        assert NON_FINITE[yaml_value] in msg, msg
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_values_are_refused_on_every_path_into_a_node(value):
+    """Launch <param> values and the rclpy host's overrides reach a node through ``build_params``
+    (as Python floats); so do in-process ``Host.add`` specs."""
+    from a2w.host import Host
+    from a2w.host.host import NodeSpec
+    from a2w.launch.runner import parse_value
+    from probe_components import Ticker
+
+    spelled = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[repr(value)]
+    parsed = parse_value(spelled)
+    assert isinstance(parsed, float) and repr(parsed) == repr(value)
+    host = Host(diagnostics_period=0)
+    with pytest.raises(ValueError, match=r"node '/t', parameter 'gain'.*finite"):
+        host.add(NodeSpec(Ticker, "t", params={"gain": parsed}))
+    assert not host.nodes
+
+
+def test_a_non_finite_default_is_refused_too():
+    from dataclasses import dataclass
+
+    from a2w.host import Params, param
+
+    @dataclass
+    class Bad(Params):
+        radii: list[float] = param([0.1, float("nan")], "a broken default")
+
+    with pytest.raises(ValueError, match=r"node '/n', parameter 'radii'.*finite"):
+        build_params(Bad, {}, "/n")

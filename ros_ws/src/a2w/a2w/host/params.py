@@ -3,12 +3,14 @@
 A component declares its parameters as a dataclass deriving from ``Params``; each field may carry
 a description and a range through ``param(...)``. The same declarations become ROS parameter
 descriptors on a rig. Values from files are type-checked against the field types: an unknown
-name or a wrong type is an error naming the node and the parameter, not a silent default.
+name, a wrong type or a non-finite float (nan, inf) is an error naming the node and the parameter,
+not a silent default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -91,6 +93,7 @@ def _coerce(node: str, spec: ParamSpec, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{where}: expected a number, got {value!r}")
         out = float(value)
+        _check_finite(where, out)
     elif t is str:
         if not isinstance(value, str):
             raise ValueError(f"{where}: expected a string, got {value!r}")
@@ -103,6 +106,8 @@ def _coerce(node: str, spec: ParamSpec, value: Any) -> Any:
             if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
                 raise ValueError(f"{where}: expected a list of numbers, got {value!r}")
             value = [float(v) for v in value]
+            for i, v in enumerate(value):
+                _check_finite(f"{where}, element {i} of {value}", v)
         elif item_t in (int, str, bool) and any(type(v) is not item_t for v in value):
             raise ValueError(f"{where}: expected a list of {item_t.__name__}, got {value!r}")
         out = list(value) if (origin or t) is list else tuple(value)
@@ -116,6 +121,13 @@ def _coerce(node: str, spec: ParamSpec, value: Any) -> Any:
         if spec.high is not None and out > spec.high:
             raise ValueError(f"{where}: {out} is above the maximum {spec.high}")
     return out
+
+
+def _check_finite(where: str, value: float) -> None:
+    # Range checks are all false for NaN, and inf/-inf switch limits off (a distance nothing is
+    # closer than, a timeout that never expires): neither is ever a meaningful setting.
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {value} is not a finite number (nan and inf are refused)")
 
 
 def build_params(cls: type[Params], values: Mapping[str, Any], node: str) -> Params:
