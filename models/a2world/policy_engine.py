@@ -7,7 +7,10 @@ embedding cache, samples the joint latent, and returns 60 de-normalised 14-D act
 (optionally bf16 and `torch.compile`) or the exported ONNX denoiser under onnxruntime.
 
 Stamps: the chunk's reference time is the latest view stamp; action k (1-based) is due at
-reference + k/30 s, predicted frame j at reference + j/10 s.
+reference + k/30 s, predicted frame j at reference + j/10 s. An observation is refused when its
+views were not taken together (stamp spread over 16 ms, DESIGN.md §5) or when it is too old (or
+too far in the future) on the engine's clock, which must share the stamps' time base (wall time by
+default; inject the sim clock under `use_sim_time`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ class NonFiniteOutputError(RuntimeError):
     """The sampler produced NaN or Inf (bad weights, bad inputs or a precision problem)."""
 
 
+class ObservationTimingError(ValueError):
+    """The observation's stamps are unusable: views too far apart, or too old for the engine's clock."""
+
+
 @dataclass(frozen=True)
 class PolicyEngineConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
@@ -51,8 +58,12 @@ class PolicyEngineConfig:
     view_ids: tuple[int, ...] = (0, 1, 2)
     image_size: tuple[int, int] = (256, 256)  # (H, W), release §3.4
     decode_video: bool = True
-    # Largest allowed spread of the view stamps in seconds (None: not checked).
-    max_stamp_spread_s: float | None = None
+    # Largest allowed spread of the view stamps in seconds (None: not checked). DESIGN.md §5.
+    max_stamp_spread_s: float | None = 0.016
+    # Oldest allowed observation in seconds on the engine's clock (None: not checked). Actions are
+    # stamped from the observation, so an old one yields a chunk whose first actions are already
+    # due; a stamp this far ahead of the clock means the two use different time bases.
+    max_observation_age_s: float | None = 0.5
     # Where the ONNX backend writes its export (None: kept in memory).
     onnx_path: str | None = None
     onnx_threads: int | None = None
@@ -66,6 +77,10 @@ class PolicyEngineConfig:
             raise ValueError("the onnx backend runs a float32 export; set dtype='float32'")
         if len(set(self.view_ids)) != len(self.view_ids) or not self.view_ids:
             raise ValueError(f"view_ids must be distinct and non-empty, got {self.view_ids}")
+        for name in ("max_stamp_spread_s", "max_observation_age_s"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number of seconds >= 0 or None, got {value!r}")
 
 
 @dataclass
@@ -95,8 +110,11 @@ class PolicyEngine:
         tokenizer: VideoTokenizer,
         text_cache: TextEmbeddingCache,
         config: PolicyEngineConfig | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock` gives the current time in the view stamps' time base (seconds)."""
         self.config = cfg = config or PolicyEngineConfig()
+        self.clock = clock
         pc = policy.config
         if len(cfg.view_ids) > pc.backbone.n_cameras_emb or max(cfg.view_ids) >= pc.backbone.n_cameras_emb:
             raise ValueError(f"view_ids {cfg.view_ids} exceed the model's {pc.backbone.n_cameras_emb} view embeddings")
@@ -140,7 +158,8 @@ class PolicyEngine:
 
     # ------------------------------------------------------------------ validation
     def check_observation(self, obs: PolicyObservation) -> float:
-        """Raise ValueError naming the problem; returns the reference stamp."""
+        """Raise ValueError naming the problem (ObservationTimingError for unusable stamps);
+        returns the reference stamp."""
         cfg = self.config
         for v in cfg.view_ids:
             name = VIEW_NAMES.get(v, str(v))
@@ -164,11 +183,31 @@ class PolicyEngine:
             raise ValueError(f"observation.stamps must be finite, got {stamps}")
         spread = max(stamps) - min(stamps)
         if cfg.max_stamp_spread_s is not None and spread > cfg.max_stamp_spread_s:
-            raise ValueError(
+            raise ObservationTimingError(
                 f"observation.stamps spread {spread * 1e3:.1f} ms exceeds max_stamp_spread_s "
-                f"({cfg.max_stamp_spread_s * 1e3:.1f} ms)"
+                f"({cfg.max_stamp_spread_s * 1e3:.1f} ms): the views were not taken together"
             )
+        if cfg.max_observation_age_s is not None:
+            self._check_age(stamps, cfg.max_observation_age_s)
         return max(stamps)
+
+    def _check_age(self, stamps: Sequence[float], limit: float) -> None:
+        now = float(self.clock())
+        if not math.isfinite(now):
+            raise ObservationTimingError(f"the engine clock returned {now}")
+        # The oldest view decides staleness; the newest decides whether the clocks disagree.
+        age = now - min(stamps)
+        if age > limit:
+            raise ObservationTimingError(
+                f"observation is {age:.3f} s old (oldest view stamp {min(stamps):.3f}, engine clock "
+                f"{now:.3f}); max_observation_age_s is {limit} s"
+            )
+        ahead = max(stamps) - now
+        if ahead > limit:
+            raise ObservationTimingError(
+                f"observation is stamped {ahead:.3f} s in the future of the engine clock ({now:.3f}); "
+                f"the camera stamps and the engine clock must share one time base"
+            )
 
     def _prefix(self, action_prefix: np.ndarray | None) -> tuple[np.ndarray, int]:
         pc = self.policy.config

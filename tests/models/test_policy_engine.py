@@ -10,7 +10,13 @@ import torch
 
 from a2world.policy_config import tiny_policy_config
 from a2world.policy_diffusion import Guidance, JointCondition, JointDenoiser, cfg_combine, sample_joint
-from a2world.policy_engine import NonFiniteOutputError, PolicyEngine, PolicyEngineConfig, make_observation
+from a2world.policy_engine import (
+    NonFiniteOutputError,
+    ObservationTimingError,
+    PolicyEngine,
+    PolicyEngineConfig,
+    make_observation,
+)
 from a2world.policy_onnx import OnnxDenoiser, export_denoiser
 from a2world.sampler import SamplerConfig, first_frame_mask
 from a2world.text_embeddings import MissingInstructionError
@@ -41,10 +47,15 @@ def parts():
     return policy, WanTokenizer.tiny(seed=0), make_cache(cfg)
 
 
+# The engine's clock for observations stamped 10.000..10.008 (default stamps below).
+def NOW() -> float:
+    return 10.05
+
+
 def engine(parts, **changes) -> PolicyEngine:
     policy, tok, cache = parts
     base = PolicyEngineConfig(sampler=SamplerConfig(num_steps=3), image_size=SIZE, view_ids=VIEWS, decode_video=False)
-    return PolicyEngine(policy, tok, cache, dataclasses.replace(base, **changes))
+    return PolicyEngine(policy, tok, cache, dataclasses.replace(base, **changes), clock=NOW)
 
 
 def observation(seed: int = 3, stamps=(10.000, 10.004, 10.008)):
@@ -154,7 +165,7 @@ def test_non_finite_output_is_an_error(parts):
     policy = make_policy(seed=1, config=parts[0].config)
     with torch.no_grad():
         policy.action_final_layer.linear.weight[0, 0] = float("nan")
-    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, decode_video=False))
+    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, decode_video=False), clock=NOW)
     with pytest.raises(NonFiniteOutputError, match="actions"):
         eng.predict(observation(), INSTRUCTION)
 
@@ -162,7 +173,7 @@ def test_non_finite_output_is_an_error(parts):
 def test_bfloat16_engine_runs(parts):
     _, tok, cache = parts
     policy = make_policy(seed=0, config=parts[0].config)
-    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, dtype="bfloat16", decode_video=False))
+    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, dtype="bfloat16", decode_video=False), clock=NOW)
     assert eng.policy.dtype == torch.bfloat16
     out = eng.predict(observation(), INSTRUCTION)
     assert out.actions.dtype == np.float32 and np.isfinite(out.actions).all()
@@ -228,3 +239,110 @@ def test_cli_export_onnx(parts, tmp_path, capsys):
         ref = den(*args)
     for r, o in zip(ref, ort(*args)):
         assert (r - o).abs().max().item() < ONNX_X0_ATOL
+
+
+# ------------------------------------------------------------------ observation timing (DESIGN.md §5)
+class FixedClock:
+    """The engine's clock, set by the test (the default is time.time)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def timed_engine(parts, now: float, **changes) -> PolicyEngine:
+    policy, tok, cache = parts
+    base = PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, view_ids=VIEWS, decode_video=False)
+    return PolicyEngine(policy, tok, cache, dataclasses.replace(base, **changes), clock=FixedClock(now))
+
+
+def spread_observation(newest: float, spread: float):
+    return observation(stamps=(newest - spread, newest - spread / 2, newest))
+
+
+def test_default_limits_are_the_design_values():
+    cfg = PolicyEngineConfig()
+    assert cfg.max_stamp_spread_s == 0.016  # DESIGN.md §5
+    assert cfg.max_observation_age_s is not None and 0 < cfg.max_observation_age_s <= 1.0
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.004, 0.0159])
+def test_default_spread_accepts_paired_views(parts, spread):
+    eng = timed_engine(parts, now=100.0)
+    assert eng.check_observation(spread_observation(100.0, spread)) == 100.0
+
+
+@pytest.mark.parametrize("spread", [0.0161, 0.033, 0.5, 10.0, 3600.0])
+def test_default_spread_refuses_unpaired_views(parts, spread):
+    eng = timed_engine(parts, now=100.0)
+    with pytest.raises(ObservationTimingError, match=r"spread .* max_stamp_spread_s \(16\.0 ms\)"):
+        eng.check_observation(spread_observation(100.0, spread))
+
+
+@pytest.mark.parametrize("limit, ok, bad", [(0.05, 0.049, 0.051), (0.2, 0.19, 0.21), (2.0, 1.9, 2.1)])
+def test_spread_limit_is_configurable(parts, limit, ok, bad):
+    # the age limit is off here: a wide spread also makes the oldest view old
+    eng = timed_engine(parts, now=100.0, max_stamp_spread_s=limit, max_observation_age_s=None)
+    eng.check_observation(spread_observation(100.0, ok))
+    with pytest.raises(ObservationTimingError, match="spread"):
+        eng.check_observation(spread_observation(100.0, bad))
+    unchecked = timed_engine(parts, now=100.0, max_stamp_spread_s=None, max_observation_age_s=None)
+    unchecked.check_observation(spread_observation(100.0, 10.0))
+
+
+@pytest.mark.parametrize("age", [0.0, 0.05, 0.2, 0.45])
+def test_default_age_accepts_fresh_observations(parts, age):
+    eng = timed_engine(parts, now=1000.0 + age)
+    assert eng.check_observation(spread_observation(1000.0, 0.008)) == 1000.0
+
+
+@pytest.mark.parametrize("age", [0.6, 1.0, 10.0, 3600.0, 86400.0])
+def test_default_age_refuses_old_observations(parts, age):
+    eng = timed_engine(parts, now=1000.0 + age)
+    with pytest.raises(ObservationTimingError, match=r"old .*engine clock .*max_observation_age_s"):
+        eng.check_observation(spread_observation(1000.0, 0.0))
+    with pytest.raises(ObservationTimingError, match="old"):
+        eng.predict(spread_observation(1000.0, 0.0), INSTRUCTION)
+
+
+@pytest.mark.parametrize("ahead", [0.6, 5.0, 3600.0])
+def test_observation_from_the_future_is_refused(parts, ahead):
+    eng = timed_engine(parts, now=1000.0)
+    with pytest.raises(ObservationTimingError, match="future"):
+        eng.check_observation(spread_observation(1000.0 + ahead, 0.0))
+
+
+@pytest.mark.parametrize("limit, ok, bad", [(0.1, 0.09, 0.11), (2.0, 1.5, 2.5), (60.0, 59.0, 61.0)])
+def test_age_limit_is_configurable(parts, limit, ok, bad):
+    clock = FixedClock(0.0)
+    policy, tok, cache = parts
+    cfg = PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, view_ids=VIEWS,
+                             decode_video=False, max_observation_age_s=limit)
+    eng = PolicyEngine(policy, tok, cache, cfg, clock=clock)
+    obs = spread_observation(500.0, 0.0)
+    clock.now = 500.0 + ok
+    eng.check_observation(obs)
+    clock.now = 500.0 + bad
+    with pytest.raises(ObservationTimingError, match="old"):
+        eng.check_observation(obs)
+    unchecked = timed_engine(parts, now=500.0 + 3600.0, max_observation_age_s=None)
+    unchecked.check_observation(obs)
+
+
+def test_default_clock_is_wall_time(parts):
+    import time
+
+    policy, tok, cache = parts
+    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(image_size=SIZE, view_ids=VIEWS, decode_video=False))
+    eng.check_observation(spread_observation(time.time(), 0.004))
+    with pytest.raises(ObservationTimingError, match="old"):
+        eng.check_observation(spread_observation(time.time() - 3600.0, 0.004))
+
+
+@pytest.mark.parametrize("field", ["max_stamp_spread_s", "max_observation_age_s"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.1, -1e9])
+def test_timing_limits_must_be_finite_and_non_negative(field, value):
+    with pytest.raises(ValueError, match=field):
+        PolicyEngineConfig(**{field: value})
