@@ -216,3 +216,70 @@ def test_stream_stats_rules() -> None:
     assert s.silent_for(100 + 5 * p + 1.0) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="fps"):
         StreamStats(0)
+
+
+# -- two sources for one view (issue 12 item 12) ----------------------------------------------
+FRONT = "/cameras/front/color/image_raw"
+
+
+@pytest.mark.parametrize("second", [
+    {"views": ["front"], "serials": ["000000000002"]},  # same view, another device
+    {"views": ["front"], "serials": ["000000000001"]},  # same view, same device
+    {"views": ["left_wrist", "front"], "serials": ["000000000002", "000000000003"]},  # second view clashes
+    {"namespace": "/rig", "views": ["front"], "serials": ["000000000002"]},  # absolute prefix: same topic
+    {"views": ["right_wrist"], "serials": ["000000000003"],  # remapped onto the first node's topic
+     "remaps": {"/cameras/right_wrist/color/image_raw": FRONT}},
+])
+def test_second_camera_node_for_one_view_is_refused_naming_both(soft_driver, second) -> None:
+    second = dict(second)
+    ns, remaps = second.pop("namespace", "/"), second.pop("remaps", {})
+    host = Host(diagnostics_period=0)
+    base = {"driver": "soft", "frame_timeout": 0.3, "retry_period": 0.1}
+    try:
+        host.add(NodeSpec(CameraComponent, "cam_a", params={**base, "views": ["front"],
+                                                             "serials": ["000000000001"]}))
+        with pytest.raises(ValueError) as exc:
+            host.add(NodeSpec(CameraComponent, "cam_b", namespace=ns, remaps=remaps, params={**base, **second}))
+        msg = str(exc.value)
+        fqn_b = ("/rig" if ns == "/rig" else "") + "/cam_b"
+        assert "/cam_a" in msg and fqn_b in msg and FRONT in msg, msg
+        topic = host.bus.get(FRONT)
+        assert topic is not None and topic.publishers == ["/cam_a"]
+    finally:
+        host.shutdown()
+
+
+def test_other_view_or_prefix_is_not_a_conflict(soft_driver) -> None:
+    host = Host(diagnostics_period=0)
+    base = {"driver": "soft", "frame_timeout": 0.3, "retry_period": 0.1}
+    try:
+        host.add(NodeSpec(CameraComponent, "cam_a", params={**base, "views": ["front"],
+                                                             "serials": ["000000000001"]}))
+        host.add(NodeSpec(CameraComponent, "cam_b", params={**base, "views": ["left_wrist"],
+                                                             "serials": ["000000000002"]}))
+        host.add(NodeSpec(CameraComponent, "cam_c", namespace="/spare",
+                          params={**base, "views": ["front"], "serials": ["000000000003"],
+                                  "topic_prefix": "cameras"}))  # relative: /spare/cameras/front/...
+    finally:
+        host.shutdown()
+
+
+def test_a_publisher_appearing_later_is_flagged_naming_both(soft_driver, caplog) -> None:
+    """Across processes the second publisher is seen only after discovery: the running node flags it."""
+    host = Host(diagnostics_period=0)
+    diag = Tap(host, "/diagnostics", DiagnosticStatus)
+    try:
+        start(host, views=["front"], serials=["000000000001"])
+        assert wait_until(lambda: (s := latest_status(diag, "front")) is not None and FRONT not in s.message)
+        intruder = host.add(NodeSpec(CameraComponent, "intruder", namespace="/other",
+                                     params={"driver": "soft", "views": ["front"], "serials": ["000000000002"],
+                                             "topic_prefix": "cameras"}))
+        # It publishes where camera_node does (a remap the launch file forgot, another process...).
+        intruder.node.create_publisher(FRONT, CameraFrame, comp_mod.QoS.sensor())
+        assert wait_until(lambda: FRONT in latest_status(diag, "front").message, 3.0)
+        status = latest_status(diag, "front")
+        assert status.level == 2 and status.name == "/camera_node/front"
+        assert "/camera_node" in status.message and "/other/intruder" in status.message
+        assert any("/other/intruder" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    finally:
+        host.shutdown()

@@ -229,3 +229,78 @@ def test_signal_shuts_down_cleanly(tmp_path, sig):
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert "component shutdown" in out and "exited 0" in out
+
+
+class SteppableWall:
+    """A wall-time source that follows time.time() plus an offset a test can step."""
+
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self):
+        return time.time() + self.offset
+
+
+@pytest.mark.parametrize("step", [-5.0, 5.0, -3600.0, 3600.0, -86400.0 * 365])
+def test_wall_clock_step_neither_stalls_nor_bursts_timers(step):
+    """Timers run on the monotonic timeline; stamps (clock.now()) stay wall time and show the step."""
+    from a2w.clock import WallClock
+
+    wall = SteppableWall()
+    host = Host(clock=WallClock(time_source=wall), diagnostics_period=0)
+    t = host.add(NodeSpec(Ticker, "t", params={"period": 0.01}))
+    stamps = []
+    t.node.create_timer(0.01, lambda: stamps.append(t.node.clock.now()))
+    host.start()
+    try:
+        assert wait_for(lambda: t.n >= 10 and len(stamps) >= 10)
+        before, n_before = len(stamps), t.n
+        overruns_before = t.timer.stats.overruns
+        wall.offset += step
+        # Old behaviour: a backwards step stalled every timer for |step| seconds. The wait is
+        # generous (a liveness bound far below the smallest step's stall), not a timing check.
+        assert wait_for(lambda: t.n >= n_before + 20 and len(stamps) >= before + 20, timeout=4.0), \
+            f"timers stalled after a {step:+g} s wall-clock step"
+    finally:
+        host.shutdown()
+    jumps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert any(abs(d - step) < 1.0 for d in jumps), "stamps must show the wall-clock step"
+    # No burst of 'missed' ticks for a forward step, no multi-second period in the statistics.
+    assert t.timer.stats.overruns - overruns_before < abs(step) / 0.01 / 2
+    assert t.timer.stats.report().error_max < abs(step) / 2
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("physics diverged"), ValueError("sim clock cannot go backwards"),
+                                 KeyError("arm")])
+def test_a_crashed_worker_stops_the_run_with_a_non_zero_exit_code(exc, caplog):
+    """A worker thread that dies is logged with its traceback, counted, and ends the run with
+    WORKER_CRASH_EXIT_CODE, instead of the run going on without it."""
+    from a2w.host import Component
+    from a2w.host.workers import WORKER_CRASH_EXIT_CODE
+
+    go = threading.Event()
+
+    class Crashy(Component):
+        def __init__(self, node, params):
+            super().__init__(node, params)
+            node.start_worker("physics", self._run)
+
+        def _run(self):
+            go.wait(5)
+            raise exc
+
+    host = Host(diagnostics_period=0)
+    host.add(NodeSpec(Crashy, "sim"))
+    host.start()
+    go.set()
+    done = threading.Event()
+    threading.Thread(target=lambda: (host.spin(duration=60.0, install_signal_handlers=False), done.set()),
+                     daemon=True).start()
+    assert done.wait(30.0), "the run went on without its crashed worker"
+    assert host.exit_code == WORKER_CRASH_EXIT_CODE != 0
+    assert "/sim" in host.stop_reason and "physics" in host.stop_reason
+    assert type(exc).__name__ in host.stop_reason
+    node = next(n for n in host.introspect()["nodes"] if n["name"] == "/sim")
+    assert node["worker_errors"] == 1 and "physics" in node["last_error"]
+    crashed = [r for r in caplog.records if "crashed" in r.getMessage() and r.exc_info]
+    assert crashed and crashed[0].levelname == "ERROR"

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -31,18 +32,24 @@ class Clock(abc.ABC):
     def wake(self) -> None:
         """Wake waiters so they re-evaluate their deadlines (e.g. after a new timer)."""
 
+    def timeline(self) -> "Clock":
+        """The clock timers on this clock are scheduled on. It never steps backwards: a clock
+        that can (wall time) returns a monotonic one, so a step cannot stall or burst timers."""
+        return self
 
-class WallClock(Clock):
-    """System time for stamps; waits use the monotonic clock so wall-time steps do not stall timers."""
+
+class MonotonicClock(Clock):
+    """Seconds from a monotonic source (``time.monotonic``): never steps, only for scheduling."""
+
+    def __init__(self, source: Callable[[], float] = time.monotonic) -> None:
+        self._source = source
 
     def now(self) -> float:
-        return time.time()
+        return self._source()
 
     def wait_until(self, t: float, cancel: threading.Event) -> bool:
-        # Convert the wall deadline to a monotonic one once, so NTP slews cannot stall a wait.
-        deadline = time.monotonic() + (t - time.time())
         while not cancel.is_set():
-            remaining = deadline - time.monotonic()
+            remaining = t - self._source()
             if remaining <= 0:
                 return True
             # Sleep most of the way on the event, then spin the last ~0.3 ms: Event.wait alone
@@ -52,9 +59,33 @@ class WallClock(Clock):
             elif remaining > 0.0003:
                 time.sleep(remaining - 0.0003)
             else:
-                while time.monotonic() < deadline:
+                while self._source() < t:
                     pass
         return False
+
+
+class WallClock(Clock):
+    """System time for stamps; timers run on its monotonic ``timeline()``, so a wall-clock step
+    (NTP, an operator setting the date) moves stamps but neither stalls nor bursts a timer.
+
+    ``time_source`` is injectable so tests can step the wall clock.
+    """
+
+    def __init__(self, time_source: Callable[[], float] = time.time,
+                 monotonic: MonotonicClock | None = None) -> None:
+        self._time = time_source
+        self._monotonic = monotonic or MonotonicClock()
+
+    def now(self) -> float:
+        return self._time()
+
+    def timeline(self) -> MonotonicClock:
+        return self._monotonic
+
+    def wait_until(self, t: float, cancel: threading.Event) -> bool:
+        # Convert the wall deadline to a monotonic one once, so a step during the wait cannot
+        # stretch or cut it.
+        return self._monotonic.wait_until(self._monotonic.now() + (t - self._time()), cancel)
 
 
 class SimClock(Clock):

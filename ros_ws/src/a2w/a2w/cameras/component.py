@@ -11,6 +11,10 @@ Per view ``<prefix>/<view>/...`` (realsense-ros topic names, ros2_facts.md §1.1
 
 plus one DiagnosticStatus per camera on ``/diagnostics`` (rate, drops, stamp jitter, faults).
 
+A view's image topic must have one publisher: the node refuses to start next to another node
+publishing it, and flags one that appears later (discovery across processes) with a logged error
+and an ERROR status naming both nodes.
+
 Drivers are looked up by name in ``DRIVERS`` (name -> factory, or "module:function" imported on
 first use), so adding one (the sim source) is one line. Each camera has its own worker thread:
 it opens the source (retrying while the device is missing, so a camera plugged in later is picked
@@ -109,6 +113,8 @@ class _Camera:
         self.published = 0
         self.exposure_us = math.nan
         self.pubs: dict[str, Any] = {}
+        self.image_topic = ""  # as given to create_publisher (unresolved)
+        self.conflict = ""  # another node publishing this view's image topic
 
 
 class CameraComponent(Component):
@@ -131,13 +137,21 @@ class CameraComponent(Component):
         self.cameras: list[_Camera] = []
         prefix = p.topic_prefix.rstrip("/")
         sensor = QoS.sensor()
+        # Two nodes streaming one view interleave their frames on one topic, and consumers cannot
+        # tell: refuse to start next to a node that already publishes one of our image topics.
+        for i, view in enumerate(p.views):
+            conflict = self._conflict(f"{prefix}/{view}/color/image_raw", view,
+                                      p.serials[i] if i < len(p.serials) else "")
+            if conflict:
+                raise ValueError(f"views: {conflict}")
         for i, view in enumerate(p.views):
             serial = p.serials[i] if i < len(p.serials) else ""
             cfg = CameraConfig(view, serial, p.width, p.height, p.fps, p.enable_depth)
             ctx = DriverContext(p, i, node.clock, self.log, shared)
             cam = _Camera(view, factory(cfg, ctx), StreamStats(p.fps))
             base = f"{prefix}/{view}"
-            cam.pubs["image"] = node.create_publisher(f"{base}/color/image_raw", CameraFrame, sensor)
+            cam.image_topic = f"{base}/color/image_raw"
+            cam.pubs["image"] = node.create_publisher(cam.image_topic, CameraFrame, sensor)
             cam.pubs["info"] = node.create_publisher(f"{base}/color/camera_info", CameraIntrinsics, sensor)
             cam.pubs["meta"] = node.create_publisher(f"{base}/color/metadata", FrameMetadata, QoS.reliable(10))
             if p.enable_depth:
@@ -203,6 +217,25 @@ class CameraComponent(Component):
             cam.pubs["depth"].publish(DepthFrame(f.view, f.depth, f.stamp, f.frame_number, f.frame_id))
         cam.published += 1
 
+    # -- one publisher per image topic -------------------------------------------------------
+    def _conflict(self, topic: str, view: str, serial: str) -> str:
+        """Why ``topic`` is not ours alone ('' if it is): names both nodes and the view."""
+        topic = self.node.resolve_topic(topic)
+        others = sorted({n for n in self.node.topic_publishers(topic) if n != self.node.fqn})
+        if not others:
+            return ""
+        return (f"view {view!r} of {self.node.fqn} (serial {serial or '-'}, driver {self.params.driver}) "
+                f"and node(s) {', '.join(others)} publish on one topic, {topic}: their frames "
+                "interleave; give each view to one camera node")
+
+    def _check_conflicts(self) -> None:
+        # Across processes a second publisher appears only after discovery, hence periodically.
+        for cam in self.cameras:
+            conflict = self._conflict(cam.image_topic, cam.view, cam.source.config.serial)
+            if conflict and conflict != cam.conflict:
+                self.log.error("%s", conflict)
+            cam.conflict = conflict
+
     # -- diagnostics -------------------------------------------------------------------------
     def camera_status(self, cam: _Camera, now: float) -> DiagnosticStatus:
         p = self.params
@@ -222,7 +255,7 @@ class CameraComponent(Component):
             "silent_s": f"{s.silent_for(now):.2f}",
             "exposure_us": f"{cam.exposure_us:g}",
         }
-        fault = getattr(cam.source, "fault", "") or cam.error
+        fault = cam.conflict or getattr(cam.source, "fault", "") or cam.error
         if fault:
             level, msg = 2, fault
         elif s.frames == 0:
@@ -237,6 +270,7 @@ class CameraComponent(Component):
                                 self.node.clock.now())
 
     def _publish_diagnostics(self) -> None:
+        self._check_conflicts()
         now = time.time()
         for cam in self.cameras:
             self._diag.publish(self.camera_status(cam, now))

@@ -92,6 +92,16 @@ class NodeHandle(abc.ABC):
     def create_client(self, name: str, request_type: type[Req]) -> ServiceClient[Req, Resp]: ...
 
     @abc.abstractmethod
+    def resolve_topic(self, topic: str) -> str:
+        """The absolute name ``topic`` has for this node (namespace, private name, remaps)."""
+
+    @abc.abstractmethod
+    def topic_publishers(self, topic: str) -> list[str]:
+        """Fully qualified names of the nodes publishing the resolved name ``topic``, one entry
+        per publisher. Across processes this is what discovery has seen so far, so a node that
+        must be a topic's only publisher checks it periodically."""
+
+    @abc.abstractmethod
     def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
         """Run ``target`` in a thread the host joins at shutdown (``target`` must watch
         ``shutdown_event``). An exception in it is logged and counted, not propagated."""

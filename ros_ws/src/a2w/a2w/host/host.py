@@ -6,6 +6,7 @@ import heapq
 import itertools
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -22,7 +23,7 @@ from a2w.host.executor import SerialExecutor
 from a2w.host.names import apply_remaps, join_namespace
 from a2w.host.params import Params, build_params
 from a2w.host.qos import QoS
-from a2w.host.workers import start_worker_thread
+from a2w.host.workers import WORKER_CRASH_EXIT_CODE, start_worker_thread
 from a2w.types import DiagnosticStatus
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,46 @@ class ClockTick:
     """Message on /clock: the simulator's time (seconds)."""
 
     time: float
+
+
+class ClockFollower:
+    """Sets the host's sim clock from /clock, refusing a tick that would jump it.
+
+    A tick is refused when it is not finite, goes backwards, or (after the first) moves forward
+    by more than ``max_jump`` seconds: a simulator publishes every chunk it steps (``sim_node``:
+    at least once per sim second), so such a tick comes from a second or broken publisher.
+    Accepting it would stall (backwards) or leap (forwards) every ``use_sim_time`` timer and
+    watchdog, and the real simulator's next tick would then be refused. A refusal never raises
+    into the publisher; it is logged as an error (at most once a second), counted, and reported
+    on /diagnostics by the host.
+    """
+
+    def __init__(self, clock: SimClock, max_jump: float) -> None:
+        if not (math.isfinite(max_jump) and max_jump > 0):
+            raise ValueError(f"max_clock_jump: must be a positive finite number of seconds, got {max_jump}")
+        self.clock = clock
+        self.max_jump = max_jump
+        self.refused = 0
+        self.last_refused = ""
+        self._seen = False
+        self._logged_at = -math.inf
+        self._lock = threading.Lock()
+
+    def __call__(self, tick: ClockTick) -> None:
+        with self._lock:
+            now, t = self.clock.now(), float(tick.time)
+            if math.isfinite(t) and t >= now and (not self._seen or t - now <= self.max_jump):
+                self._seen = True
+                self.clock.set(t)
+                return
+            self.refused += 1
+            self.last_refused = (f"{CLOCK_TOPIC} jumped from {now:.6f} s to {t:.6f} s "
+                                 f"({t - now:+.6f} s; allowed 0 to +{self.max_jump:g} s)")
+            due = time.monotonic() - self._logged_at >= 1.0
+            if due:
+                self._logged_at = time.monotonic()
+        if due:
+            log.error("refused a sim clock jump: %s; %d refused so far", self.last_refused, self.refused)
 
 
 class _Publisher(Publisher):
@@ -87,7 +128,7 @@ class _Timer(Timer):
 
 
 class _TimerScheduler:
-    """One thread per clock firing due timers in deadline order."""
+    """One thread per timeline (``Clock.timeline()``) firing due timers in deadline order."""
 
     def __init__(self, clock: Clock, stop: threading.Event) -> None:
         self.clock = clock
@@ -194,6 +235,7 @@ class _Node(NodeHandle):
         self.subscriptions: list[Subscription] = []
         self.workers: list[threading.Thread] = []
         self.worker_errors = 0
+        self.last_worker_error = ""
         self._host = host
 
     def resolve(self, name: str) -> str:
@@ -201,6 +243,13 @@ class _Node(NodeHandle):
 
     def create_publisher(self, topic: str, msg_type: type, qos: QoS) -> Publisher:
         return _Publisher(self._host, self.resolve(topic), msg_type, qos, self.fqn)
+
+    def resolve_topic(self, topic: str) -> str:
+        return self.resolve(topic)
+
+    def topic_publishers(self, topic: str) -> list[str]:
+        t = self._host.bus.get(topic)
+        return list(t.publishers) if t is not None else []
 
     def create_subscription(self, topic: str, msg_type: type, callback: Callable[[Any], None],
                             qos: QoS) -> None:
@@ -210,8 +259,9 @@ class _Node(NodeHandle):
         t.subscribe(sub)
 
     def create_timer(self, period: float, callback: Callable[[], None]) -> Timer:
-        sched = self._host._scheduler_for(self.clock)
-        timer = _Timer(sched, period, callback, self.executor, self.clock, f"timer {period:g}s")
+        # Scheduled (and its period measured) on the clock's timeline: monotonic for wall time.
+        sched = self._host._scheduler_for(self.clock.timeline())
+        timer = _Timer(sched, period, callback, self.executor, sched.clock, f"timer {period:g}s")
         self.timers.append(timer)
         sched.add(timer)
         return timer
@@ -226,12 +276,14 @@ class _Node(NodeHandle):
         return _Client(self._host, self.resolve(name), request_type)
 
     def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
-        th = start_worker_thread(self.fqn, name, target, self._count_worker_crash, self.logger)
+        th = start_worker_thread(self.fqn, name, target, self._worker_crashed, self.logger)
         self.workers.append(th)
         return th
 
-    def _count_worker_crash(self) -> None:
+    def _worker_crashed(self, reason: str) -> None:
         self.worker_errors += 1
+        self.last_worker_error = reason
+        self._host.request_stop(WORKER_CRASH_EXIT_CODE, f"{self.fqn}: {reason}")
 
     def post(self, callback: Callable[[], None]) -> None:
         self.executor.post(callback, "posted")
@@ -256,10 +308,11 @@ class Host:
     """Runs components in-process with ROS-like topics, QoS, timers, services and parameters."""
 
     def __init__(self, clock: Clock | None = None, sim_clock: SimClock | None = None,
-                 diagnostics_period: float = 1.0) -> None:
+                 diagnostics_period: float = 1.0, max_clock_jump: float = 2.0) -> None:
         self.wall_clock = clock or WallClock()
         self.sim_clock = sim_clock or SimClock()
-        self.bus = Bus(self.wall_clock)
+        # Topic rates are measured on the monotonic timeline: a wall-clock step must not skew them.
+        self.bus = Bus(self.wall_clock.timeline())
         self._stop = threading.Event()
         self._schedulers: dict[int, _TimerScheduler] = {}
         self._services: dict[str, tuple[Callable[[Any], Any], SerialExecutor, type]] = {}
@@ -272,8 +325,8 @@ class Host:
         self._diag_period = diagnostics_period
         self._diag_pub = _Publisher(self, "/diagnostics", DiagnosticStatus, QoS.reliable(50), "host")
         # /clock drives the sim clock, as rclpy does for nodes with use_sim_time.
-        self.bus.topic(CLOCK_TOPIC, ClockTick, "host").taps.append(
-            lambda m: self.sim_clock.set(m.time))
+        self.clock_follower = ClockFollower(self.sim_clock, max_clock_jump)
+        self.bus.topic(CLOCK_TOPIC, ClockTick, "host").taps.append(self.clock_follower)
 
     # -- building -------------------------------------------------------------------------
     def _scheduler_for(self, clock: Clock) -> _TimerScheduler:
@@ -404,7 +457,7 @@ class Host:
                 "component": type(self.components[node.fqn]).__qualname__,
                 "callback_errors": node.executor.errors,
                 "worker_errors": node.worker_errors,
-                "last_error": node.executor.last_error,
+                "last_error": node.executor.last_error or node.last_worker_error,
                 "timers": [
                     {"period": t.period, **asdict(t.stats.report())} for t in node.timers
                 ],
@@ -417,6 +470,8 @@ class Host:
             "pid": os.getpid(),
             "time": self.wall_clock.now(),
             "sim_time": self.sim_clock.now(),
+            "clock_jumps_refused": self.clock_follower.refused,
+            "last_clock_jump": self.clock_follower.last_refused,
             "nodes": nodes,
             "topics": [asdict(t.info()) for t in self.bus.topics()],
             "services": sorted(self._services),
@@ -433,12 +488,22 @@ class Host:
                     if n.executor.errors:
                         values["callback_errors"] = str(n.executor.errors)
                         values["last_error"] = n.executor.last_error
+                    if n.worker_errors:
+                        values["worker_errors"] = str(n.worker_errors)
+                        values["last_worker_error"] = n.last_worker_error
+                    message = ("worker crashed" if n.worker_errors else
+                               "callback errors" if n.executor.errors else "ok")
                     self._diag_pub.publish(DiagnosticStatus(
-                        name=n.fqn, level=level,
-                        message="callback errors" if level else "ok",
+                        name=n.fqn, level=level, message=message,
                         values=values, stamp=n.clock.now()))
 
                 node.executor.post(emit, "diagnostics")
+            follower = self.clock_follower
+            if follower.refused:
+                self._diag_pub.publish(DiagnosticStatus(
+                    name=CLOCK_TOPIC, level=2, message=f"{follower.refused} /clock jump(s) refused",
+                    values={"refused": str(follower.refused), "last": follower.last_refused},
+                    stamp=self.wall_clock.now()))
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -15,8 +15,11 @@ Semantics follow the in-process host (``a2w.host.host``), translated to rclpy:
   range; values come from ``--params-file``/``-p`` overrides and are checked by the same
   ``build_params`` as in-process (unknown names are an error, not a silent default). They are
   read-only: components read parameters once, at construction.
-* **Time**: timers and ``NodeHandle.clock`` use the node's ROS clock, so ``use_sim_time`` works
-  as on any ROS node (``/clock`` from a simulator or ``ros2 bag play --clock``).
+* **Time**: stamps (``NodeHandle.clock``) use the node's ROS clock, so ``use_sim_time`` works
+  as on any ROS node (``/clock`` from a simulator or ``ros2 bag play --clock``). Timers follow
+  that clock with sim time and the steady clock otherwise, so a wall-clock step moves stamps but
+  does not stall timers (as in-process).
+* **Worker threads**: a crashed worker stops the run with exit code 70 (as in-process).
 * **Messages**: domain types are converted by ``a2w.ros.codec``. A ``CameraFrame`` with
   intrinsics also publishes ``camera_info`` next to its image topic, and a ``CameraFrame``
   subscription attaches the latest matching ``camera_info`` (realsense-ros layout, ros2_facts.md §1.1).
@@ -36,6 +39,8 @@ from typing import Any, Callable, Mapping
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock as RclpyClock
+from rclpy.clock import ClockType
 from rclpy.context import Context
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterUninitializedException
@@ -43,11 +48,11 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from a2w.clock import Clock, PeriodStats
+from a2w.clock import Clock, MonotonicClock, PeriodStats
 from a2w.host.component import Component, NodeHandle, Publisher, ServiceClient, Timer
 from a2w.host.params import ParamSpec, build_params, specs
 from a2w.host.qos import QoS
-from a2w.host.workers import start_worker_thread
+from a2w.host.workers import WORKER_CRASH_EXIT_CODE, start_worker_thread
 from a2w.ros import codec
 from a2w.ros.qos_map import profile
 from a2w.ros.rclpy_kit import RclpyKit, message_class
@@ -145,18 +150,24 @@ class RosClock(Clock):
     def __init__(self, node: Node) -> None:
         self._clock = node.get_clock()
         self._node = node
+        self._monotonic = MonotonicClock()
 
     def now(self) -> float:
         return self._clock.now().nanoseconds * 1e-9
+
+    def sim_time(self) -> bool:
+        return bool(self._node.get_parameter("use_sim_time").value)
+
+    def timeline(self) -> Clock:
+        return self if self.sim_time() else self._monotonic
 
     def wait_until(self, t: float, cancel: threading.Event) -> bool:
         while not cancel.is_set():
             remaining = t - self.now()
             if remaining <= 0:
                 return True
-            sim = self._node.get_parameter("use_sim_time").value
             # Sim time moves with /clock, not with the wall: poll it in small steps.
-            cancel.wait(min(remaining, 0.005) if sim else remaining)
+            cancel.wait(min(remaining, 0.005) if self.sim_time() else remaining)
         return False
 
 
@@ -201,11 +212,15 @@ class _Timer(Timer):
         self._rn = rn
         self._callback = callback
         self._last: float | None = None
+        # Wall-time timers run on the steady clock: on the system clock a backwards step would
+        # stall them for as long as the step. Sim-time timers follow /clock as on any ROS node.
+        clock = (rn.node.get_clock() if rn.clock.sim_time()
+                 else RclpyClock(clock_type=ClockType.STEADY_TIME))
         self._timer = rn.node.create_timer(period, rn.guarded(self._run, f"timer {period:g}s"),
-                                           callback_group=rn.group, clock=rn.node.get_clock())
+                                           callback_group=rn.group, clock=clock)
 
     def _run(self) -> None:
-        now = self._rn.clock.now()
+        now = self._rn.clock.timeline().now()
         if self._last is not None:
             # rclpy skips ticks that fall due while the group is busy; count them as overruns.
             missed = int(round((now - self._last) / self.period)) - 1
@@ -306,6 +321,13 @@ class RosNode(NodeHandle):
     def create_publisher(self, topic: str, msg_type: type, qos: QoS) -> Publisher:
         return _Publisher(self, topic, msg_type, qos)
 
+    def resolve_topic(self, topic: str) -> str:
+        return self.node.resolve_topic_name(topic)
+
+    def topic_publishers(self, topic: str) -> list[str]:
+        infos = self.node.get_publishers_info_by_topic(topic)
+        return [i.node_namespace.rstrip("/") + "/" + i.node_name for i in infos]
+
     def create_subscription(self, topic: str, msg_type: type, callback: Callable[[Any], None],
                             qos: QoS) -> None:
         c = codec.topic_codec(msg_type)
@@ -362,12 +384,14 @@ class RosNode(NodeHandle):
         return _Client(self, name, request_type)
 
     def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
-        th = start_worker_thread(self.fqn, name, target, self._count_worker_crash, self.logger)
+        th = start_worker_thread(self.fqn, name, target, self._worker_crashed, self.logger)
         self.workers.append(th)
         return th
 
-    def _count_worker_crash(self) -> None:
+    def _worker_crashed(self, reason: str) -> None:
         self.worker_errors += 1
+        self.last_error = reason
+        self.host.request_stop(WORKER_CRASH_EXIT_CODE, f"{self.fqn}: {reason}")
 
     def post(self, callback: Callable[[], None]) -> None:
         self._posted.append(callback)
