@@ -92,7 +92,7 @@ ERRORS = [
     ("<launch><node pkg='a2w' exec='$(anon x)'/></launch>", "node", "unsupported substitution"),
     ("<launch><node pkg='a2w' exec='$(env NOPE_NOT_SET)'/></launch>", "node", "not set"),
     ("<launch><let name='a' value='$(eval 1/0)'/></launch>", "let", "eval"),
-    ("<launch><include file='missing.launch.xml'/></launch>", "launch", "file not found"),
+    ("<launch><include file='missing.launch.xml'/></launch>", "include", "file not found"),
     ("<launch><node pkg='a2w' exec='ticker'><param from='nope.yaml'/></node></launch>", "param", "not found"),
     ("<launch><node pkg='a2w' exec='ticker'><param name='a' value='1' from='x.yaml'/></node></launch>", "param", "cannot be combined"),
     ("<launch><node pkg='a2w' exec='ticker'><arg name='a'/></node></launch>", "arg", "not supported inside <node>"),

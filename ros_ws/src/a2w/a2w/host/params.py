@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from a2w.host.files import read_input_file
+
 ParamValue = Any
 
 
@@ -164,6 +166,47 @@ def _node_key_matches(key: str, fqn: str) -> bool:
     return key.lstrip("/") == fqn.lstrip("/") or ("/" not in key and fqn.rsplit("/", 1)[-1] == key)
 
 
+MAX_PARAM_FILE_BYTES = 256 * 1024  # real ones are a few kB; PyYAML parses only ~50-100 kB/s
+MAX_YAML_DEPTH = 32
+
+
+class RefusedYaml(yaml.MarkedYAMLError):
+    """Valid YAML that parameters do not accept (aliases, deep nesting)."""
+
+
+class _ParamLoader(yaml.SafeLoader):
+    """``safe_load`` without aliases or deep nesting. ROS 2's parameter parser refuses aliases
+    too; here a few lines of them expand to billions of values once anything walks the result.
+    Nesting is bounded because the composer recurses once per level."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise RefusedYaml(None, None, f"alias *{event.anchor}: YAML aliases are not supported "
+                              "in parameters", event.start_mark)
+        if self._depth >= MAX_YAML_DEPTH:
+            raise RefusedYaml(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_yaml(text: str) -> Any:
+    """Parse parameter YAML: ``RefusedYaml`` for aliases and deep nesting, ``yaml.YAMLError`` for
+    the rest."""
+    loader = _ParamLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def load_param_file(path: str | Path, fqn: str) -> dict[str, Any]:
     """Parameters for node ``fqn`` from a ROS 2 parameter YAML (``node: ros__parameters: ...``).
 
@@ -172,9 +215,11 @@ def load_param_file(path: str | Path, fqn: str) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise ValueError(f"parameter file not found: {path}") from exc
+        doc = load_yaml(read_input_file(path, MAX_PARAM_FILE_BYTES).decode())
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except RefusedYaml as exc:
+        raise ValueError(f"{path}: unsupported YAML ({exc})") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: invalid YAML ({exc})") from exc
     if doc is None:

@@ -6,25 +6,39 @@ The subset (ros2_facts.md §5): ``launch``, ``arg``, ``let``, ``include`` (with 
 substitutions from ``a2w.launch.substitutions``. Anything else is a ``LaunchError`` naming the
 file, line and tag, so a file that passes here is a file ``ros2 launch`` accepts on a rig.
 ``node pkg=... exec=...`` resolves through ``a2w.nodes``, the table ament_python installs.
+
+A launch file is input: include loops, deep nesting, include fan-out, entity or alias expansion
+and oversized files are refused with a ``LaunchError`` too, so evaluation ends in bounded time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import xml.parsers.expat
+from collections import ChainMap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import yaml
 
+from a2w.host.files import read_input_file
 from a2w.host.host import NodeSpec
 from a2w.host.names import join_namespace
-from a2w.host.params import load_param_file
+from a2w.host.params import MAX_PARAM_FILE_BYTES, RefusedYaml, load_param_file, load_yaml
 from a2w.launch.substitutions import Context, SubstitutionError, parse_bool, substitute
 from a2w import nodes as node_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[5]
+
+MAX_FILE_BYTES = 1 << 20  # one launch file (real ones are a few kB)
+MAX_DEPTH = 64  # elements nested in one file; and groups + includes nested across files
+# Per load, so that an include repeated in a tree (a includes b ten times, b includes c ten
+# times...) cannot multiply work without bound:
+MAX_ELEMENTS = 100_000  # elements evaluated
+MAX_INPUT_BYTES = 8 << 20  # launch and parameter files read
+MAX_TEXT = 4 << 20  # characters produced by substitutions
 
 # Attributes allowed per tag (if/unless are added to every action).
 _ALLOWED: dict[str, set[str]] = {
@@ -45,11 +59,20 @@ _CHILDREN = {"launch": _ACTIONS, "group": _ACTIONS, "include": {"arg"}, "node": 
 
 
 class LaunchError(ValueError):
-    """An error in a launch file, with its location."""
+    """An error in a launch file, with its location and the includes that led there."""
 
-    def __init__(self, file: Path, line: int, tag: str, message: str) -> None:
-        super().__init__(f"{file}:{line}: <{tag}>: {message}")
-        self.file, self.line, self.tag = file, line, tag
+    def __init__(self, file: Path, line: int, tag: str, message: str,
+                 included_from: tuple[tuple[Path, int], ...] = ()) -> None:
+        chain = " <- ".join(f"{f}:{n}" for f, n in included_from)
+        super().__init__(f"{file}:{line}: <{tag}>: {message}"
+                         + (f" [included from {chain}]" if chain else ""))
+        self.file, self.line, self.tag, self.message = file, line, tag, message
+        self.included_from = included_from
+
+    def via(self, file: Path, line: int) -> "LaunchError":
+        """This error, seen through the ``<include>`` at ``file:line``."""
+        return LaunchError(self.file, self.line, self.tag, self.message,
+                           (*self.included_from, (file, line)))
 
 
 @dataclass
@@ -60,13 +83,16 @@ class Element:
     children: list["Element"] = field(default_factory=list)
 
 
-def parse_xml(path: Path) -> Element:
+def parse_xml(path: Path, data: bytes) -> Element:
     """Parse with expat so every element keeps its line number."""
     stack: list[Element] = []
     root: list[Element] = []
     parser = xml.parsers.expat.ParserCreate()
 
     def start(tag: str, attrs: dict[str, str]) -> None:
+        if len(stack) >= MAX_DEPTH:
+            raise LaunchError(path, parser.CurrentLineNumber, tag,
+                              f"elements nested deeper than {MAX_DEPTH} levels")
         el = Element(tag, dict(attrs), parser.CurrentLineNumber)
         (stack[-1].children if stack else root).append(el)
         stack.append(el)
@@ -74,12 +100,14 @@ def parse_xml(path: Path) -> Element:
     def end(_tag: str) -> None:
         stack.pop()
 
+    def entity(name: str, *_: Any) -> None:
+        # Entities nest ("billion laughs"); launch files have no use for them.
+        raise LaunchError(path, parser.CurrentLineNumber, "launch",
+                          f"entity declarations (<!ENTITY {name} ...>) are not supported")
+
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LaunchError(path, 0, "launch", "file not found") from None
+    parser.EntityDeclHandler = entity
     try:
         parser.Parse(data, True)
     except xml.parsers.expat.ExpatError as exc:
@@ -97,9 +125,24 @@ class LaunchResult:
 
 
 @dataclass
+class _Budget:
+    """What one ``load`` has spent, and the files it is inside (for include loops)."""
+
+    files: list[Path] = field(default_factory=list)
+    depth: int = 0
+    spent: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_LIMITS, 0))
+
+
+_LIMITS = {"elements": (MAX_ELEMENTS, "elements evaluated"),
+           "input": (MAX_INPUT_BYTES, "bytes of launch and parameter files read"),
+           "text": (MAX_TEXT, "characters of substituted text")}
+
+
+@dataclass
 class _Scope:
-    variables: dict[str, str]
+    variables: ChainMap[str, str]  # a scoped group reads its parent's and writes its own
     namespace: str
+    budget: _Budget
 
 
 class LaunchRunner:
@@ -113,12 +156,16 @@ class LaunchRunner:
         self.env = env
 
     def load(self, path: str | Path, arguments: Mapping[str, str] | None = None) -> LaunchResult:
-        path = Path(path).resolve()
+        try:
+            path = Path(path).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: symlink loop (< 3.13)
+            raise LaunchError(Path(path), 0, "launch", f"cannot resolve the path: {exc}") from None
         given = dict(arguments or {})
         nodes: list[NodeSpec] = []
         declared: dict[str, str] = {}
-        scope = _Scope(dict(), "/")
-        self._file(path, scope, given, nodes, declared, top=True)
+        scope = _Scope(ChainMap(), "/", _Budget())
+        data = self._read(path, scope, (path, 0, "launch"))
+        self._file(path, data, scope, given, nodes, declared, top=True)
         unknown = sorted(set(given) - set(declared))
         if unknown:
             raise LaunchError(path, 1, "launch",
@@ -132,9 +179,38 @@ class LaunchRunner:
 
     def _sub(self, el: Element, path: Path, scope: _Scope, text: str) -> str:
         try:
-            return substitute(text, self._ctx(path, scope))
+            out = substitute(text, self._ctx(path, scope))
         except SubstitutionError as exc:
             raise LaunchError(path, el.line, el.tag, str(exc)) from None
+        self._spend(scope, (path, el.line, el.tag), "text", len(out))
+        return out
+
+    def _spend(self, scope: _Scope, where: tuple[Path, int, str], what: str, amount: int) -> None:
+        spent = scope.budget.spent
+        spent[what] += amount
+        limit, unit = _LIMITS[what]
+        if spent[what] > limit:
+            raise LaunchError(*where, f"launch evaluation exceeds {limit} {unit} "
+                              "(is an include repeated many times?)")
+
+    def _read(self, file: Path, scope: _Scope, where: tuple[Path, int, str]) -> bytes:
+        try:
+            data = read_input_file(file, MAX_FILE_BYTES)
+        except ValueError as exc:
+            raise LaunchError(*where, str(exc)) from None
+        self._spend(scope, where, "input", len(data))
+        return data
+
+    @contextlib.contextmanager
+    def _nested(self, scope: _Scope, where: tuple[Path, int, str]) -> Iterator[None]:
+        # Across includes too: each level costs stack frames, and Python's stack is finite.
+        if scope.budget.depth >= MAX_DEPTH:
+            raise LaunchError(*where, f"groups and includes nested deeper than {MAX_DEPTH} levels")
+        scope.budget.depth += 1
+        try:
+            yield
+        finally:
+            scope.budget.depth -= 1
 
     def _check(self, el: Element, path: Path, parent: str) -> None:
         allowed_children = _CHILDREN.get(parent, set())
@@ -160,17 +236,22 @@ class LaunchRunner:
             raise LaunchError(path, el.line, el.tag, f"missing required attribute {name!r}")
         return el.attrs[name]
 
-    def _file(self, path: Path, scope: _Scope, given: dict[str, str], nodes: list[NodeSpec],
-              declared: dict[str, str], top: bool) -> None:
-        root = parse_xml(path)
+    def _file(self, path: Path, data: bytes, scope: _Scope, given: dict[str, str],
+              nodes: list[NodeSpec], declared: dict[str, str], top: bool) -> None:
+        root = parse_xml(path, data)
         extra = set(root.attrs) - _ALLOWED["launch"]
         if extra:
             raise LaunchError(path, root.line, "launch", f"unsupported attribute(s) {sorted(extra)}")
-        self._actions(root, path, scope, given, nodes, declared if top else {})
+        scope.budget.files.append(path)
+        try:
+            self._actions(root, path, scope, given, nodes, declared if top else {})
+        finally:
+            scope.budget.files.pop()
 
     def _actions(self, parent: Element, path: Path, scope: _Scope, given: dict[str, str],
                  nodes: list[NodeSpec], declared: dict[str, str]) -> None:
         for el in parent.children:
+            self._spend(scope, (path, el.line, el.tag), "elements", 1)
             self._check(el, path, parent.tag)
             if not self._enabled(el, path, scope):
                 continue
@@ -193,26 +274,41 @@ class LaunchRunner:
                 scope.namespace = join_namespace(scope.namespace, self._sub(el, path, scope, self._req(el, path, "namespace")))
             elif tag == "group":
                 scoped = parse_bool(self._sub(el, path, scope, el.attrs.get("scoped", "true")), "scoped")
-                inner = _Scope(dict(scope.variables), scope.namespace) if scoped else scope
-                self._actions(el, path, inner, given, nodes, declared)
+                inner = _Scope(scope.variables.new_child(), scope.namespace, scope.budget) if scoped else scope
+                with self._nested(scope, (path, el.line, tag)):
+                    self._actions(el, path, inner, given, nodes, declared)
             elif tag == "include":
                 self._include(el, path, scope, nodes)
             elif tag == "node":
                 nodes.append(self._node(el, path, scope))
 
     def _include(self, el: Element, path: Path, scope: _Scope, nodes: list[NodeSpec]) -> None:
+        where = (path, el.line, "include")
         target = Path(self._sub(el, path, scope, self._req(el, path, "file")))
         if not target.is_absolute():
             target = path.parent / target
+        try:
+            target = target.resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: symlink loop (< 3.13)
+            raise LaunchError(*where, f"cannot resolve {target}: {exc}") from None
+        files = scope.budget.files
+        if target in files:
+            cycle = " -> ".join(str(f) for f in [*files[files.index(target):], target])
+            raise LaunchError(*where, f"include loop: {cycle}")
         args: dict[str, str] = {}
         for child in el.children:
             self._check(child, path, "include")
             args[self._req(child, path, "name")] = self._sub(child, path, scope, self._req(child, path, "value"))
+        data = self._read(target, scope, where)
         # Included files see their own args (and inherit nothing else, as in ROS 2); the
         # namespace pushed so far applies to their nodes.
-        inner = _Scope({}, scope.namespace)
+        inner = _Scope(ChainMap(), scope.namespace, scope.budget)
         declared: dict[str, str] = {}
-        self._file(target.resolve(), inner, args, nodes, declared, top=True)
+        with self._nested(scope, where):
+            try:
+                self._file(target, data, inner, args, nodes, declared, top=True)
+            except LaunchError as exc:
+                raise exc.via(path, el.line) from None
         unknown = sorted(set(args) - set(declared))
         if unknown:
             raise LaunchError(path, el.line, "include",
@@ -250,6 +346,11 @@ class LaunchRunner:
             if not file.is_absolute():
                 file = path.parent / file
             try:
+                size = min(file.stat().st_size, MAX_PARAM_FILE_BYTES)
+            except (OSError, ValueError):
+                size = 0  # load_param_file says why it cannot be read
+            self._spend(scope, (path, el.line, "param"), "input", size)
+            try:
                 params.update(load_param_file(file, fqn))
             except ValueError as exc:
                 raise LaunchError(path, el.line, "param", str(exc)) from None
@@ -262,14 +363,21 @@ class LaunchRunner:
                 self._check(child, path, "param")
                 self._param(child, path, scope, fqn, name + ".", params)
             return
-        params[name] = parse_value(self._sub(el, path, scope, self._req(el, path, "value")))
+        text = self._sub(el, path, scope, self._req(el, path, "value"))
+        try:
+            params[name] = parse_value(text)
+        except ValueError as exc:
+            raise LaunchError(path, el.line, "param", f"parameter {name!r}: {exc}") from None
 
 
 def parse_value(text: str) -> Any:
     """Type a launch parameter value the way ROS does (YAML rules: 1 int, 1.5 float, true bool,
-    [1, 2] list); anything YAML cannot type stays a string."""
+    [1, 2] list); anything YAML cannot type stays a string. YAML aliases and deep nesting are a
+    ``ValueError`` (see ``a2w.host.params.load_yaml``)."""
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
+    except RefusedYaml as exc:
+        raise ValueError(f"unsupported YAML in the value: {exc.problem}") from None
     except yaml.YAMLError:
         return text
     if value is None or isinstance(value, dict):

@@ -1,17 +1,23 @@
 """``$(...)`` substitutions of ROS 2 XML launch files (the subset we use; ros2_facts.md §5).
 
 Supported: ``$(var NAME)``, ``$(env NAME [DEFAULT])``, ``$(find-pkg-share PKG)``, ``$(dirname)``,
-``$(eval EXPR)``. Substitutions nest (``$(var $(env WHICH))``). Anything else is an error.
+``$(eval EXPR)`` (a bounded subset of Python, ``a2w.launch.safe_eval``). Substitutions nest
+(``$(var $(env WHICH))``). Anything else is an error.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
+
+from a2w.launch.safe_eval import EvalError, evaluate
+
+# A value ``<let name="v" value="$(var v)$(var v)"/>`` doubles per line; cap what one value may be.
+MAX_VALUE_CHARS = 64 * 1024
+MAX_NESTING = 16  # $(...) inside $(...)
 
 
 class SubstitutionError(ValueError):
@@ -22,7 +28,7 @@ class SubstitutionError(ValueError):
 class Context:
     """What substitutions can see while one launch file is evaluated."""
 
-    variables: dict[str, str]
+    variables: Mapping[str, str]
     launch_file: Path
     package_shares: Mapping[str, Path]
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
@@ -60,17 +66,16 @@ def _env(ctx: Context, args: list[str]) -> str:
     raise SubstitutionError(f"environment variable {args[0]!r} is not set and has no default")
 
 
-_EVAL_NAMES = {k: getattr(math, k) for k in ("pi", "e", "sqrt", "sin", "cos", "tan", "radians", "degrees")}
-_EVAL_NAMES.update({"abs": abs, "min": min, "max": max, "round": round, "int": int, "float": float,
-                    "str": str, "True": True, "False": False, "true": True, "false": False})
-
-
-def _eval(ctx: Context, args: list[str], raw: str) -> str:
-    # The expression is the raw text after "eval", not the shell-split arguments.
+def _eval(raw: str) -> str:
+    # The expression is the raw text after "eval", not the shell-split arguments; one pair of
+    # quotes around it is launch syntax ($(eval "'a' == 'b'")), not part of the expression.
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        raw = raw[1:-1]
     try:
-        value = eval(raw, {"__builtins__": {}}, dict(_EVAL_NAMES))  # noqa: S307 - trusted launch files
-    except Exception as exc:  # noqa: BLE001
-        raise SubstitutionError(f"eval {raw!r} failed: {type(exc).__name__}: {exc}") from None
+        value = evaluate(raw)
+    except EvalError as exc:
+        shown = raw if len(raw) <= 80 else f"{raw[:40]}...{raw[-20:]} ({len(raw)} characters)"
+        raise SubstitutionError(f"eval {shown!r}: {exc}") from None
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -84,20 +89,26 @@ _HANDLERS: dict[str, Callable[[Context, list[str]], str]] = {
 }
 
 
-def substitute(text: str, ctx: Context) -> str:
+def substitute(text: str, ctx: Context, _depth: int = 0) -> str:
     """Expand every ``$(...)`` in ``text`` (innermost first)."""
-    out = []
+    if _depth > MAX_NESTING:
+        raise SubstitutionError(f"substitutions nested deeper than {MAX_NESTING} levels")
+    out: list[str] = []
+    size = 0
     i = 0
     while i < len(text):
         start = text.find("$(", i)
         if start < 0:
-            out.append(text[i:])
-            break
-        out.append(text[i:start])
-        end = _matching_paren(text, start + 1)
-        inner = substitute(text[start + 2:end], ctx)
-        out.append(_apply(inner, ctx))
-        i = end + 1
+            pieces = [text[i:]]
+            i = len(text)
+        else:
+            end = _matching_paren(text, start + 1)
+            pieces = [text[i:start], _apply(substitute(text[start + 2:end], ctx, _depth + 1), ctx)]
+            i = end + 1
+        size += sum(map(len, pieces))
+        if size > MAX_VALUE_CHARS:
+            raise SubstitutionError(f"substituted value too long (over {MAX_VALUE_CHARS} characters)")
+        out.extend(pieces)
     return "".join(out)
 
 
@@ -110,13 +121,13 @@ def _matching_paren(text: str, open_idx: int) -> int:
             depth -= 1
             if depth == 0:
                 return j
-    raise SubstitutionError(f"unbalanced parentheses in {text!r}")
+    raise SubstitutionError(f"unbalanced parentheses in {text[:200]!r}")
 
 
 def _apply(inner: str, ctx: Context) -> str:
     name, _, rest = inner.strip().partition(" ")
     if name == "eval":
-        return _eval(ctx, [], rest.strip().strip("'\""))
+        return _eval(rest.strip())
     handler = _HANDLERS.get(name)
     if handler is None:
         raise SubstitutionError(
