@@ -1,7 +1,10 @@
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +63,32 @@ def test_help_lists_subcommands():
     out = subprocess.run([sys.executable, "-m", "a2w.cli", "--help"], capture_output=True, text=True, check=True).stdout
     for word in ("launch", "topics", "nodes"):
         assert word in out
+
+
+# `a2w launch` in a child process, with the probe components registered as in the fixture above.
+RUN_WITH_PROBES = ("import sys; from a2w import cli, nodes; "
+                   "nodes.NODES.update(ticker='probe_components:Ticker', collector='probe_components:Collector'); "
+                   "sys.exit(cli.main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_exits_nonzero_and_the_summary_says_interrupted(tmp_path, sig, code):
+    """0 means the task succeeded (README); a run cut short by a signal must not look like that."""
+    f = tmp_path / "x.launch.xml"
+    f.write_text(LAUNCH)
+    tests = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "A2W_RUN_DIR": str(tmp_path / "run"),
+           "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", RUN_WITH_PROBES, "launch", str(f)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        started = proc.stdout.readline()  # printed once every node is up and spinning
+        assert "running 2 node(s)" in started, started + proc.stderr.read()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == code, out + err
+    assert f"stopped (interrupted by {sig.name}), exit code {code}" in out, out + err

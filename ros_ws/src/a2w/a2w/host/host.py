@@ -374,13 +374,8 @@ class Host:
              snapshot_dir: Path | None = None) -> None:
         """Run until ``duration`` (wall seconds) passes, SIGINT/SIGTERM, or ``stop()``."""
         self.start()
-        if install_signal_handlers and threading.current_thread() is threading.main_thread():
-            def on_signal(signum: int, _frame: Any) -> None:
-                log.warning("received %s, shutting down", signal.Signals(signum).name)
-                self.stop()
-
-            for s in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(s, on_signal)
+        if install_signal_handlers:
+            self.install_signal_handlers()
         deadline = None if duration is None else time.monotonic() + duration
         snap_path = None
         if snapshot_dir is not None:
@@ -397,6 +392,22 @@ class Host:
             self.shutdown()
             if snap_path is not None:
                 snap_path.unlink(missing_ok=True)
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM stop the host with exit code 128 + signal number (130, 143: the shell's
+        convention) and reason "interrupted by SIG...", unless a stop was already requested:
+        exit code 0 means the task succeeded, which an interrupted run has not. Only the main
+        thread can install handlers; elsewhere this does nothing."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            name = signal.Signals(signum).name
+            log.warning("received %s, shutting down", name)
+            self.request_stop(128 + signum, f"interrupted by {name}")
+
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, on_signal)
 
     def request_stop(self, exit_code: int, reason: str) -> None:
         """First caller wins: its exit code and reason are kept."""

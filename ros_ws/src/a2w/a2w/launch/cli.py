@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "launch", help="run a ROS 2 XML launch file in-process",
         description="Run the nodes of a ROS 2 XML launch file in this process (the same file "
         "works with `ros2 launch` on a rig). Arguments are given as name:=value. Stops on "
-        "Ctrl-C, SIGTERM, when --duration passes, or when a component asks the host to stop.")
+        "Ctrl-C, SIGTERM, when --duration passes, or when a component asks the host to stop.",
+        epilog="Exit status: the code of the component that stopped the run (launch/sim.launch.xml: "
+        "0 task succeeded, 1 task failed), 0 when --duration passed, 130/143 when interrupted by "
+        "SIGINT/SIGTERM, 2 for an invalid launch file or parameter.")
     p.add_argument("file", help="launch file (.launch.xml)")
     p.add_argument("arguments", nargs="*", metavar="name:=value", help="launch arguments")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -52,8 +55,13 @@ def run(args: argparse.Namespace) -> int:
                              f"{spec.component.__qualname__}  params={spec.params}\n")
         return 0
     host = Host()
+    # Before the nodes are built (MuJoCo, cameras: seconds): a signal then still stops the run
+    # as interrupted instead of escaping as KeyboardInterrupt or killing the process.
+    host.install_signal_handlers()
     try:
         for spec in result.nodes:
+            if host.stopping:
+                break
             host.add(spec)
     except (ValueError, TypeError) as exc:
         host.shutdown()
@@ -68,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"a2w launch: callbacks raised in {failed} (see the log above)\n")
     if not args.quiet:
         snap = host.introspect()
-        reason = host.stop_reason or ("duration reached" if args.duration else "signal")
+        reason = host.stop_reason or "duration reached"
         sys.stdout.write(f"\na2w launch: stopped ({reason}), exit code {host.exit_code}\n\n")
         sys.stdout.write(format_topics(snap) + "\n" + format_nodes(snap))
     return host.exit_code
