@@ -116,3 +116,26 @@ class Ticker(Component):
         super().__init__(node, params)
         self.ticks: list[float] = []
         self.timer = node.create_timer(0.02, lambda: self.ticks.append(time.monotonic()))
+
+
+class Tunable(Component):
+    """Does nothing; float parameters of every kind for the parameter checks."""
+
+    @dataclass
+    class Params(Params):
+        gain: float = param(1.0, "a float without a range")
+        limit: float = param(1.0, "a float with a range", low=0.0, high=10.0)
+        weights: list[float] = param([1.0, 2.0], "a float list")
+
+
+class Crashy(Component):
+    """Its worker thread dies shortly after start: the run must end, not go on without it."""
+
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        node.start_worker("physics", self._run)
+
+    def _run(self) -> None:
+        self.node.shutdown_event.wait(0.5)
+        raise RuntimeError("physics diverged")
+

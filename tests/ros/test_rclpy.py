@@ -76,3 +76,23 @@ def test_rosidl_hashes_of_the_colcon_build_equal_the_golden_file(ros_tier: Path)
     golden = json.loads(GOLDEN.read_text())
     assert set(golden) <= set(rosidl)
     assert {k: rosidl[k] for k in golden} == golden
+
+
+def test_runtime_guards_params_worker_crash_clock_jump_and_topic_publishers(ros_tier: Path) -> None:
+    rc, out, r = run_isolated("runtime_guards.py", timeout=300)
+    assert rc == 0 and r is not None, out[-3000:]
+    # Non-finite values from rclpy overrides are refused, naming node and parameter.
+    for label, (code, text) in r["params"].items():
+        name = label.split("=")[0]
+        assert code == 2, f"{label}: {text}"
+        assert "'/tunable'" in text and f"'{name}'" in text, f"{label}: {text}"
+    # A crashed worker ends the run with exit code 70 (not 0 after the whole duration).
+    code, text, _ = r["crash"]
+    assert code == 70, text
+    assert "physics" in text and "RuntimeError: physics diverged" in text, text
+    # A jump of /clock is reported on the node (forward 1000 s, then back); the first tick is not one.
+    assert r["clock_jumps"] == 2, r
+    assert "1001.1" in r["last_clock_jump"], r
+    # Another process's publisher of a camera topic is named (the camera node's conflict check).
+    assert r["publishers"] == ["/talker"], r
+    assert r["resolved"] == "/rig/cameras/front/color/image_raw", r

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from a2w.host import Host, QoS
+from a2w.host import Host
 from a2w.host.host import CLOCK_TOPIC, ClockTick
 from a2w.launch import LaunchRunner
 from a2w.types import DiagnosticStatus

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from a2w.clock import Clock, PeriodStats, SimClock, WallClock
+from a2w.clock import MAX_SIM_CLOCK_JUMP, Clock, PeriodStats, SimClock, WallClock
 from a2w.host.bus import Bus, Subscription
 from a2w.host.component import Component, NodeHandle, Publisher, ServiceClient, Timer
 from a2w.host.executor import SerialExecutor
@@ -42,10 +42,9 @@ class ClockFollower:
     """Sets the host's sim clock from /clock, refusing a tick that would jump it.
 
     A tick is refused when it is not finite, goes backwards, or (after the first) moves forward
-    by more than ``max_jump`` seconds: a simulator publishes every chunk it steps (``sim_node``:
-    at least once per sim second), so such a tick comes from a second or broken publisher.
-    Accepting it would stall (backwards) or leap (forwards) every ``use_sim_time`` timer and
-    watchdog, and the real simulator's next tick would then be refused. A refusal never raises
+    by more than ``max_jump`` seconds (``MAX_SIM_CLOCK_JUMP``). Accepting it would stall
+    (backwards) or leap (forwards) every ``use_sim_time`` timer and watchdog, and the real
+    simulator's next tick would then be refused. A refusal never raises
     into the publisher; it is logged as an error (at most once a second), counted, and reported
     on /diagnostics by the host.
     """
@@ -308,7 +307,7 @@ class Host:
     """Runs components in-process with ROS-like topics, QoS, timers, services and parameters."""
 
     def __init__(self, clock: Clock | None = None, sim_clock: SimClock | None = None,
-                 diagnostics_period: float = 1.0, max_clock_jump: float = 2.0) -> None:
+                 diagnostics_period: float = 1.0, max_clock_jump: float = MAX_SIM_CLOCK_JUMP) -> None:
         self.wall_clock = clock or WallClock()
         self.sim_clock = sim_clock or SimClock()
         # Topic rates are measured on the monotonic timeline: a wall-clock step must not skew them.

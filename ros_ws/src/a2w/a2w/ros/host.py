@@ -40,7 +40,8 @@ import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.clock import Clock as RclpyClock
-from rclpy.clock import ClockType
+from rclpy.clock import ClockType, JumpThreshold, TimeJump
+from rclpy.duration import Duration
 from rclpy.context import Context
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterUninitializedException
@@ -48,7 +49,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from a2w.clock import Clock, MonotonicClock, PeriodStats
+from a2w.clock import MAX_SIM_CLOCK_JUMP, Clock, MonotonicClock, PeriodStats
 from a2w.host.component import Component, NodeHandle, Publisher, ServiceClient, Timer
 from a2w.host.params import ParamSpec, build_params, specs
 from a2w.host.qos import QoS
@@ -290,6 +291,17 @@ class RosNode(NodeHandle):
         self.received: dict[str, int] = collections.Counter()
         self.busy_since: float | None = None
         self.busy_context = ""
+        self.clock_jumps = 0
+        self.last_clock_jump = ""
+        self._jump_from = 0.0
+        self._jump_handle = None
+        if self.clock.sim_time():
+            # rclpy follows any /clock message; it cannot refuse a jump, but it must not pass
+            # unnoticed (the in-process host refuses it outright).
+            self._jump_handle = node.get_clock().create_jump_callback(
+                JumpThreshold(min_forward=Duration(seconds=MAX_SIM_CLOCK_JUMP),
+                              min_backward=Duration(nanoseconds=-1), on_clock_change=False),
+                pre_callback=self._before_clock_jump, post_callback=self._clock_jumped)
         self._posted: collections.deque[Callable[[], None]] = collections.deque()
         self._post_gc = node.create_guard_condition(self.guarded(self._drain_posted, "posted"),
                                                     callback_group=self.group)
@@ -309,6 +321,18 @@ class RosNode(NodeHandle):
                 self.busy_since = None
 
         return run
+
+    def _before_clock_jump(self) -> None:
+        self._jump_from = self.clock.now()
+
+    def _clock_jumped(self, jump: TimeJump) -> None:
+        if self._jump_from == 0.0:
+            return  # the first /clock message: sim time starts at 0 until one arrives
+        to = self.clock.now()
+        self.clock_jumps += 1
+        self.last_clock_jump = (f"/clock jumped from {self._jump_from:.6f} s to {to:.6f} s "
+                                f"({jump.delta.nanoseconds * 1e-9:+.6f} s; allowed 0 to +{MAX_SIM_CLOCK_JUMP:g} s)")
+        self.logger.error("%s: sim clock jump: %s", self.fqn, self.last_clock_jump)
 
     def on_incompatible_qos(self, topic: str) -> Callable[[Any], None]:
         def note(info: Any) -> None:
@@ -472,8 +496,11 @@ class RosHost:
         def emit() -> None:
             values = {str(k): str(v) for k, v in comp.diagnostics().items()}
             values.update(self._counters(rn))
-            level = 2 if rn.callback_errors or rn.worker_errors else (1 if rn.incompatible_qos else 0)
-            message = {0: "ok", 1: "incompatible QoS", 2: "callback errors"}[level]
+            level = (2 if rn.callback_errors or rn.worker_errors or rn.clock_jumps
+                     else 1 if rn.incompatible_qos else 0)
+            message = ("worker crashed" if rn.worker_errors else "callback errors" if rn.callback_errors
+                       else "sim clock jumped" if rn.clock_jumps else
+                       "incompatible QoS" if rn.incompatible_qos else "ok")
             pub.publish(codec.encode_diagnostics(KIT, [DiagnosticStatus(rn.fqn, level, message, values,
                                                                         rn.clock.now())]))
 
@@ -484,6 +511,9 @@ class RosHost:
         out = {"callback_errors": str(rn.callback_errors), "worker_errors": str(rn.worker_errors)}
         if rn.last_error:
             out["last_error"] = rn.last_error
+        if rn.clock_jumps:
+            out["clock_jumps"] = str(rn.clock_jumps)
+            out["last_clock_jump"] = rn.last_clock_jump
         for topic, n in rn.incompatible_qos.items():
             out[f"incompatible_qos {topic}"] = str(n)
         for topic, n in rn.received.items():
