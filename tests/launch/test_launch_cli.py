@@ -30,10 +30,14 @@ def test_launch_runs_and_topics_introspects_it(tmp_path, capsys):
     f = tmp_path / "x.launch.xml"
     f.write_text(LAUNCH)
     rc = {}
-    th = threading.Thread(target=lambda: rc.setdefault("rc", cli.main(["launch", str(f), "--duration", "2"])))
+    th = threading.Thread(target=lambda: rc.setdefault("rc", cli.main(["launch", str(f), "--duration", "3"])))
     th.start()
-    time.sleep(1.2)
-    assert cli.main(["topics"]) == 0
+    # The snapshot appears once the host runs; building the CLI may first import torch (seconds
+    # on a loaded machine), so wait for it rather than guess a delay.
+    deadline = time.monotonic() + 30.0
+    while cli.main(["topics"]) != 0:
+        assert th.is_alive() and time.monotonic() < deadline, "no snapshot of the running launch"
+        time.sleep(0.1)
     assert cli.main(["nodes"]) == 0
     th.join(10)
     out = capsys.readouterr().out
