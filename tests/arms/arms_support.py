@@ -113,16 +113,16 @@ def base_point(rig: Rig, arm: int, p_world: np.ndarray) -> np.ndarray:
     return T[:3, :3].T @ (np.asarray(p_world, float) - T[:3, 3])
 
 
-def make_rig(**params: Any) -> Iterator[Rig]:
-    """A sim world, its runner and a host with the arm node and a probe. Every resource is owned
-    by the exit stack from the moment it exists, so a failing setup (a bad parameter on
-    purpose) releases what was already started, here, on this thread."""
+def make_rig(task: str = "none", **params: Any) -> Iterator[Rig]:
+    """A sim world (with ``task``'s objects), its runner and a host with the arm node (``params``)
+    and a probe. Every resource is owned by the exit stack from the moment it exists, so a failing
+    setup (a bad parameter on purpose) releases what was already started, here, on this thread."""
     from a2w.sim.scene import SceneConfig
     from a2w.sim.world import SimRunner, SimWorld, register_world, unregister_world
 
     name = f"arms-test-{next(_names)}"
     with contextlib.ExitStack() as owned:
-        world = SimWorld(SceneConfig(task="none", max_width=160, max_height=120))
+        world = SimWorld(SceneConfig(task=task, max_width=160, max_height=120))
         owned.callback(world.close)
         register_world(name, world)
         owned.callback(unregister_world, name, world)

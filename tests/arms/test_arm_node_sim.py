@@ -34,12 +34,13 @@ def test_only_the_owner_moves_the_arms_and_switches_pass_through_hold(rig) -> No
     rig.stream(lambda t: (left, right), 0.2, source="policy")  # not the owner
     assert rig.diag()["targets_accepted"] == before
 
-    resp = rig.set_mode("policy", "policy_node")
+    # The owner hands its arms to the policy mode (another source may not: test_arm_node_ownership).
+    resp = rig.set_mode("policy", "operator")
     assert resp.success and resp.mode == ControlMode.POLICY
     assert "teleop->hold" in resp.message and "hold->policy" in resp.message
     hist = [(t.old, t.new, t.reason) for t in rig.arm.ownership.history][-2:]
-    assert hist == [(ControlMode.TELEOP, ControlMode.HOLD, "requested by policy_node"),
-                    (ControlMode.HOLD, ControlMode.POLICY, "requested by policy_node")]
+    assert hist == [(ControlMode.TELEOP, ControlMode.HOLD, "requested by operator"),
+                    (ControlMode.HOLD, ControlMode.POLICY, "requested by operator")]
     rejected = rig.diag()["rejected"].get("not owner", 0)
     rig.stream(lambda t: (moved, right), 0.1, source="teleop")
     assert rig.diag()["rejected"]["not owner"] > rejected
@@ -172,6 +173,9 @@ def test_recovery_is_refused_while_the_estop_is_pressed(rig) -> None:
     assert rig.backend.fault(0) is not None
     with pytest.raises(AssertionError):
         wait_for(lambda: rig.arm.motion != Motion.FAULTED, 0.2)
+    out = rig.recover()
+    assert out.success, out.message
+    wait_for(lambda: rig.arm.recovery_ok is True, 5.0, "recovery")
 
 
 def test_clean_shutdown_stops_streaming_and_releases_the_backend() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -71,7 +72,7 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
     CameraIntrinsics: _intrinsics,
     Pose: _pose,
     ArmState: lambda: _arm_state("joint 3 over torque"),
-    RigState: lambda: RigState(_arm_state(), _arm_state("estop"), ControlMode.TELEOP, STAMP),
+    RigState: lambda: RigState(_arm_state(), replace(_arm_state("estop"), fresh=False), ControlMode.TELEOP, STAMP),
     ArmTarget: lambda: ArmTarget(_pose(), 0.25),
     RigTarget: lambda: RigTarget(ArmTarget(_pose(), 1.0), ArmTarget(_pose(), 0.0), STAMP, ControlMode.POLICY),
     ActionChunk: _chunk,
@@ -81,7 +82,7 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
 }
 
 SERVICE_EXAMPLES: dict[type, tuple[Any, Any]] = {
-    SetControlModeRequest: (SetControlModeRequest(ControlMode.POLICY, "/policy"),
+    SetControlModeRequest: (SetControlModeRequest(ControlMode.POLICY, "/policy", override=True),
                             SetControlModeResponse(False, ControlMode.HOLD, "pass through HOLD first")),
     StartPolicyRequest: (StartPolicyRequest("put the cup on the plate"), Outcome(True, "started")),
     StopRequest: (StopRequest("operator"), Outcome(True)),

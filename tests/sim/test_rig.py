@@ -159,6 +159,19 @@ def test_estop_refuses_recovery_until_released(rig: SimRigBackend) -> None:
     assert rig.fault(0) is None and rig.fault(1) is None
 
 
+@pytest.mark.parametrize("kind", [FaultKind.ESTOP, FaultKind.OPERATOR])
+def test_operator_fault_holds_until_released_then_latches(rig: SimRigBackend, kind: FaultKind) -> None:
+    rig.inject_fault(1, kind, "operator condition")
+    rig.inject_fault(1, FaultKind.EXCESSIVE_FORCE, "bump")  # does not mask the operator's fault
+    assert rig.fault(1).kind is kind and rig.fault(0) is None
+    with pytest.raises(RecoveryRefused, match="right arm: operator condition"):
+        rig.clear_fault()
+    rig.release_operator_fault(1)
+    assert rig.fault(1).recoverable and "released" in rig.fault(1).text  # latched until cleared
+    rig.clear_fault()
+    assert rig.fault(1) is None
+
+
 def test_bad_parameters_name_the_field(world: SimWorld) -> None:
     with pytest.raises(ValueError, match="grip_force"):
         SimRigParams(grip_force=500.0)

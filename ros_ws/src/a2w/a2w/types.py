@@ -245,6 +245,9 @@ class ArmState:
     stamp: float
     fault: str = ""  # empty when healthy; the robot's own text otherwise
     enabled: bool = True
+    # False when this arm's data stopped updating (link lost or frozen): the values are the last
+    # ones received, not the arm's current state. Set by the arm node (its ``state_timeout``).
+    fresh: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.tcp_pose, Pose):
@@ -269,7 +272,7 @@ class RigState:
     left: ArmState
     right: ArmState
     mode: ControlMode
-    stamp: float
+    stamp: float  # when the arm node read the arms' data (its clock), not the publish time
 
     def __post_init__(self) -> None:
         for name in ARM_NAMES:

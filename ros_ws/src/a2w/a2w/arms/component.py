@@ -4,7 +4,11 @@ Same component for the Flexiv arms and the simulated rig (the backend is a param
 control tick (the backend's command rate): read both arms, react to faults, run the watchdog,
 sample the owner's timed targets, clamp to the workspace box, the velocity/acceleration limits,
 the gripper rate and the inter-arm distance, and stream one target per arm. A separate timer
-publishes ``RigState`` on ``/arms/state`` and ``/joint_states`` at ``state_rate`` (>= 100 Hz).
+publishes ``RigState`` on ``/arms/state`` and ``/joint_states`` at ``state_rate`` (>= 100 Hz),
+each read once, stamped with when it was read; an arm whose data stops updating for
+``state_timeout`` is a communication fault and is published with ``fresh=False``. Who may change
+the mode is the ownership policy of ``a2w.arms.ownership``; gripper jams are watched by
+``a2w.arms.gripper_watch``.
 
 Everything slow (connect, recovery) runs on a worker thread; callbacks never block. Internally
 poses are in the world (table) frame; targets and states are in each arm's base frame
@@ -13,6 +17,7 @@ poses are in the world (table) frame; targets and states are in each arm's base 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import threading
@@ -26,6 +31,7 @@ from scipy.spatial.transform import Rotation
 from a2w.arms import kinematics
 from a2w.arms.backend import ArmError, ArmFaultError, Fault, FaultKind, RecoveryRefused, RigBackend
 from a2w.arms.drivers import resolve
+from a2w.arms.gripper_watch import GripperWatch
 from a2w.arms.messages import (
     ArmsStatus,
     JointStates,
@@ -92,6 +98,15 @@ class ArmNodeParams(Params):
     max_linear_acc: float = param(1.5, "TCP acceleration limit (m/s^2)", low=1e-3, high=100.0)
     max_angular_acc: float = param(6.0, "TCP angular acceleration limit (rad/s^2)", low=1e-3, high=1000.0)
     gripper_rate: float = param(1.0, "gripper_open change limit (1/s)", low=1e-3, high=100.0)
+    gripper_tolerance: float = param(
+        0.1, "gripper tracking: |commanded - measured| gripper_open tolerated (fraction of the stroke)",
+        low=0.01, high=1.0)
+    gripper_jam_after: float = param(
+        0.5, "gripper tracking: beyond the tolerance with no movement toward the command for this "
+        "long (s) -> jam warning (a2w.arms.gripper_watch)", low=0.05, high=10.0)
+    state_timeout: float = param(
+        0.25, "an arm whose state stops updating (read fails or its stamp freezes) for this long (s) "
+        "is lost: communication fault, its state is published with fresh=False", low=0.01, high=5.0)
     # TRI's gripper box in the table frame (rig_facts.md §4.1).
     left_workspace_lo: list[float] = param([-0.375, -0.70, 0.015], "left TCP box, world min (m)")
     left_workspace_hi: list[float] = param([0.20, 0.70, 0.90], "left TCP box, world max (m)")
@@ -189,6 +204,12 @@ class ArmNode(Component):
         self._recover_mode = ControlMode.HOLD
         self._closed = False
         self._backend_lock = threading.Lock()  # connect/recover worker vs. callbacks
+        # Link freshness per arm: the last state stamp read and when (node clock) it last changed.
+        self._arm_stamp = [math.nan, math.nan]
+        self._arm_seen = [-math.inf, -math.inf]
+        self._published_read = -math.inf  # the read behind the last /arms/state message
+        self.gripper_watch = tuple(GripperWatch(p.gripper_tolerance, p.gripper_jam_after) for _ in range(2))
+        self.warnings: dict[int, str] = {}  # arm -> current warning (gripper jam)
 
         self.state_pub = node.create_publisher(STATE_TOPIC, RigState, QoS.sensor())
         self.joint_pub = node.create_publisher(JOINT_STATES_TOPIC, JointStates, QoS.sensor())
@@ -227,6 +248,7 @@ class ArmNode(Component):
         if self._closed:
             return
         self.last_states = states
+        self._fresh_from(states)
         self._seed_from(states)
         self._set_motion(Motion.STOPPED, "connected")
         if self.params.initial_mode == "hold":
@@ -236,6 +258,25 @@ class ArmNode(Component):
         for i, st in enumerate(states):
             p, q = self._to_world(i, st.tcp_pose.position, st.tcp_pose.quaternion)
             self.cmd[i] = CartesianCommand(p, q, np.zeros(3), np.zeros(3), st.gripper_open)
+
+    def _fresh_from(self, states: tuple[ArmState, ArmState]) -> None:
+        """Freshness restarts from ``states`` (after connecting or recovering)."""
+        now = self.clock.now()
+        self._arm_stamp = [st.stamp for st in states]
+        self._arm_seen = [now, now]
+        self._last_read = now
+
+    def _read(self, now: float) -> tuple[ArmState, ArmState]:
+        """Read both arms, noting when each arm's data last changed. ``ArmError`` if the read fails."""
+        states = self.backend.read()
+        for i, st in enumerate(states):
+            if st.stamp != self._arm_stamp[i]:
+                self._arm_stamp[i], self._arm_seen[i] = st.stamp, now
+        self.last_states, self._last_read = states, now
+        return states
+
+    def _stale(self, i: int, now: float) -> bool:
+        return now - self._arm_seen[i] > self.params.state_timeout
 
     def _set_motion(self, motion: Motion, message: str) -> None:
         self.motion = motion
@@ -247,7 +288,8 @@ class ArmNode(Component):
             self.ownership.mode, self.motion.value, self.message,
             tuple(f"{ARM_NAMES[f.arm] if f.arm in (0, 1) else 'rig'}: {f.kind.value}: {f.text}"
                   for f in self.faults),
-            self.clock.now(), self.recovery_ok))
+            self.clock.now(), self.recovery_ok, self.ownership.owner or "",
+            tuple(self.warnings[i] for i in sorted(self.warnings))))
 
     # -- ownership ------------------------------------------------------------------------
     def _switch(self, mode: ControlMode, reason: str) -> list[str]:
@@ -273,19 +315,33 @@ class ArmNode(Component):
         return [str(t) for t in made]
 
     def _on_set_mode(self, req: SetControlModeRequest) -> SetControlModeResponse:
+        """The ownership policy of ``a2w.arms.ownership``, then the mode change."""
         mode = self.ownership.mode
         try:
             new = parse_mode(req.mode)
         except ValueError as exc:
             return SetControlModeResponse(False, mode, str(exc))
-        reason = f"requested by {req.requester or 'unknown'}"
-        if self.motion in (Motion.FAULTED, Motion.RECOVERING) and new != ControlMode.IDLE:
-            return SetControlModeResponse(False, mode, f"arms are {self.motion.value}: call recover first")
+        who = str(req.requester).strip()
+        override = bool(req.override)
+        reason = f"requested by {who or 'unknown'}" + (" (operator override)" if override else "")
         if self.motion in (Motion.CONNECTING, Motion.DISCONNECTED):
             return SetControlModeResponse(False, mode, f"arms are {self.motion.value}")
+        refusal = self.ownership.refusal(new, who, override)
+        if refusal:
+            self.log.warning("set_mode %s by %s refused: %s", new.value, who or "unknown", refusal)
+            return SetControlModeResponse(False, mode, refusal)
+        faulted = self.motion in (Motion.FAULTED, Motion.RECOVERING)
+        if faulted and new in STREAMING_MODES:
+            return SetControlModeResponse(False, mode, f"arms are {self.motion.value}: call recover first")
+        owner = self.ownership.claim(new, who, override)
+        if faulted:
+            # Already stopped; a stop asked for now is what recovery re-enters, not the old mode.
+            self.mode_before_fault = self._recover_mode = new
+            return SetControlModeResponse(True, mode, "; ".join(filter(None, [
+                f"arms are {self.motion.value} and stopped; {new.value} after recover", owner])))
         made = self._switch(new, reason)
-        return SetControlModeResponse(True, self.ownership.mode,
-                                      "; ".join(made) if made else f"already {new.value}")
+        return SetControlModeResponse(True, self.ownership.mode, "; ".join(
+            filter(None, [*made, owner])) or f"already {new.value}")
 
     # -- targets --------------------------------------------------------------------------
     def _reject(self, reason: str, hold: bool) -> None:
@@ -345,19 +401,20 @@ class ArmNode(Component):
             return
         now = self.clock.now()
         try:
-            states = self.backend.read()
+            states = self._read(now)
         except ArmError as exc:
-            self._enter_fault([Fault(-1, FaultKind.COMMUNICATION, str(exc))])
+            self._fault([Fault(-1, FaultKind.COMMUNICATION, f"reading the arms' state failed: {exc}")])
             return
-        self.last_states = states
-        self._last_read = now
-        faults = [f for f in (self.backend.fault(0), self.backend.fault(1)) if f is not None]
-        if faults:
-            if self.motion != Motion.FAULTED:
-                self._enter_fault(faults)
+        faults = self._backend_faults() + [
+            Fault(i, FaultKind.COMMUNICATION,
+                  f"no new state from the {ARM_NAMES[i]} arm for more than state_timeout "
+                  f"{self.params.state_timeout:g} s (link lost or frozen)")
+            for i in range(2) if self._stale(i, now)]
+        if faults or self.motion == Motion.FAULTED:
+            # Faulted stays faulted even if nothing is reported now (e.g. cleared at the robot):
+            # only an explicit recover resumes.
+            self._fault(faults)
             return
-        if self.motion == Motion.FAULTED:
-            return  # cleared outside recover (e.g. at the robot): still needs an explicit recover
         mode = self.ownership.mode
         if mode in STREAMING_MODES and self.motion in (Motion.STREAMING, Motion.HOLDING):
             wd = self.watchdog.check(now)
@@ -369,6 +426,25 @@ class ArmNode(Component):
         if self.motion not in (Motion.STREAMING, Motion.HOLDING):
             return
         self._step(states, now)
+        self._watch_grippers(states, now)
+
+    def _watch_grippers(self, states: tuple[ArmState, ArmState], now: float) -> None:
+        """Commanded vs measured gripper opening (a2w.arms.gripper_watch): a jam is a warning, not
+        a fault: the arms may keep moving, but whoever commands them must know."""
+        if self.motion not in (Motion.STREAMING, Motion.HOLDING):
+            return  # the step faulted: nothing commanded
+        for i in range(2):
+            jam = self.gripper_watch[i].update(now, float(np.clip(self.cmd[i].gripper, 0.0, 1.0)),
+                                               states[i].gripper_open)
+            if bool(jam) == (i in self.warnings):
+                continue
+            if jam:
+                self.warnings[i] = f"{ARM_NAMES[i]} gripper: {jam}"
+                self.log.warning(self.warnings[i])
+            else:
+                self.log.info("%s gripper tracks its command again", ARM_NAMES[i])
+                del self.warnings[i]
+            self._publish_status()
 
     def _desired(self, i: int, now: float) -> tuple[np.ndarray, np.ndarray, float]:
         if self.motion == Motion.STREAMING:
@@ -443,6 +519,30 @@ class ArmNode(Component):
             self._set_motion(Motion.STOPPED, why)
 
     # -- faults ---------------------------------------------------------------------------
+    def _backend_faults(self) -> list[Fault]:
+        return [f for f in (self.backend.fault(0), self.backend.fault(1)) if f is not None]
+
+    def _fault(self, faults: list[Fault]) -> None:
+        """Enter the fault state, or, already in it, bring the fault list up to date."""
+        if self.motion != Motion.FAULTED:
+            self._enter_fault(faults)
+        else:
+            self._refresh_faults(faults)
+
+    def _refresh_faults(self, current: list[Fault]) -> None:
+        """The fault list while faulted: an operator-side fault (e-stop, pendant) stays only while
+        it is still reported, so its release is seen; recoverable faults stay until a recover.
+        One entry per arm and kind."""
+        merged: dict[tuple[int, FaultKind], Fault] = {}
+        for f in [*(f for f in self.faults if f.recoverable), *current]:
+            merged.setdefault((f.arm, f.kind), f)
+        faults = list(merged.values())
+        if faults != self.faults:
+            self.log.info("arm faults now: %s",
+                          "; ".join(f"{f.kind.value}: {f.text}" for f in faults) or "none")
+            self.faults = faults
+            self._publish_status()
+
     def _enter_fault(self, faults: list[Fault]) -> None:
         self.faults = faults
         if self.ownership.mode != ControlMode.IDLE:
@@ -462,6 +562,7 @@ class ArmNode(Component):
             return Outcome(False, "recovery already running")
         if self.motion != Motion.FAULTED:
             return Outcome(False, f"nothing to recover (arms are {self.motion.value})")
+        self._refresh_faults(self._backend_faults())
         operator = [f for f in self.faults if not f.recoverable]
         if operator:
             msg = "recovery refused, needs the operator: " + "; ".join(
@@ -497,6 +598,7 @@ class ArmNode(Component):
         self.recovery_ok = True
         self.faults = []
         self.last_states = states
+        self._fresh_from(states)
         self._seed_from(states)
         self._set_motion(Motion.STOPPED, message)
         self.log.info("arms recovered; re-entering %s", self._recover_mode.value)
@@ -506,26 +608,30 @@ class ArmNode(Component):
 
     # -- state publishing -----------------------------------------------------------------
     def _state_tick(self) -> None:
+        """Publish what was read, stamped with when it was read; each read at most once. Nothing
+        while reads fail or during a recovery, so a consumer never sees old data under a new stamp;
+        an arm whose data froze is published with ``fresh=False``."""
         if self.motion in (Motion.CONNECTING, Motion.DISCONNECTED) or self._closed:
             return
-        states = self.last_states
         now = self.clock.now()
-        # Reuse the control tick's read when it is fresh: a read can wait on the robot/sim lock,
+        # Reuse the control tick's read when it is recent: a read can wait on the robot/sim lock,
         # and at equal rates the two timers fire back to back.
-        fresh = now - self._last_read < 0.5 / self.params.state_rate
-        if self.motion != Motion.RECOVERING and not fresh:
+        if self.motion != Motion.RECOVERING and now - self._last_read >= 0.5 / self.params.state_rate:
             try:
-                states = self.backend.read()
-                self.last_states, self._last_read = states, now
+                self._read(now)
             except ArmError:
-                pass
-        if states is None:
+                return  # the control tick faults on it
+        states, read_at = self.last_states, self._last_read
+        if states is None or read_at <= self._published_read:
             return
-        self.state_pub.publish(RigState(states[0], states[1], self.ownership.mode, now))
+        self._published_read = read_at
+        states = tuple(dataclasses.replace(st, fresh=False) if self._stale(i, read_at) else st
+                       for i, st in enumerate(states))
+        self.state_pub.publish(RigState(states[0], states[1], self.ownership.mode, read_at))
         names = tuple(self.backend.joint_names[0]) + tuple(self.backend.joint_names[1])
         self.joint_pub.publish(JointStates(
             names, np.concatenate([states[0].joint_positions, states[1].joint_positions]),
-            np.concatenate([states[0].joint_velocities, states[1].joint_velocities]), now))
+            np.concatenate([states[0].joint_velocities, states[1].joint_velocities]), read_at))
         self.state_rate.mark(now)
 
     # -- diagnostics and shutdown ---------------------------------------------------------
@@ -534,6 +640,7 @@ class ArmNode(Component):
         return {
             "backend": self.params.backend,
             "mode": self.ownership.mode.value,
+            "owner": self.ownership.owner or "",
             "motion": self.motion.value,
             "message": self.message,
             "command_rate_hz": round(self.command_rate.rate(now), 1),
@@ -546,6 +653,8 @@ class ArmNode(Component):
             "arm_distance_m": round(self.arm_distance, 4) if math.isfinite(self.arm_distance) else "inf",
             "faults": [f"{f.kind.value}: {f.text}" for f in self.faults],
             "fault_history": list(self.fault_history),
+            "warnings": [self.warnings[i] for i in sorted(self.warnings)],
+            "fresh": [not self._stale(i, now) for i in range(2)],
             "transitions": [str(t) for t in list(self.ownership.history)[-5:]],
         }
 

@@ -1,8 +1,9 @@
 """Messages and service types of the arm node that the shared domain types do not cover.
 
 ``JointStates`` mirrors sensor_msgs/JointState; ``ArmsStatus`` is the latched summary a monitor
-shows (mode, motion, last reason, faults). The two services use the shared, ROS-mapped request
-types of ``a2w.ros.requests`` (re-exported here) so the same component serves them on both hosts.
+shows (mode and owner, motion, last reason, faults, warnings). The two services use the shared,
+ROS-mapped request types of ``a2w.ros.requests`` (re-exported here) so the same component serves
+them on both hosts.
 """
 
 from __future__ import annotations
@@ -49,4 +50,6 @@ class ArmsStatus:
     faults: tuple[str, ...] = ()  # current faults, "<arm>: <kind>: <robot text>"
     stamp: float = 0.0
     recovery_ok: bool | None = None  # result of the last recovery (None while none finished)
+    owner: str = ""  # the requester that owns the arms ('' while they are free)
+    warnings: tuple[str, ...] = ()  # current warnings, e.g. "<arm> gripper: jammed: ..."
     extra: dict[str, str] = field(default_factory=dict)

@@ -311,7 +311,7 @@ def encode_arm_state(kit: MessageKit, s: ArmState) -> Any:
         joint_positions=kit.seq(s.joint_positions, np.float64),
         joint_velocities=kit.seq(s.joint_velocities, np.float64),
         wrench=encode_wrench(kit, s.wrench), gripper_open=float(s.gripper_open),
-        fault=s.fault, enabled=bool(s.enabled),
+        fault=s.fault, enabled=bool(s.enabled), fresh=bool(s.fresh),
     )
 
 
@@ -322,6 +322,7 @@ def decode_arm_state(msg: Any) -> ArmState:
         joint_velocities=as_array(msg.joint_velocities, np.float64),
         wrench=decode_wrench(msg.wrench), gripper_open=float(msg.gripper_open),
         stamp=from_time(msg.stamp), fault=str(msg.fault), enabled=bool(msg.enabled),
+        fresh=bool(msg.fresh),
     )
 
 
@@ -529,8 +530,9 @@ for _s in (
     ServiceCodec(
         SetControlModeRequest, SetControlModeResponse, f"{IFACE}/srv/SetControlMode",
         lambda k, r: k.new(f"{IFACE}/srv/SetControlMode_Request",
-                           mode=_mode_code(r.mode, "mode"), requester=r.requester),
-        lambda m: SetControlModeRequest(_mode(m.mode, "mode"), str(m.requester)),
+                           mode=_mode_code(r.mode, "mode"), requester=r.requester,
+                           override=bool(r.override)),
+        lambda m: SetControlModeRequest(_mode(m.mode, "mode"), str(m.requester), bool(m.override)),
         lambda k, r: k.new(f"{IFACE}/srv/SetControlMode_Response", success=bool(r.success),
                            mode=_mode_code(r.mode, "mode"), message=r.message),
         lambda m: SetControlModeResponse(bool(m.success), _mode(m.mode, "mode"), str(m.message)),

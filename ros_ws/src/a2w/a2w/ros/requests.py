@@ -22,16 +22,23 @@ class Outcome:
 
 @dataclass(frozen=True)
 class SetControlModeRequest:
-    """Hand the arms to ``mode``; ``requester`` names the caller for the log."""
+    """Hand the arms to ``mode``. ``requester`` names the caller (its node name): the arm node's
+    ownership policy (``a2w.arms.ownership``) identifies sources by it. ``override`` is the
+    operator's override of that policy (logged)."""
 
     mode: ControlMode
     requester: str = ""
+    override: bool = False
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "mode", ControlMode(self.mode))
         except ValueError as exc:
             raise ValueError(f"mode: unknown control mode {self.mode!r}") from exc
+        if not isinstance(self.requester, str):
+            raise ValueError(f"requester: must be a string, got {type(self.requester).__name__}")
+        if not isinstance(self.override, bool):
+            raise ValueError(f"override: must be a bool, got {self.override!r}")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ Faults surface as on the Flexiv backend: ``ArmState.fault`` carries the text, ``
 * JOINT_LIMIT: the reference would have to cross a soft limit to follow the target;
 * EXCESSIVE_FORCE: the external force on the gripper (sum of its contacts) exceeds ``force_limit``;
 * SELF_COLLISION: any contact between the two arms (grippers included);
-* ESTOP: ``press_estop()`` (tests, fault injection); ``clear_fault()`` refuses until released.
+* ESTOP and OPERATOR (operator-side conditions: e-stop, pendant): ``press_estop()`` or
+  ``inject_fault(arm, FaultKind.OPERATOR, ...)`` engage one; it is reported, and ``clear_fault()``
+  refuses, until ``release_estop()`` / ``release_operator_fault(arm)``. As on the robot, the fault
+  then stays latched (as a recoverable one) until ``clear_fault()``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from a2w.arms.backend import (ArmConnectionError, ArmFaultError, Fault, FaultKind,
+from a2w.arms.backend import (RECOVERABLE, ArmConnectionError, ArmFaultError, Fault, FaultKind,
                               RecoveryRefused, RigBackend)
 from a2w.geometry import canonical_quaternion
 from a2w.sim.scene import ARMS, GRIPPER_STROKE, N_JOINTS, SOFT_LIMITS, VELOCITY_LIMITS
@@ -74,6 +77,7 @@ class _Arm:
     grip_target: float = GRIPPER_STROKE  # opening width (m)
     grip_cmd: float = GRIPPER_STROKE  # rate-limited width sent to the fingers
     fault: Fault | None = None
+    engaged: Fault | None = None  # operator-side condition (e-stop, pendant) until released
     wrench: np.ndarray = field(default_factory=lambda: np.zeros(6))  # base frame
     q_rest: np.ndarray = field(default_factory=lambda: np.zeros(N_JOINTS))
 
@@ -90,7 +94,6 @@ class SimRigBackend(RigBackend):
         self.params = params or SimRigParams()
         self._arms = [_Arm(i, name) for i, name in enumerate(ARMS)]
         self._connected = False
-        self._estop = False
         self._tick = 0
         self._kin = mujoco.MjData(world.model)  # scratch data for the reference kinematics
         self._apply_grip_force()
@@ -159,8 +162,11 @@ class SimRigBackend(RigBackend):
     def clear_fault(self) -> None:
         self._require_connected()
         with self.world.lock:
-            if self._estop:
-                raise RecoveryRefused("E-stop is pressed: release it on the rig, then clear the fault")
+            engaged = [a.engaged for a in self._arms if a.engaged is not None]
+            if engaged:
+                raise RecoveryRefused("; ".join(
+                    f"{ARMS[f.arm]} arm: {f.text}: release it on the rig, then clear the fault"
+                    for f in engaged))
             for arm in self._arms:
                 if arm.fault is not None:
                     log.info("clearing fault on %s arm: %s", arm.name, arm.fault.text)
@@ -185,18 +191,29 @@ class SimRigBackend(RigBackend):
     def press_estop(self) -> None:
         """Emulate the operator's e-stop: both arms fault with ESTOP and stop."""
         with self.world.lock:
-            self._estop = True
             for arm in self._arms:
-                self._raise_fault(arm, FaultKind.ESTOP, "Emergency stop pressed")
+                self._engage(arm, FaultKind.ESTOP, "Emergency stop pressed")
 
     def release_estop(self) -> None:
         with self.world.lock:
-            self._estop = False
+            for arm in self._arms:
+                self._release(arm, FaultKind.ESTOP)
 
     def inject_fault(self, arm: int, kind: FaultKind, text: str) -> None:
-        """Fault ``arm`` as the robot would (for fault-handling tests)."""
+        """Fault ``arm`` as the robot would (for fault-handling tests). An operator-side kind
+        (ESTOP, OPERATOR) stays engaged until released (``release_operator_fault``)."""
         with self.world.lock:
-            self._raise_fault(self._arms[arm], kind, text)
+            if kind in RECOVERABLE:
+                self._raise_fault(self._arms[arm], kind, text)
+            else:
+                self._engage(self._arms[arm], kind, text)
+
+    def release_operator_fault(self, arm: int) -> None:
+        """The operator resolves ``arm``'s operator-side condition (whatever its kind)."""
+        with self.world.lock:
+            a = self._arms[arm]
+            if a.engaged is not None:
+                self._release(a, a.engaged.kind)
 
     def set_grip_force(self, newtons: float) -> None:
         """Per-finger squeeze force (N), like the 2F-85's force setting."""
@@ -338,10 +355,23 @@ class SimRigBackend(RigBackend):
                     self._raise_fault(arm, FaultKind.SELF_COLLISION,
                                       f"Collision between the arms detected ({names[0]} / {names[1]})")
 
+    def _engage(self, arm: _Arm, kind: FaultKind, text: str) -> None:
+        arm.engaged = Fault(arm.index, kind, text)
+        self._raise_fault(arm, kind, text)
+
+    def _release(self, arm: _Arm, kind: FaultKind) -> None:
+        if arm.engaged is None or arm.engaged.kind != kind:
+            return
+        if arm.fault == arm.engaged:
+            # Latched like the robot's fault after an e-stop release: a recover clears it.
+            arm.fault = Fault(arm.index, FaultKind.OTHER, f"{arm.engaged.text} (released): clear the fault")
+        log.info("%s arm: operator released %s", arm.name, kind.value)
+        arm.engaged = None
+
     def _raise_fault(self, arm: _Arm, kind: FaultKind, text: str) -> None:
         if arm.fault is not None and arm.fault.kind == kind:
             return
-        if arm.fault is None or kind == FaultKind.ESTOP:
+        if arm.fault is None or kind not in RECOVERABLE:
             arm.fault = Fault(arm.index, kind, text)
             log.warning("%s arm fault (%s): %s", arm.name, kind.value, text)
         # A faulted arm stops where it is, like the robot dropping to IDLE.
