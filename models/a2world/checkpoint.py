@@ -2,21 +2,33 @@
 
 Loading is strict: a missing, unexpected or mis-shaped key is an error that lists them all. The
 RoPE buffers are regenerated rather than taken from the file (a2world_release_facts.md §2.1).
+Every load error is an `a2world.load_checks.CheckpointLoadError` naming the file and the problem;
+tensors of another dtype than bf16/fp16/fp32 and (unless `allow_nonfinite`) NaN/Inf are refused.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from a2world.config import DiTConfig, released_config
 from a2world.dit import A2WorldDiT, build_dit
+from a2world.load_checks import (
+    CheckpointLoadError,
+    CheckpointNotFoundError,
+    check_tensors,
+    crc_metadata,
+    parse_config,
+    read_json_file,
+    read_safetensors_file,
+    read_torch_file,
+    tensor_dict,
+)
 from a2world.release_layout import CHECKPOINT_PREFIX, detect_variant
 from a2world.rope import RotaryPosition3D
 
@@ -50,9 +62,9 @@ class KeyReport:
         return "; ".join(lines) if lines else "all keys match"
 
 
-class CheckpointMismatchError(ValueError):
-    def __init__(self, report: KeyReport) -> None:
-        super().__init__(f"checkpoint does not match the model: {report.describe()}")
+class CheckpointMismatchError(CheckpointLoadError):
+    def __init__(self, report: KeyReport, source: str | Path = "<state dict>") -> None:
+        super().__init__(source, f"checkpoint does not match the model: {report.describe()}")
         self.report = report
 
 
@@ -102,12 +114,19 @@ def check_rope_buffers(state: Mapping[str, torch.Tensor], model: A2WorldDiT) -> 
 
 
 def load_into(
-    model: A2WorldDiT, state: Mapping[str, torch.Tensor], device: torch.device | str = "cpu"
+    model: A2WorldDiT,
+    state: Mapping[str, torch.Tensor],
+    device: torch.device | str = "cpu",
+    *,
+    source: str | Path = "<state dict>",
+    allow_nonfinite: bool = False,
 ) -> A2WorldDiT:
-    """Strictly load `state` into a (possibly `meta`) model; RoPE buffers are regenerated."""
+    """Strictly load `state` (read from `source`) into a (possibly `meta`) model; RoPE buffers
+    are regenerated. Keys, shapes, dtypes and (unless allowed) finiteness are checked first."""
     report = compare_keys(state, model_layout(model))
     if not report.ok:
-        raise CheckpointMismatchError(report)
+        raise CheckpointMismatchError(report, source)
+    check_tensors(source, state, allow_nonfinite=allow_nonfinite)
     differing = check_rope_buffers(state, model)
     if differing:
         log.warning("stored RoPE buffers differ from the formula (ignored, regenerated): %s", differing)
@@ -130,21 +149,20 @@ def load_reference_checkpoint(
     config: DiTConfig | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype | None = None,
+    *,
+    allow_nonfinite: bool = False,
 ) -> A2WorldDiT:
     """Load an official `a2world-*.pt` (plain dict of bf16 tensors with `net.` keys).
 
     The variant comes from the keys; `config` defaults to the released 2B configuration of it.
     """
-    raw = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{path}: expected a dict of tensors, got {type(raw).__name__}")
-    state = strip_prefix(raw)
+    state = strip_prefix(tensor_dict(path, read_torch_file(path, "A2World checkpoint"), "A2World checkpoint"))
     variant = detect_variant(list(state))
     if config is None:
         config = released_config(variant)
     elif config.variant != variant:
-        raise ValueError(f"{path}: keys say variant {variant!r}, config says {config.variant!r}")
-    model = load_into(build_dit(config, "meta"), state, device)
+        raise CheckpointLoadError(path, f"keys say variant {variant!r}, config says {config.variant!r}")
+    model = load_into(build_dit(config, "meta"), state, device, source=path, allow_nonfinite=allow_nonfinite)
     if dtype is not None:
         model.to(dtype)
     return model.eval()
@@ -155,31 +173,51 @@ def save_checkpoint(model: A2WorldDiT, directory: str | Path) -> Path:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": "a2world", "variant": model.config.variant})
+    metadata = {"format": "a2world", "variant": model.config.variant, **crc_metadata(state)}
+    save_file(state, str(out / WEIGHTS_FILE), metadata=metadata)
     (out / CONFIG_FILE).write_text(model.config.to_json() + "\n")
     return out
 
 
+def read_dit_config(path: str | Path) -> DiTConfig:
+    """A DiTConfig from a `config.json`; errors name the file and the field."""
+    data = read_json_file(path, "A2World config")
+    return parse_config(path, lambda: DiTConfig.from_dict(data), "A2World config")
+
+
 def load_checkpoint(
-    directory: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
+    directory: str | Path,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    *,
+    allow_nonfinite: bool = False,
 ) -> A2WorldDiT:
     """Load a directory written by `save_checkpoint` (strict, like the reference import)."""
     d = Path(directory)
-    config = DiTConfig.from_dict(json.loads((d / CONFIG_FILE).read_text()))
-    state = load_file(str(d / WEIGHTS_FILE))
-    model = load_into(build_dit(config, "meta"), state, device)
+    if not d.is_dir():
+        raise CheckpointNotFoundError(d, "checkpoint directory not found")
+    config = read_dit_config(d / CONFIG_FILE)
+    weights = d / WEIGHTS_FILE
+    _, state = read_safetensors_file(weights, "A2World weights file")
+    model = load_into(build_dit(config, "meta"), state, device, source=weights, allow_nonfinite=allow_nonfinite)
     if dtype is not None:
         model.to(dtype)
     return model.eval()
 
 
 def load_any(
-    path: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype | None = None
+    path: str | Path,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    *,
+    allow_nonfinite: bool = False,
 ) -> A2WorldDiT:
     """A directory in our format, or an official `.pt` file."""
     p = Path(path)
     if p.is_dir():
-        return load_checkpoint(p, device, dtype)
+        return load_checkpoint(p, device, dtype, allow_nonfinite=allow_nonfinite)
     if p.suffix == ".pt":
-        return load_reference_checkpoint(p, device=device, dtype=dtype)
-    raise ValueError(f"{path}: expected a checkpoint directory or a .pt file")
+        return load_reference_checkpoint(p, device=device, dtype=dtype, allow_nonfinite=allow_nonfinite)
+    if not p.exists():
+        raise CheckpointNotFoundError(p, "checkpoint not found")
+    raise CheckpointLoadError(p, "expected a checkpoint directory or a .pt file")

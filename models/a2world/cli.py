@@ -50,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--fps", type=float, default=10.0, help="output frame rate (default 10)")
     r.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     r.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="net and VAE dtype")
+    r.add_argument("--allow-nonfinite", action="store_true", help="load weights holding NaN/Inf (refused by default)")
     r.set_defaults(func=cmd_rollout)
 
     for name in MODEL_COMMAND_MODULES:
@@ -58,33 +59,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # ---------------------------------------------------------------------------------- inspect
 def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], str]:
-    from a2world.checkpoint import WEIGHTS_FILE
-    from a2world.checkpoint import strip_prefix
+    """Tensors of a checkpoint as stored: inspection reports dtypes and values, it refuses neither."""
+    from a2world.checkpoint import WEIGHTS_FILE, strip_prefix
+    from a2world.load_checks import read_safetensors_file, read_torch_file, tensor_dict
 
     if path.is_dir():
-        from safetensors.torch import load_file
-
-        return load_file(str(path / WEIGHTS_FILE), device="cpu"), "a2world safetensors"
-    if not path.exists():
-        raise ValueError(f"checkpoint not found: {path}")
-    raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a dict of tensors, got {type(raw).__name__}")
-    return strip_prefix(raw), "reference .pt"
+        return read_safetensors_file(path / WEIGHTS_FILE, "A2World weights file")[1], "a2world safetensors"
+    return strip_prefix(tensor_dict(path, read_torch_file(path, "A2World checkpoint"))), "reference .pt"
 
 
 def inspect_checkpoint(path: Path) -> dict[str, Any]:
     """Facts about a checkpoint, with its keys checked against the layout it should have."""
-    from a2world.checkpoint import CONFIG_FILE, compare_keys, model_layout
-    from a2world.config import DiTConfig
+    from a2world.checkpoint import CONFIG_FILE, compare_keys, model_layout, read_dit_config
     from a2world.dit import build_dit
     from a2world.release_layout import detect_variant, released_layout
 
     state, fmt = _read_state(path)
     variant = detect_variant(list(state))
     if path.is_dir():
-        config = DiTConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
-        expected = model_layout(build_dit(config, "meta"))
+        expected = model_layout(build_dit(read_dit_config(path / CONFIG_FILE), "meta"))
         against = "its config.json"
     else:
         expected = released_layout(variant)
@@ -167,12 +160,12 @@ def write_mp4(video: np.ndarray, path: Path, fps: float) -> None:
             container.mux(packet)
 
 
-def _load_tokenizer(spec: str, device: str, dtype: torch.dtype) -> Any:
+def _load_tokenizer(spec: str, device: str, dtype: torch.dtype, allow_nonfinite: bool = False) -> Any:
     from a2world.tokenizer import WanTokenizer
 
     if spec == "tiny":
         return WanTokenizer.tiny(seed=0, device=device, dtype=torch.float32)
-    return WanTokenizer.from_checkpoint(spec, dtype=dtype, device=device)
+    return WanTokenizer.from_checkpoint(spec, dtype=dtype, device=device, allow_nonfinite=allow_nonfinite)
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
@@ -187,8 +180,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return 2
     try:
         dtype = DTYPES[args.dtype]
-        net = load_any(args.checkpoint, device=args.device, dtype=dtype)
-        tokenizer = _load_tokenizer(args.tokenizer, args.device, dtype)
+        net = load_any(args.checkpoint, device=args.device, dtype=dtype, allow_nonfinite=args.allow_nonfinite)
+        tokenizer = _load_tokenizer(args.tokenizer, args.device, dtype, args.allow_nonfinite)
         images = [read_image(p, args.size) for p in args.images]
         actions = read_actions(args.actions)
         roll = WorldModelRollout(

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from a2world.load_checks import check_field_types
+
 Variant = Literal["pretrained", "sim"]
 VARIANTS: tuple[Variant, ...] = ("pretrained", "sim")
 
@@ -39,6 +41,15 @@ class QuirkOptions:
     # §4.3: the sim net casts the history latent and the 2-D sin-cos table to bf16 before the
     # history tokenizer whatever the net's dtype, so an fp32 net still sees bf16-rounded values.
     history_bf16_rounding: bool = True
+
+
+def _numbers(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, tuple) else (value,)
+
+
+def _positive(value: Any) -> bool:
+    """False only for a number (not a bool) that is not > 0, NaN included."""
+    return not isinstance(value, (int, float)) or isinstance(value, bool) or value > 0
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,14 @@ class DiTConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        # Every size, rate and scale here is positive; 0 or less would fail later, far from the cause.
+        nonpositive = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if not all(_positive(v) for v in _numbers(getattr(self, f.name)))
+        ]
+        if nonpositive:
+            raise ValueError(f"DiTConfig fields must be positive: {', '.join(nonpositive)}")
         if self.model_channels % self.num_heads:
             raise ValueError(
                 f"model_channels ({self.model_channels}) must be divisible by "
@@ -152,12 +171,14 @@ class DiTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DiTConfig":
+        check_field_types(cls, data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown DiTConfig fields: {unknown}")
         data = dict(data)
         if "quirks" in data:
+            check_field_types(QuirkOptions, data["quirks"])
             qknown = {f.name for f in dataclasses.fields(QuirkOptions)}
             qunknown = sorted(set(data["quirks"]) - qknown)
             if qunknown:

@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     show.add_argument("instruction")
     show.set_defaults(func=_cmd_show)
 
+    for command in (build, listing, show):
+        command.add_argument(
+            "--allow-nonfinite", action="store_true", help="accept NaN/Inf embeddings (refused by default)"
+        )
+
 
 def _cmd_build(args: argparse.Namespace) -> int:
     import torch
@@ -55,10 +60,15 @@ def _cmd_build(args: argparse.Namespace) -> int:
         return 2
     try:
         built = build_text_embeddings(
-            args.t5, instructions, max_length=args.max_length, device=args.device, dtype=getattr(torch, args.dtype)
+            args.t5,
+            instructions,
+            max_length=args.max_length,
+            device=args.device,
+            dtype=getattr(torch, args.dtype),
+            allow_nonfinite=args.allow_nonfinite,
         )
         if args.append and args.out.exists():
-            cache = TextEmbeddingCache.load(args.out)
+            cache = TextEmbeddingCache.load(args.out, allow_nonfinite=args.allow_nonfinite)
             cache.merge(built)
         else:
             cache = built
@@ -74,7 +84,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from a2world.text_embeddings import TextEmbeddingCache
 
     try:
-        cache = TextEmbeddingCache.load(args.cache)
+        cache = TextEmbeddingCache.load(args.cache, allow_nonfinite=args.allow_nonfinite)
     except (OSError, ValueError) as exc:
         print(f"text-cache list: {exc}", file=sys.stderr)
         return 1
@@ -88,7 +98,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from a2world.text_embeddings import MissingInstructionError, TextEmbeddingCache
 
     try:
-        cache = TextEmbeddingCache.load(args.cache)
+        cache = TextEmbeddingCache.load(args.cache, allow_nonfinite=args.allow_nonfinite)
         emb = cache.get(args.instruction)
     except (MissingInstructionError, OSError, ValueError) as exc:
         print(f"text-cache show: {exc}", file=sys.stderr)

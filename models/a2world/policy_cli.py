@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,12 @@ def _add_init_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-prefix", type=int, default=None, help="longest action prefix trained (default 20)")
     p.add_argument("--no-video-attends-actions", action="store_true", help="mask video rows off action tokens")
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh action-only weights")
+    _add_allow_nonfinite(p)
     p.set_defaults(func=_cmd_init)
+
+
+def _add_allow_nonfinite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-nonfinite", action="store_true", help="load weights holding NaN/Inf (refused by default)")
 
 
 def register_model_command(model_subparsers: argparse._SubParsersAction) -> None:
@@ -57,10 +63,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--latent-size", type=int, nargs=2, default=(32, 32), metavar=("H", "W"))
     exp.add_argument("--context-tokens", type=int, default=None, help="default: the config's text_tokens")
     exp.add_argument("--batch", type=int, default=1, help="2 when guidance runs both branches")
+    _add_allow_nonfinite(exp)
     exp.set_defaults(func=_cmd_export)
 
 
+def _load_error(command: str, exc: Exception) -> int:
+    """A file that cannot be loaded ends the command with one line, not a traceback."""
+    print(f"a2w policy {command}: {exc}", file=sys.stderr)
+    return 1
+
+
 def _cmd_init(args: argparse.Namespace) -> int:
+    from a2world.load_checks import CheckpointLoadError
     from a2world.policy_checkpoint import save_policy
     from a2world.policy_init import init_policy_from_files
 
@@ -71,7 +85,12 @@ def _cmd_init(args: argparse.Namespace) -> int:
         overrides["max_prefix"] = args.max_prefix
     if args.no_video_attends_actions:
         overrides["video_attends_actions"] = False
-    policy, report = init_policy_from_files(args.source, args.cross_attn_from, args.seed, **overrides)
+    try:
+        policy, report = init_policy_from_files(
+            args.source, args.cross_attn_from, args.seed, allow_nonfinite=args.allow_nonfinite, **overrides
+        )
+    except CheckpointLoadError as exc:
+        return _load_error("init", exc)
     out = save_policy(policy, args.out)
     n = sum(p.numel() for p in policy.parameters())
     print(f"{report.summary()}")
@@ -80,10 +99,14 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    from a2world.load_checks import CheckpointLoadError
     from a2world.policy import build_policy
     from a2world.policy_checkpoint import read_policy_config
 
-    cfg = read_policy_config(args.checkpoint)
+    try:
+        cfg = read_policy_config(args.checkpoint)
+    except CheckpointLoadError as exc:
+        return _load_error("info", exc)
     net = build_policy(cfg, "meta")
     total = sum(p.numel() for p in net.parameters())
     action = sum(p.numel() for n, p in net.named_parameters() if "action" in n)
@@ -96,11 +119,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from a2world.load_checks import CheckpointLoadError
     from a2world.policy_checkpoint import load_policy
     from a2world.policy_diffusion import JointDenoiser
     from a2world.policy_onnx import export_denoiser
 
-    policy = load_policy(args.checkpoint)
+    try:
+        policy = load_policy(args.checkpoint, allow_nonfinite=args.allow_nonfinite)
+    except CheckpointLoadError as exc:
+        return _load_error("export-onnx", exc)
     p = policy.config.backbone.patch_spatial
     h, w = args.latent_size
     if h % p or w % p:

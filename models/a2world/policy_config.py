@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from a2world.config import DiTConfig, released_config, tiny_config
+from a2world.load_checks import check_field_types
 
 # paper supplement §6.2: σ_v = √6·σ_base, σ_a = 0.5·σ_base
 SIGMA_SCALE_VIDEO = math.sqrt(6.0)
@@ -115,6 +116,7 @@ class PolicyConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PolicyConfig":
+        check_field_types(cls, data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

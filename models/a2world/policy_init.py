@@ -34,10 +34,18 @@ from a2world.checkpoint import (
     CheckpointMismatchError,
     compare_keys,
     model_layout,
+    read_dit_config,
     strip_prefix,
 )
 from a2world.config import DiTConfig, released_config
 from a2world.dit import build_dit
+from a2world.load_checks import (
+    CheckpointLoadError,
+    CheckpointNotFoundError,
+    check_tensors,
+    read_safetensors_file,
+    read_torch_file,
+)
 from a2world.policy import A2WorldPolicy, build_policy, init_action_head_
 from a2world.policy_blocks import SUBLAYERS
 from a2world.policy_config import PolicyConfig
@@ -202,34 +210,38 @@ def init_policy_from_state(
 
 
 # ------------------------------------------------------------------------------------- files
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path, *, allow_nonfinite: bool = False) -> dict[str, torch.Tensor]:
     """Tensors from our checkpoint directory, a .safetensors file, or a .pt/.pth dict (nested
-    `model`/`state_dict` entries are unwrapped)."""
-    from safetensors.torch import load_file
-
+    `model`/`state_dict` entries are unwrapped). Errors name the file; float tensors of another
+    dtype than bf16/fp16/fp32 and (unless allowed) NaN/Inf are refused."""
     p = Path(path)
     if p.is_dir():
-        return load_file(str(p / WEIGHTS_FILE))
+        p = p / WEIGHTS_FILE
     if p.suffix == ".safetensors":
-        return load_file(str(p))
-    if p.suffix in (".pt", ".pth"):
-        raw: Any = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+        _, state = read_safetensors_file(p, "checkpoint")
+    elif p.suffix in (".pt", ".pth"):
+        raw: Any = read_torch_file(p, "checkpoint")
         for key in ("model", "state_dict", "net_ema"):
             if isinstance(raw, Mapping) and isinstance(raw.get(key), Mapping):
                 raw = raw[key]
         if not isinstance(raw, Mapping):
-            raise ValueError(f"{path}: expected a dict of tensors, got {type(raw).__name__}")
-        return {k: v for k, v in raw.items() if isinstance(v, torch.Tensor)}
-    raise ValueError(f"{path}: expected a checkpoint directory, .safetensors, .pt or .pth file")
+            raise CheckpointLoadError(p, f"expected a dict of tensors, got {type(raw).__name__}")
+        # training checkpoints also hold counters and other non-tensor entries
+        state = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    elif not p.exists():
+        raise CheckpointNotFoundError(p, "checkpoint not found")
+    else:
+        raise CheckpointLoadError(p, "expected a checkpoint directory, .safetensors, .pt or .pth file")
+    weights = {k: v for k, v in state.items() if v.is_floating_point()}
+    check_tensors(p, weights, allow_nonfinite=allow_nonfinite)
+    return state
 
 
 def backbone_config_of(path: str | Path, state: Mapping[str, torch.Tensor]) -> DiTConfig:
     """The A2World config of a checkpoint: our directory's config.json, else the released 2B."""
-    import json
-
     p = Path(path)
     if p.is_dir() and (p / CONFIG_FILE).exists():
-        return DiTConfig.from_dict(json.loads((p / CONFIG_FILE).read_text()))
+        return read_dit_config(p / CONFIG_FILE)
     return released_config(detect_variant(list(state)))
 
 
@@ -237,11 +249,13 @@ def init_policy_from_files(
     source: str | Path,
     cross_attention: str | Path | None = None,
     seed: int = 0,
+    *,
+    allow_nonfinite: bool = False,
     **policy_overrides: Any,
 ) -> tuple[A2WorldPolicy, InitReport]:
     """`a2w policy init`: A2World checkpoint (official .pt or our directory) -> policy."""
-    state = read_state_dict(source)
+    state = read_state_dict(source, allow_nonfinite=allow_nonfinite)
     backbone = backbone_config_of(source, strip_prefix(state)).with_updates(variant="pretrained")
     config = PolicyConfig(backbone=backbone, **policy_overrides)
-    cross = read_state_dict(cross_attention) if cross_attention is not None else None
+    cross = read_state_dict(cross_attention, allow_nonfinite=allow_nonfinite) if cross_attention is not None else None
     return init_policy_from_state(state, config, cross, seed, str(cross_attention) if cross_attention else "a2world")

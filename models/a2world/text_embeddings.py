@@ -15,9 +15,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
+
+from a2world.load_checks import (
+    NONFINITE_HINT,
+    CheckpointLoadError,
+    check_tensors,
+    crc_metadata,
+    read_safetensors_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +91,20 @@ class TextEmbeddingCache:
     def __contains__(self, instruction: object) -> bool:
         return isinstance(instruction, str) and instruction.strip() in self._tokens
 
-    def add(self, instruction: str, tokens: Tensor) -> None:
-        """Store the embeddings of the instruction's real tokens, shape (n, dim), n <= max_length."""
+    def add(self, instruction: str, tokens: Tensor, *, allow_nonfinite: bool = False) -> None:
+        """Store the embeddings of the instruction's real tokens, shape (n, dim), n <= max_length.
+
+        NaN/Inf (e.g. an fp16 T5 overflow) are refused unless `allow_nonfinite`."""
         key = normalize_instruction(instruction)
         if tokens.dim() != 2 or tokens.shape[1] != self.dim:
             raise ValueError(f"embedding for {key!r} must be (n_tokens, {self.dim}), got {tuple(tokens.shape)}")
         if not 1 <= tokens.shape[0] <= self.max_length:
             raise ValueError(f"embedding for {key!r} has {tokens.shape[0]} tokens, outside 1..{self.max_length}")
+        if not tokens.is_floating_point():
+            raise ValueError(f"embedding for {key!r} must be floating point, got {tokens.dtype}")
+        if not allow_nonfinite and not bool(torch.isfinite(tokens).all()):
+            n = int((~torch.isfinite(tokens)).sum())
+            raise ValueError(f"embedding for {key!r} has {n} NaN/Inf values; {NONFINITE_HINT}")
         self._tokens[key] = tokens.detach().to("cpu").contiguous()
 
     def _lookup(self, instruction: str) -> Tensor:
@@ -148,6 +162,7 @@ class TextEmbeddingCache:
             "dim": str(self.dim),
             "encoder": self.encoder,
             "instructions": json.dumps(keys),
+            **crc_metadata(tensors),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -156,21 +171,43 @@ class TextEmbeddingCache:
         self.path = path
 
     @classmethod
-    def load(cls, path: str | Path) -> TextEmbeddingCache:
+    def load(cls, path: str | Path, *, allow_nonfinite: bool = False) -> TextEmbeddingCache:
+        """Read a cache file. Every problem is a CheckpointLoadError naming the file; NaN/Inf
+        embeddings are refused unless `allow_nonfinite`."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"text-embedding cache not found: {path}")
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != CACHE_FORMAT:
-                raise ValueError(f"{path}: not a text-embedding cache (metadata format={meta.get('format')!r})")
-            if meta.get("version") != CACHE_VERSION:
-                raise ValueError(f"{path}: unsupported text-embedding cache version {meta.get('version')!r}")
-            cache = cls(
-                max_length=int(meta["max_length"]), dim=int(meta["dim"]), encoder=meta.get("encoder", ""), path=path
+        meta, tensors = read_safetensors_file(path, "text-embedding cache")
+        if meta.get("format") != CACHE_FORMAT:
+            raise CheckpointLoadError(path, f"not a text-embedding cache (metadata format={meta.get('format')!r})")
+        if meta.get("version") != CACHE_VERSION:
+            raise CheckpointLoadError(path, f"unsupported text-embedding cache version {meta.get('version')!r}")
+        missing = [k for k in ("max_length", "dim", "instructions") if k not in meta]
+        if missing:
+            raise CheckpointLoadError(path, f"cache metadata lacks {missing}")
+        sizes = {}
+        for name in ("max_length", "dim"):
+            try:
+                sizes[name] = int(meta[name])
+            except ValueError:
+                raise CheckpointLoadError(path, f"cache metadata {name} must be an integer, got {meta[name]!r}") from None
+        try:
+            cache = cls(**sizes, encoder=meta.get("encoder", ""), path=path)
+            keys = json.loads(meta["instructions"])
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise ValueError("must be a JSON list of strings")
+        except ValueError as exc:
+            raise CheckpointLoadError(path, f"bad cache metadata (max_length, dim, instructions): {exc}") from exc
+        expected = {f"tokens.{i}" for i in range(len(keys))}
+        if set(tensors) != expected:
+            missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+            raise CheckpointLoadError(
+                path, f"tensors do not match the {len(keys)} listed instructions: missing {missing}, unexpected {extra}"
             )
-            for i, key in enumerate(json.loads(meta["instructions"])):
-                cache.add(key, f.get_tensor(f"tokens.{i}"))
+        check_tensors(path, tensors, allow_nonfinite=allow_nonfinite)
+        for i, key in enumerate(keys):
+            try:
+                cache.add(key, tensors[f"tokens.{i}"], allow_nonfinite=allow_nonfinite)
+            except ValueError as exc:
+                raise CheckpointLoadError(path, f"tokens.{i}: {exc}") from exc
         return cache
 
 
@@ -192,6 +229,7 @@ def build_text_embeddings(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     batch_size: int = 8,
+    allow_nonfinite: bool = False,
 ) -> TextEmbeddingCache:
     """Encode ``instructions`` with the T5 encoder saved in ``t5_dir`` (local files only).
 
@@ -229,5 +267,5 @@ def build_text_embeddings(
             for key, row, n in zip(batch, hidden, attention.sum(dim=1).tolist()):
                 if n >= max_length:
                     log.warning("instruction %r was truncated to %d tokens", key, max_length)
-                cache.add(key, row[: int(n)].float().cpu())
+                cache.add(key, row[: int(n)].float().cpu(), allow_nonfinite=allow_nonfinite)
     return cache

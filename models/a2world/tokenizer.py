@@ -100,9 +100,10 @@ class WanTokenizer:
         *,
         dtype: torch.dtype | None = torch.bfloat16,
         device: torch.device | str = "cpu",
+        allow_nonfinite: bool = False,
     ) -> WanTokenizer:
         """Load our safetensors VAE file or the released ``tokenizer.pth`` (bf16 by default, as A2World)."""
-        return cls(load_vae(path, dtype=dtype, device=device))
+        return cls(load_vae(path, dtype=dtype, device=device, allow_nonfinite=allow_nonfinite))
 
     def save(self, path: str | Path) -> None:
         save_vae(self.vae, path)

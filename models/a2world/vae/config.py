@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from a2world.load_checks import check_field_types
+
 # Per-channel latent statistics of the release (wan_vae_facts.md §4).
 LATENT_MEAN: tuple[float, ...] = (
     -0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
@@ -41,6 +43,13 @@ class VAEConfig:
     def __post_init__(self) -> None:
         if self.dim <= 0:
             raise ValueError(f"dim must be positive, got {self.dim}")
+        if self.z_dim <= 0 or self.num_res_blocks < 0 or not self.dim_mult or min(self.dim_mult) <= 0:
+            raise ValueError(
+                f"z_dim and dim_mult must be positive, num_res_blocks >= 0; got z_dim={self.z_dim}, "
+                f"dim_mult={self.dim_mult}, num_res_blocks={self.num_res_blocks}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if len(self.dim_mult) != len(self.temporal_downsample) + 1:
             raise ValueError(
                 f"temporal_downsample needs one flag per downsampling step: "
@@ -79,6 +88,7 @@ class VAEConfig:
     @classmethod
     def from_json(cls, text: str) -> VAEConfig:
         raw: dict[str, Any] = json.loads(text)
+        check_field_types(cls, raw)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:

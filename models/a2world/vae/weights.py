@@ -2,7 +2,8 @@
 
 The released ``tokenizer.pth`` / ``Wan2.1_VAE.pth`` is a flat dict of 194 tensors with no
 prefix (wan_vae_facts.md §1.3). Our own format is a safetensors file whose metadata carries the
-configuration, so tiny and full models load the same way.
+configuration, so tiny and full models load the same way. Every load error is a
+``CheckpointLoadError`` naming the file; NaN/Inf weights are refused unless ``allow_nonfinite``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
+from a2world.load_checks import (
+    CheckpointLoadError,
+    check_tensors,
+    crc_metadata,
+    parse_config,
+    read_safetensors_file,
+    read_torch_file,
+)
 from a2world.vae.config import VAEConfig
 from a2world.vae.model import WanVAE
 
@@ -26,7 +34,7 @@ SAFETENSORS_FORMAT = "a2world.wan_vae"
 SAFETENSORS_VERSION = "1"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(CheckpointLoadError):
     """A state dict that does not fit the model, with every offending key listed."""
 
     def __init__(
@@ -40,17 +48,13 @@ class CheckpointMismatchError(ValueError):
         self.missing = missing
         self.unexpected = unexpected
         self.mismatched = mismatched
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        lines = [f"checkpoint {self.source} does not match the VAE:"]
-        if self.missing:
-            lines.append(f"  missing keys ({len(self.missing)}): " + ", ".join(self.missing))
-        if self.unexpected:
-            lines.append(f"  unexpected keys ({len(self.unexpected)}): " + ", ".join(self.unexpected))
-        for key, want, got in self.mismatched:
-            lines.append(f"  shape mismatch {key}: model {want}, checkpoint {got}")
-        return "\n".join(lines)
+        parts = []
+        if missing:
+            parts.append(f"missing keys ({len(missing)}): " + ", ".join(missing))
+        if unexpected:
+            parts.append(f"unexpected keys ({len(unexpected)}): " + ", ".join(unexpected))
+        parts += [f"shape mismatch {key}: model {want}, checkpoint {got}" for key, want, got in mismatched]
+        super().__init__(source, "checkpoint does not match the VAE: " + "; ".join(parts))
 
 
 def check_state_dict(model: nn.Module, state: Mapping[str, Tensor], source: str = "<state dict>") -> None:
@@ -78,13 +82,10 @@ def load_state_dict_strict(model: nn.Module, state: Mapping[str, Tensor], source
 
 def read_released_checkpoint(path: str | Path) -> dict[str, Tensor]:
     """Tensors of a released ``.pth`` VAE file (memory-mapped, no code execution)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"VAE checkpoint not found: {path}")
-    obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
-        top = sorted(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
-        raise ValueError(f"{path}: expected a flat dict of tensors (wan_vae_facts.md §1.3), got {top}")
+    obj = read_torch_file(path, "VAE checkpoint")
+    if not isinstance(obj, Mapping) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+        top = sorted(map(str, obj))[:8] if isinstance(obj, Mapping) else type(obj).__name__
+        raise CheckpointLoadError(path, f"expected a flat dict of tensors (wan_vae_facts.md §1.3), got {top}")
     return dict(obj)
 
 
@@ -100,19 +101,24 @@ def file_sha256(path: str | Path, block: int = 1 << 22) -> str:
 def save_vae(vae: WanVAE, path: str | Path) -> None:
     """Write weights (in their current dtype) and configuration as one safetensors file."""
     state = {k: v.detach().contiguous().cpu() for k, v in vae.state_dict().items()}
-    metadata = {"format": SAFETENSORS_FORMAT, "version": SAFETENSORS_VERSION, "config": vae.config.to_json()}
+    metadata = {
+        "format": SAFETENSORS_FORMAT,
+        "version": SAFETENSORS_VERSION,
+        "config": vae.config.to_json(),
+        **crc_metadata(state),
+    }
     save_file(state, str(path), metadata=metadata)
 
 
 def _read_safetensors(path: Path) -> tuple[VAEConfig, dict[str, Tensor]]:
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != SAFETENSORS_FORMAT:
-            raise ValueError(f"{path}: not an a2world VAE file (metadata format={meta.get('format')!r})")
-        if meta.get("version") != SAFETENSORS_VERSION:
-            raise ValueError(f"{path}: unsupported VAE file version {meta.get('version')!r}")
-        config = VAEConfig.from_json(meta["config"])
-        state = {k: f.get_tensor(k) for k in f.keys()}
+    meta, state = read_safetensors_file(path, "VAE weights file")
+    if meta.get("format") != SAFETENSORS_FORMAT:
+        raise CheckpointLoadError(path, f"not an a2world VAE file (metadata format={meta.get('format')!r})")
+    if meta.get("version") != SAFETENSORS_VERSION:
+        raise CheckpointLoadError(path, f"unsupported VAE file version {meta.get('version')!r}")
+    if "config" not in meta:
+        raise CheckpointLoadError(path, "VAE file metadata has no 'config' entry")
+    config = parse_config(path, lambda: VAEConfig.from_json(meta["config"]), "VAE config (file metadata)")
     return config, state
 
 
@@ -122,6 +128,7 @@ def load_vae(
     dtype: torch.dtype | None = None,
     device: torch.device | str = "cpu",
     config: VAEConfig | None = None,
+    allow_nonfinite: bool = False,
 ) -> WanVAE:
     """Load a VAE from our safetensors file or a released ``.pth``, then cast to ``dtype``.
 
@@ -131,11 +138,9 @@ def load_vae(
     """
     path = Path(path)
     if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise FileNotFoundError(f"VAE checkpoint not found: {path}")
         stored_config, state = _read_safetensors(path)
         if config is not None and config != stored_config:
-            raise ValueError(f"{path}: stored config {stored_config} differs from the requested {config}")
+            raise CheckpointLoadError(path, f"stored config {stored_config} differs from the requested {config}")
         config = stored_config
     else:
         state = read_released_checkpoint(path)
@@ -143,6 +148,7 @@ def load_vae(
     with torch.device("meta"):
         vae = WanVAE(config)
     check_state_dict(vae, state, str(path))
+    check_tensors(path, state, allow_nonfinite=allow_nonfinite)
     dtypes = sorted({str(v.dtype) for v in state.values()})
     log.info("loaded VAE %s: %d tensors, stored dtype %s", path, len(state), ",".join(dtypes))
     vae.load_state_dict(state, strict=True, assign=True)
