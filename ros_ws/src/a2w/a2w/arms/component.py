@@ -50,6 +50,7 @@ from a2w.arms.safety import (
     Watchdog,
     WatchdogState,
     WorkspaceBox,
+    brake_step,
     chain_capsules,
     inter_arm_stop,
     limit_step,
@@ -77,7 +78,7 @@ _QUARTER = math.pi / 4
 class Motion(str, enum.Enum):
     CONNECTING = "connecting"
     STOPPED = "stopped"  # nothing streamed (mode idle, or after a watchdog stop)
-    HOLDING = "holding"  # streaming the held pose
+    HOLDING = "holding"  # braking to rest along the current path, then streaming that pose
     STREAMING = "streaming"  # streaming the owner's targets
     FAULTED = "faulted"
     RECOVERING = "recovering"
@@ -185,7 +186,6 @@ class ArmNode(Component):
         self.motion = Motion.CONNECTING
         self.interp = (TargetInterpolator(), TargetInterpolator())
         self.cmd: list[CartesianCommand | None] = [None, None]
-        self.held: list[CartesianCommand | None] = [None, None]
         self.last_states: tuple[ArmState, ArmState] | None = None
         self._last_read = -math.inf
         self.faults: list[Fault] = []
@@ -293,13 +293,12 @@ class ArmNode(Component):
 
     # -- ownership ------------------------------------------------------------------------
     def _switch(self, mode: ControlMode, reason: str) -> list[str]:
-        """Mode change through HOLD: the arms hold the current command, old targets are dropped."""
+        """Mode change through HOLD: the arms brake to rest (``_enter_hold``), old targets are dropped."""
         made = self.ownership.request(mode, reason, self.clock.now())
         if not made:
             return []
         if self.cmd[0] is not None:
             for i in range(2):
-                self.held[i] = self.cmd[i]
                 self.interp[i].reset(Waypoint(self.clock.now(), self.cmd[i].position,
                                               self.cmd[i].quaternion, self.cmd[i].gripper))
         new = self.ownership.mode
@@ -309,7 +308,6 @@ class ArmNode(Component):
             if self.motion == Motion.STOPPED and self.last_states is not None:
                 # Restart from where the arms are, not from a command they never reached.
                 self._seed_from(self.last_states)
-                self.held = list(self.cmd)
             self.watchdog.feed(self.clock.now())
             self._set_motion(Motion.HOLDING, f"mode {new.value} ({reason})")
         return [str(t) for t in made]
@@ -354,8 +352,8 @@ class ArmNode(Component):
             self._enter_hold(f"target rejected: {reason}")
 
     def _enter_hold(self, why: str) -> None:
-        for i in range(2):
-            self.held[i] = self.cmd[i]
+        """Hold: brake along the current path and stay where the arms come to rest (``_step``).
+        Holding the last command pose instead overshoots it at speed and then drives back."""
         self._set_motion(Motion.HOLDING, why)
 
     def _on_target(self, msg: RigTarget) -> None:
@@ -447,11 +445,8 @@ class ArmNode(Component):
             self._publish_status()
 
     def _desired(self, i: int, now: float) -> tuple[np.ndarray, np.ndarray, float]:
-        if self.motion == Motion.STREAMING:
-            w = self.interp[i].sample(now)
-            return w.position, w.quaternion, w.gripper
-        h = self.held[i]
-        return h.position, h.quaternion, h.gripper
+        w = self.interp[i].sample(now)
+        return w.position, w.quaternion, w.gripper
 
     def _key_points(self, i: int, st: ArmState) -> list[np.ndarray] | None:
         if len(st.joint_positions) != 7:
@@ -471,11 +466,16 @@ class ArmNode(Component):
         flags: set[Clamp] = set()
         for i in range(2):
             prev = self.cmd[i]
-            p, q, g = self._desired(i, now)
-            p, clamped = self.workspace[i].clamp(np.asarray(p, dtype=float))
-            if clamped:
-                flags.add(Clamp.WORKSPACE)
-            c, f = limit_step(prev, p, q, g, self.dt, self.limits)
+            box = self.workspace[i]
+            if self.motion == Motion.HOLDING:
+                c, f = brake_step(prev, self.dt, self.limits, box)
+            else:
+                p, q, g = self._desired(i, now)
+                p, clamped = box.clamp(np.asarray(p, dtype=float))
+                if clamped:
+                    flags.add(Clamp.WORKSPACE)
+                # The box is passed on too: a clamped target alone does not keep the path inside.
+                c, f = limit_step(prev, p, q, g, self.dt, self.limits, box)
             flags |= f
             new.append(c)
         pts = [self._key_points(i, states[i]) for i in range(2)]

@@ -137,13 +137,23 @@ def _limit_vector(delta: np.ndarray, v_prev: np.ndarray, dt: float, v_max: float
 
 
 def limit_step(prev: CartesianCommand, position: np.ndarray, quaternion: np.ndarray,
-               gripper: float, dt: float, limits: MotionLimits) -> tuple[CartesianCommand, set[Clamp]]:
-    """One command step from ``prev`` towards the desired pose, within ``limits``."""
+               gripper: float, dt: float, limits: MotionLimits,
+               box: WorkspaceBox | None = None) -> tuple[CartesianCommand, set[Clamp]]:
+    """One command step from ``prev`` towards the desired pose, within ``limits``.
+
+    With a ``box``, the commanded position never leaves it (nor moves further out, for a command
+    that starts outside): see ``WorkspaceBox.keep_in``.
+    """
     dt = _positive("dt", dt)
     flags: set[Clamp] = set()
     v = _limit_vector(np.asarray(position, float) - prev.position, prev.linear_vel, dt,
                       limits.max_linear_vel, limits.max_linear_acc,
                       Clamp.LINEAR_VELOCITY, Clamp.LINEAR_ACCELERATION, flags)
+    if box is None:
+        new_p = prev.position + v * dt
+    else:
+        new_p, v = box.keep_in(prev.position, _brake(prev.linear_vel, limits.max_linear_acc * dt), v,
+                               dt, limits.max_linear_acc, flags)
     q_prev = np.asarray(prev.quaternion, dtype=float)
     rotvec = q_to_rotvec(qmul(np.asarray(quaternion, dtype=float), qconj(q_prev)))  # world frame
     w = _limit_vector(rotvec, prev.angular_vel, dt, limits.max_angular_vel, limits.max_angular_acc,
@@ -155,7 +165,48 @@ def limit_step(prev: CartesianCommand, position: np.ndarray, quaternion: np.ndar
     g = limit_gripper(prev.gripper, gripper, dt, limits.gripper_rate)
     if g != gripper:
         flags.add(Clamp.GRIPPER_RATE)
-    return CartesianCommand(prev.position + v * dt, new_q, v, w, g), flags
+    return CartesianCommand(new_p, new_q, v, w, g), flags
+
+
+def _brake(v: np.ndarray, dv_max: float) -> np.ndarray:
+    """``v`` slowed by ``dv_max`` along its own direction (zero once slower than that)."""
+    n = float(np.linalg.norm(v))
+    if n <= dv_max:
+        return np.zeros(3)
+    return v * ((n - dv_max) / n)
+
+
+def braking_travel(speed: float, dt: float, a_max: float) -> float:
+    """Distance covered by one step at ``speed`` followed by braking by ``a_max * dt`` per step to
+    rest, in steps of ``dt``: the discrete stopping distance (sum of the remaining step speeds)."""
+    n = math.floor(speed / (a_max * dt))
+    return dt * ((n + 1) * speed - a_max * dt * n * (n + 1) / 2)
+
+
+def brake_step(prev: CartesianCommand, dt: float, limits: MotionLimits,
+               box: WorkspaceBox | None = None) -> tuple[CartesianCommand, set[Clamp]]:
+    """One step of hold: linear and angular velocity each reduced by at most their acceleration
+    limit times ``dt`` along their current direction, until zero; at rest the pose stays exactly.
+
+    Never reverses: every step moves along the entry direction, and the pose where the command
+    comes to rest is the held pose. ``box`` is the same hard guarantee as in ``limit_step`` (a
+    command that came from ``limit_step`` with the box already brakes inside it).
+    """
+    dt = _positive("dt", dt)
+    flags: set[Clamp] = set()
+    v = _brake(prev.linear_vel, limits.max_linear_acc * dt)
+    if box is None:
+        new_p = prev.position + v * dt
+    else:
+        new_p, v = box.keep_in(prev.position, v, v, dt, limits.max_linear_acc, flags)
+    w = _brake(prev.angular_vel, limits.max_angular_acc * dt)
+    new_q = np.asarray(prev.quaternion, dtype=float)
+    if w.any():
+        new_q = qmul(rotvec_to_q(w * dt), new_q)
+        new_q /= np.linalg.norm(new_q)
+        if new_q[3] < 0:
+            new_q = -new_q
+    return CartesianCommand(new_p, new_q, v, w, prev.gripper), flags
 
 
 def limit_gripper(prev: float, want: float, dt: float, rate: float) -> float:
@@ -189,6 +240,53 @@ class WorkspaceBox:
     def clamp(self, p: np.ndarray) -> tuple[np.ndarray, bool]:
         q = np.clip(p, self.lo, self.hi)
         return q, bool(np.any(q != p))
+
+    def keep_in(self, p: np.ndarray, v_brake: np.ndarray, v: np.ndarray, dt: float, a_max: float,
+                flags: set[Clamp]) -> tuple[np.ndarray, np.ndarray]:
+        """Position and velocity of the step from ``p`` that keeps the command in the box.
+
+        Clamping the target is not enough: while the TCP brakes towards a face, a target sliding
+        sideways takes part of the acceleration budget and the path crosses the face. So a step
+        velocity is taken only if straight-line braking after it (``brake_step``) still stops
+        inside the box. ``v_brake`` (the previous velocity braked by one step) always does when the
+        previous step did, so the wanted ``v`` is blended towards it until it does; a blend of two
+        velocities within the velocity and acceleration limits is within them too (convex sets).
+        A position outside the box (an arm seeded there) widens the box to itself: it may move
+        inwards, never further out. Last, the new position is clipped into that box and the
+        velocity made to match; with exact arithmetic that changes nothing, it absorbs rounding.
+        """
+        lo = np.minimum(self.lo, p)
+        hi = np.maximum(self.hi, p)
+        # Plain floats: this runs up to ~25 times per arm and control tick.
+        pf, lof, hif = p.tolist(), lo.tolist(), hi.tolist()
+
+        def stops_inside(u: np.ndarray) -> bool:
+            uf = u.tolist()
+            s = math.sqrt(uf[0] * uf[0] + uf[1] * uf[1] + uf[2] * uf[2])
+            if s == 0.0:
+                return True
+            r = braking_travel(s, dt, a_max) / s
+            return all(lof[k] <= pf[k] + uf[k] * r <= hif[k] for k in range(3))
+
+        if not stops_inside(v):
+            flags.add(Clamp.WORKSPACE)
+            if stops_inside(v_brake):
+                ok, bad = 0.0, 1.0
+                for _ in range(24):  # bisection on the blend factor; ``ok`` stays feasible
+                    mid = 0.5 * (ok + bad)
+                    if stops_inside(v_brake + mid * (v - v_brake)):
+                        ok = mid
+                    else:
+                        bad = mid
+                v = v_brake + ok * (v - v_brake)
+            else:
+                v = v_brake  # only after a state no braking can save (rounding, a foreign seed)
+        planned = p + v * dt
+        new_p = np.clip(planned, lo, hi)
+        if np.any(new_p != planned):
+            flags.add(Clamp.WORKSPACE)
+            v = (new_p - p) / dt
+        return new_p, v
 
 
 # -- inter-arm distance ----------------------------------------------------------------------
