@@ -152,6 +152,27 @@ def test_lost_link_faults_stops_streaming_and_consumers_can_tell(rig, monkeypatc
     _moves_again(rig)
 
 
+def test_frozen_data_while_stopped_is_marked_stale_without_a_fault(rig, monkeypatch) -> None:
+    # Stopped, nothing is commanded from the data (and a robot's Stop may block its state for a
+    # while): consumers see fresh=False, and fresh data again once it flows, without a recover.
+    link = Link(rig.backend.read)
+    monkeypatch.setattr(rig.backend, "read", link)
+    assert rig.set_mode("idle").success and rig.arm.motion == Motion.STOPPED
+    n = len(rig.probe.states)
+    link.mode, link.arms = "frozen", (1,)
+    wait_for(lambda: any(not s.right.fresh for s in rig.probe.states[n:]), 2.0, "stale right arm")
+    assert all(s.left.fresh for s in rig.probe.states[n:])
+    assert rig.arm.motion == Motion.STOPPED and not rig.arm.faults
+    link.mode = "up"
+    n = len(rig.probe.states)
+    wait_for(lambda: len(rig.probe.states) > n + 3 and rig.probe.states[-1].right.fresh, 2.0, "fresh again")
+    # Commanding again needs fresh data: freezing it while streaming faults.
+    _streaming(rig)
+    link.mode = "frozen"
+    wait_for(lambda: rig.arm.motion == Motion.FAULTED, 2.0, "communication fault")
+    assert [(f.arm, f.kind) for f in rig.arm.faults] == [(1, FaultKind.COMMUNICATION)]
+
+
 def test_published_state_is_stamped_with_its_read_and_never_repeated(rig) -> None:
     wait_for(lambda: len(rig.probe.states) > 20, 2.0, "states")
     states = list(rig.probe.states)

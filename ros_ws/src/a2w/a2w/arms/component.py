@@ -6,8 +6,9 @@ sample the owner's timed targets, clamp to the workspace box, the velocity/accel
 the gripper rate and the inter-arm distance, and stream one target per arm. A separate timer
 publishes ``RigState`` on ``/arms/state`` and ``/joint_states`` at ``state_rate`` (>= 100 Hz),
 each read once, stamped with when it was read; an arm whose data stops updating for
-``state_timeout`` is a communication fault and is published with ``fresh=False``. Who may change
-the mode is the ownership policy of ``a2w.arms.ownership``; gripper jams are watched by
+``state_timeout`` is published with ``fresh=False``, and is a communication fault while commands
+stream (when stopped, a backend may legitimately block its state, e.g. in a robot's Stop). Who may
+change the mode is the ownership policy of ``a2w.arms.ownership``; gripper jams are watched by
 ``a2w.arms.gripper_watch``.
 
 Everything slow (connect, recovery) runs on a worker thread; callbacks never block. Internally
@@ -107,7 +108,8 @@ class ArmNodeParams(Params):
         "long (s) -> jam warning (a2w.arms.gripper_watch)", low=0.05, high=10.0)
     state_timeout: float = param(
         0.25, "an arm whose state stops updating (read fails or its stamp freezes) for this long (s) "
-        "is lost: communication fault, its state is published with fresh=False", low=0.01, high=5.0)
+        "is published with fresh=False; while commands stream it is lost: communication fault",
+        low=0.01, high=5.0)
     # TRI's gripper box in the table frame (rig_facts.md §4.1).
     left_workspace_lo: list[float] = param([-0.375, -0.70, 0.015], "left TCP box, world min (m)")
     left_workspace_hi: list[float] = param([0.20, 0.70, 0.90], "left TCP box, world max (m)")
@@ -403,11 +405,12 @@ class ArmNode(Component):
         except ArmError as exc:
             self._fault([Fault(-1, FaultKind.COMMUNICATION, f"reading the arms' state failed: {exc}")])
             return
-        faults = self._backend_faults() + [
-            Fault(i, FaultKind.COMMUNICATION,
-                  f"no new state from the {ARM_NAMES[i]} arm for more than state_timeout "
-                  f"{self.params.state_timeout:g} s (link lost or frozen)")
-            for i in range(2) if self._stale(i, now)]
+        faults = self._backend_faults()
+        if self.motion in (Motion.STREAMING, Motion.HOLDING):  # never command on lost data
+            faults += [Fault(i, FaultKind.COMMUNICATION,
+                             f"no new state from the {ARM_NAMES[i]} arm for more than state_timeout "
+                             f"{self.params.state_timeout:g} s (link lost or frozen)")
+                       for i in range(2) if self._stale(i, now)]
         if faults or self.motion == Motion.FAULTED:
             # Faulted stays faulted even if nothing is reported now (e.g. cleared at the robot):
             # only an explicit recover resumes.
