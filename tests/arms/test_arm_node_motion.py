@@ -148,11 +148,12 @@ def _hold_cases(rig: Rig) -> None:
         start = world_tcp(rig, 0)
         d = np.asarray(direction) / np.linalg.norm(direction)
         q0 = Rotation.from_quat(left.tcp_pose.quaternion)
-        lead = 0.3  # targets ahead of time: the command still runs at full speed when hold begins
+        # Targets 0.3 s of path ahead of the command: it still runs at full speed when hold begins.
+        ahead = 0.3
 
         def make(t: float) -> tuple[ArmTarget, ArmTarget]:
-            goal = start + d * p.max_linear_vel * (t + lead)
-            turn = Rotation.from_rotvec([0.0, 0.0, spin * (t + lead)]) * q0  # about z (bases are yawed only)
+            goal = start + d * p.max_linear_vel * (t + ahead)
+            turn = Rotation.from_rotvec([0.0, 0.0, spin * (t + ahead)]) * q0  # about z (bases are yawed only)
             return target(base_point(rig, 0, goal), turn.as_quat()), right
 
         first = len(commands)
