@@ -113,9 +113,9 @@ def base_point(rig: Rig, arm: int, p_world: np.ndarray) -> np.ndarray:
     return T[:3, :3].T @ (np.asarray(p_world, float) - T[:3, 3])
 
 
-def make_rig(task: str = "none", **params: Any) -> Iterator[Rig]:
-    """A sim world (with ``task``'s objects), its runner and a host with the arm node (``params``)
-    and a probe. Every resource is owned by the exit stack from the moment it exists, so a failing
+def make_rig(task: str = "none", clock: Any = None, **params: Any) -> Iterator[Rig]:
+    """A sim world (with ``task``'s objects), its runner and a host (on ``clock``, default wall
+    time) with the arm node (``params``) and a probe. Every resource is owned by the exit stack from the moment it exists, so a failing
     setup (a bad parameter on purpose) releases what was already started, here, on this thread."""
     from a2w.sim.scene import SceneConfig
     from a2w.sim.world import SimRunner, SimWorld, register_world, unregister_world
@@ -127,7 +127,7 @@ def make_rig(task: str = "none", **params: Any) -> Iterator[Rig]:
         register_world(name, world)
         owned.callback(unregister_world, name, world)
         runner = owned.enter_context(SimRunner(world, realtime_factor=1.0))
-        host = Host(diagnostics_period=0)
+        host = Host(diagnostics_period=0) if clock is None else Host(clock=clock, diagnostics_period=0)
         owned.callback(host.shutdown)
         defaults = dict(backend="sim", sim_world=name, hold_after=0.15, stop_after=0.6, stale_after=0.5)
         arm = host.add(NodeSpec(ArmNode, "arm_node", params={**defaults, **params}))

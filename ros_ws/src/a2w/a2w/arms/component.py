@@ -167,6 +167,9 @@ class ArmNode(Component):
         super().__init__(node, params)
         p = params
         self.clock = node.clock
+        # Stamps are the clock's (wall time on a rig); durations (watchdog, freshness, rates) run
+        # on its monotonic timeline, so a wall-clock step neither trips nor silences them.
+        self.timeline = node.clock.timeline()
         self.limits = MotionLimits(p.max_linear_vel, p.max_angular_vel, p.max_linear_acc,
                                    p.max_angular_acc, p.gripper_rate)
         self.workspace = (WorkspaceBox(p.left_workspace_lo, p.left_workspace_hi),
@@ -189,7 +192,8 @@ class ArmNode(Component):
         self.interp = (TargetInterpolator(), TargetInterpolator())
         self.cmd: list[CartesianCommand | None] = [None, None]
         self.last_states: tuple[ArmState, ArmState] | None = None
-        self._last_read = -math.inf
+        self._last_read = -math.inf  # timeline time of the last read
+        self._read_stamp = -math.inf  # its clock stamp
         self.faults: list[Fault] = []
         self.fault_history: deque[str] = deque(maxlen=20)
         self.mode_before_fault = ControlMode.HOLD
@@ -263,22 +267,24 @@ class ArmNode(Component):
 
     def _fresh_from(self, states: tuple[ArmState, ArmState]) -> None:
         """Freshness restarts from ``states`` (after connecting or recovering)."""
-        now = self.clock.now()
+        mono = self.timeline.now()
         self._arm_stamp = [st.stamp for st in states]
-        self._arm_seen = [now, now]
-        self._last_read = now
+        self._arm_seen = [mono, mono]
+        self._last_read, self._read_stamp = mono, self.clock.now()
 
-    def _read(self, now: float) -> tuple[ArmState, ArmState]:
+    def _read(self) -> tuple[ArmState, ArmState]:
         """Read both arms, noting when each arm's data last changed. ``ArmError`` if the read fails."""
         states = self.backend.read()
+        mono = self.timeline.now()
         for i, st in enumerate(states):
             if st.stamp != self._arm_stamp[i]:
-                self._arm_stamp[i], self._arm_seen[i] = st.stamp, now
-        self.last_states, self._last_read = states, now
+                self._arm_stamp[i], self._arm_seen[i] = st.stamp, mono
+        self.last_states, self._last_read, self._read_stamp = states, mono, self.clock.now()
         return states
 
-    def _stale(self, i: int, now: float) -> bool:
-        return now - self._arm_seen[i] > self.params.state_timeout
+    def _stale(self, i: int, mono: float) -> bool:
+        """No new data from arm ``i`` for ``state_timeout`` at timeline time ``mono``."""
+        return mono - self._arm_seen[i] > self.params.state_timeout
 
     def _set_motion(self, motion: Motion, message: str) -> None:
         self.motion = motion
@@ -310,7 +316,7 @@ class ArmNode(Component):
             if self.motion == Motion.STOPPED and self.last_states is not None:
                 # Restart from where the arms are, not from a command they never reached.
                 self._seed_from(self.last_states)
-            self.watchdog.feed(self.clock.now())
+            self.watchdog.feed(self.timeline.now())
             self._set_motion(Motion.HOLDING, f"mode {new.value} ({reason})")
         return [str(t) for t in made]
 
@@ -390,7 +396,7 @@ class ArmNode(Component):
                 c = self.cmd[i]
                 self.interp[i].reset(Waypoint(now, c.position, c.quaternion, c.gripper))
             self.interp[i].push(Waypoint(float(msg.stamp), p, q, float(a.gripper_open)), now)
-        self.watchdog.feed(now)
+        self.watchdog.feed(self.timeline.now())
         self.targets_accepted += 1
         if resume:
             self._set_motion(Motion.STREAMING, f"streaming {source.value} targets")
@@ -401,7 +407,7 @@ class ArmNode(Component):
             return
         now = self.clock.now()
         try:
-            states = self._read(now)
+            states = self._read()
         except ArmError as exc:
             self._fault([Fault(-1, FaultKind.COMMUNICATION, f"reading the arms' state failed: {exc}")])
             return
@@ -410,7 +416,7 @@ class ArmNode(Component):
             faults += [Fault(i, FaultKind.COMMUNICATION,
                              f"no new state from the {ARM_NAMES[i]} arm for more than state_timeout "
                              f"{self.params.state_timeout:g} s (link lost or frozen)")
-                       for i in range(2) if self._stale(i, now)]
+                       for i in range(2) if self._stale(i, self._last_read)]
         if faults or self.motion == Motion.FAULTED:
             # Faulted stays faulted even if nothing is reported now (e.g. cleared at the robot):
             # only an explicit recover resumes.
@@ -418,7 +424,7 @@ class ArmNode(Component):
             return
         mode = self.ownership.mode
         if mode in STREAMING_MODES and self.motion in (Motion.STREAMING, Motion.HOLDING):
-            wd = self.watchdog.check(now)
+            wd = self.watchdog.check(self._last_read)
             if wd == WatchdogState.STOP:
                 self._switch(ControlMode.IDLE, f"watchdog: no target for {self.params.stop_after:g} s")
                 return
@@ -427,15 +433,15 @@ class ArmNode(Component):
         if self.motion not in (Motion.STREAMING, Motion.HOLDING):
             return
         self._step(states, now)
-        self._watch_grippers(states, now)
+        self._watch_grippers(states, self._last_read)
 
-    def _watch_grippers(self, states: tuple[ArmState, ArmState], now: float) -> None:
+    def _watch_grippers(self, states: tuple[ArmState, ArmState], mono: float) -> None:
         """Commanded vs measured gripper opening (a2w.arms.gripper_watch): a jam is a warning, not
         a fault: the arms may keep moving, but whoever commands them must know."""
         if self.motion not in (Motion.STREAMING, Motion.HOLDING):
             return  # the step faulted: nothing commanded
         for i in range(2):
-            jam = self.gripper_watch[i].update(now, float(np.clip(self.cmd[i].gripper, 0.0, 1.0)),
+            jam = self.gripper_watch[i].update(mono, float(np.clip(self.cmd[i].gripper, 0.0, 1.0)),
                                                states[i].gripper_open)
             if bool(jam) == (i in self.warnings):
                 continue
@@ -508,7 +514,7 @@ class ArmNode(Component):
             return
         self.cmd = new
         self.commands_sent += 1
-        self.command_rate.mark(now)
+        self.command_rate.mark(self.timeline.now())
 
     def _stop_backend(self, why: str) -> None:
         try:
@@ -616,30 +622,30 @@ class ArmNode(Component):
         an arm whose data froze is published with ``fresh=False``."""
         if self.motion in (Motion.CONNECTING, Motion.DISCONNECTED) or self._closed:
             return
-        now = self.clock.now()
+        mono = self.timeline.now()
         # Reuse the control tick's read when it is recent: a read can wait on the robot/sim lock,
         # and at equal rates the two timers fire back to back.
-        if self.motion != Motion.RECOVERING and now - self._last_read >= 0.5 / self.params.state_rate:
+        if self.motion != Motion.RECOVERING and mono - self._last_read >= 0.5 / self.params.state_rate:
             try:
-                self._read(now)
+                self._read()
             except ArmError:
                 return  # the control tick faults on it
-        states, read_at = self.last_states, self._last_read
+        states, read_at, stamp = self.last_states, self._last_read, self._read_stamp
         if states is None or read_at <= self._published_read:
             return
         self._published_read = read_at
         states = tuple(dataclasses.replace(st, fresh=False) if self._stale(i, read_at) else st
                        for i, st in enumerate(states))
-        self.state_pub.publish(RigState(states[0], states[1], self.ownership.mode, read_at))
+        self.state_pub.publish(RigState(states[0], states[1], self.ownership.mode, stamp))
         names = tuple(self.backend.joint_names[0]) + tuple(self.backend.joint_names[1])
         self.joint_pub.publish(JointStates(
             names, np.concatenate([states[0].joint_positions, states[1].joint_positions]),
-            np.concatenate([states[0].joint_velocities, states[1].joint_velocities]), read_at))
-        self.state_rate.mark(now)
+            np.concatenate([states[0].joint_velocities, states[1].joint_velocities]), stamp))
+        self.state_rate.mark(mono)
 
     # -- diagnostics and shutdown ---------------------------------------------------------
     def diagnostics(self) -> dict[str, Any]:
-        now = self.clock.now()
+        now = self.timeline.now()
         return {
             "backend": self.params.backend,
             "mode": self.ownership.mode.value,
