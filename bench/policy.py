@@ -24,9 +24,9 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from a2world.policy import build_policy
-from a2world.policy_config import PolicyConfig, released_policy_config, tiny_policy_config
-from a2world.policy_diffusion import Guidance, JointCondition, JointDenoiser, guided_x0, sample_joint
+from a2world.policy.model import build_policy
+from a2world.policy.config import PolicyConfig, released_policy_config, tiny_policy_config
+from a2world.policy.diffusion import Guidance, JointCondition, JointDenoiser, guided_x0, sample_joint
 from a2world.sampler import SamplerConfig, first_frame_mask
 
 log = logging.getLogger("bench.policy")
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dtype != "fp32":
             print("--onnx needs --dtype fp32", file=sys.stderr)
             return 2
-        from a2world.policy_onnx import OnnxDenoiser, export_denoiser
+        from a2world.policy.onnx import OnnxDenoiser, export_denoiser
 
         batch = 2 if guidance.needs_unconditional else 1
         data = export_denoiser(den, None, batch, args.views, (latent, latent), cfg.text_tokens)

@@ -20,7 +20,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-MODEL_COMMAND_MODULES: tuple[str, ...] = ("a2world.policy_cli",)
+MODEL_COMMAND_MODULES: tuple[str, ...] = ("a2world.policy.cli",)
 
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
 

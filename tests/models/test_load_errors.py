@@ -2,7 +2,7 @@
 the problem; NaN/Inf refused unless allowed; float64 refused (not converted).
 
 Loaders: the official A2World `.pt` import, our A2World directory (safetensors + config.json), the
-policy directory, `policy_init.read_state_dict`, the VAE (`.pth` and our safetensors), and the
+policy directory, `policy.init.read_state_dict`, the VAE (`.pth` and our safetensors), and the
 text-embedding cache (library and `a2w text-cache list` in a subprocess).
 """
 
@@ -28,8 +28,8 @@ from a2world.checkpoint import load_checkpoint, load_reference_checkpoint, save_
 from a2world.config import tiny_config
 from a2world.dit import build_dit
 from a2world.load_checks import CheckpointLoadError, NonFiniteTensorError
-from a2world.policy_checkpoint import load_policy, save_policy
-from a2world.policy_init import read_state_dict
+from a2world.policy.checkpoint import load_policy, save_policy
+from a2world.policy.init import read_state_dict
 from a2world.text_embeddings import CACHE_FORMAT, CACHE_VERSION, TextEmbeddingCache
 from a2world.vae.config import VAEConfig
 from a2world.vae.model import WanVAE

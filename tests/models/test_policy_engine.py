@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from a2world.policy_config import tiny_policy_config
-from a2world.policy_diffusion import Guidance, JointCondition, JointDenoiser, cfg_combine, sample_joint
-from a2world.policy_engine import (
+from a2world.policy.config import tiny_policy_config
+from a2world.policy.diffusion import Guidance, JointCondition, JointDenoiser, cfg_combine, sample_joint
+from a2world.policy.engine import (
     NonFiniteOutputError,
     ObservationTimingError,
     PolicyEngine,
     PolicyEngineConfig,
     make_observation,
 )
-from a2world.policy_onnx import OnnxDenoiser, export_denoiser
+from a2world.policy.onnx import OnnxDenoiser, export_denoiser
 from a2world.sampler import SamplerConfig, first_frame_mask
 from a2world.text_embeddings import MissingInstructionError
 from a2world.tokenizer import WanTokenizer
@@ -216,7 +216,7 @@ def test_onnx_matches_torch(parts, tmp_path):
 
 def test_cli_export_onnx(parts, tmp_path, capsys):
     from a2w.cli import main as a2w_main
-    from a2world.policy_checkpoint import save_policy
+    from a2world.policy.checkpoint import save_policy
 
     policy = parts[0]
     cfg = policy.config

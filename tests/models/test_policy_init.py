@@ -9,9 +9,9 @@ from a2w.cli import main as a2w_main
 from a2world.checkpoint import CheckpointMismatchError, save_checkpoint
 from a2world.config import tiny_config
 from a2world.dit import build_dit
-from a2world.policy_checkpoint import load_policy, save_policy
-from a2world.policy_config import tiny_policy_config
-from a2world.policy_init import init_policy_from_state
+from a2world.policy.checkpoint import load_policy, save_policy
+from a2world.policy.config import tiny_policy_config
+from a2world.policy.init import init_policy_from_state
 from policy_testlib import LATENT_HW
 
 

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from a2world.policy_config import tiny_policy_config
-from a2world.policy_diffusion import JointCondition, JointDenoiser, sample_joint
-from a2world.policy_train import (
+from a2world.policy.config import tiny_policy_config
+from a2world.policy.diffusion import JointCondition, JointDenoiser, sample_joint
+from a2world.policy.train import (
     PolicyBatch,
     PolicyTrainConfig,
     loss_weight,

@@ -21,7 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "a2w.sim.cli",
     "a2world.embeddings_cli",
     "a2world.cli",
-    "a2world.policy_cli",
+    "a2world.policy.cli",
 )
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from a2world.attention import SelfAttention, merge_heads
 from a2world.blocks import BlockInputs, DiTBlock, FeedForward
 from a2world.conditioning import adaln_modulation
-from a2world.policy_config import PolicyConfig
+from a2world.policy.config import PolicyConfig
 from a2world.rope import apply_rope
 
 # The block's three AdaLN sublayers; each has an action twin `action_adaln_modulation_<name>`.

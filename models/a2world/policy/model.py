@@ -1,7 +1,7 @@
 """A2World-policy: joint video-action denoiser p(o_{t+1:t+k}, a_{t+1:t+k} | o_t, l) (paper §3.3).
 
 The video path is A2World's (same modules and key names, so weights map one to one); action tokens
-join it through MoE-like blocks (`a2world.policy_blocks`). Decisions the paper leaves open:
+join it through MoE-like blocks (`a2world.policy.blocks`). Decisions the paper leaves open:
 
 - Action tokens: one token per 30 Hz step, a bias-free linear of [normalised 14-D action | prefix flag].
 - RoPE time: action k sits at fractional latent index k/12 (k / actions_per_latent) under the video's fps modulation, so it shares the angle of the latent frame ending at that instant; spatially it sits at the token-grid centre.
@@ -22,9 +22,9 @@ from torch import nn
 from a2world.attention import RMSNorm
 from a2world.blocks import BlockInputs
 from a2world.conditioning import FinalLayer, PatchEmbed, TimestepEmbedding, Timesteps, unpatchify
-from a2world.policy_blocks import ActionInputs, PolicyBlock
-from a2world.policy_config import PolicyConfig
-from a2world.policy_positions import action_angles
+from a2world.policy.blocks import ActionInputs, PolicyBlock
+from a2world.policy.config import PolicyConfig
+from a2world.policy.positions import action_angles
 from a2world.rope import MultiCameraRope
 
 

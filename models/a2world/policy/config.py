@@ -36,7 +36,7 @@ class PolicyConfig:
     # Hidden width of each block's action MLP as a multiple of the model width; None copies the
     # video MLP exactly (4.0). A smaller ratio keeps the first hidden units of the video MLP.
     action_mlp_ratio: float | None = None
-    # Joint self-attention: video rows may read action columns (decision in `a2world.policy`).
+    # Joint self-attention: video rows may read action columns (decision in `a2world.policy.model`).
     video_attends_actions: bool = True
     # Instruction context length (T5 tokens) fed to every block's cross-attention.
     text_tokens: int = 512

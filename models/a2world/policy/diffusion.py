@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from a2world.policy import A2WorldPolicy
+from a2world.policy.model import A2WorldPolicy
 from a2world.sampler import SamplerConfig, ab2_step, euler_step, karras_sigmas, rf_scaling
 
 

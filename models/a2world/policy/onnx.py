@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from a2world.policy_diffusion import JointDenoiser
+from a2world.policy.diffusion import JointDenoiser
 
 log = logging.getLogger(__name__)
 

@@ -75,8 +75,8 @@ def _load_error(command: str, exc: Exception) -> int:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     from a2world.load_checks import CheckpointLoadError
-    from a2world.policy_checkpoint import save_policy
-    from a2world.policy_init import init_policy_from_files
+    from a2world.policy.checkpoint import save_policy
+    from a2world.policy.init import init_policy_from_files
 
     overrides: dict = {}
     if args.action_mlp_ratio is not None:
@@ -100,8 +100,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from a2world.load_checks import CheckpointLoadError
-    from a2world.policy import build_policy
-    from a2world.policy_checkpoint import read_policy_config
+    from a2world.policy.model import build_policy
+    from a2world.policy.checkpoint import read_policy_config
 
     try:
         cfg = read_policy_config(args.checkpoint)
@@ -120,9 +120,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from a2world.load_checks import CheckpointLoadError
-    from a2world.policy_checkpoint import load_policy
-    from a2world.policy_diffusion import JointDenoiser
-    from a2world.policy_onnx import export_denoiser
+    from a2world.policy.checkpoint import load_policy
+    from a2world.policy.diffusion import JointDenoiser
+    from a2world.policy.onnx import export_denoiser
 
     try:
         policy = load_policy(args.checkpoint, allow_nonfinite=args.allow_nonfinite)

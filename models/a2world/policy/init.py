@@ -46,9 +46,9 @@ from a2world.load_checks import (
     read_safetensors_file,
     read_torch_file,
 )
-from a2world.policy import A2WorldPolicy, build_policy, init_action_head_
-from a2world.policy_blocks import SUBLAYERS
-from a2world.policy_config import PolicyConfig
+from a2world.policy.model import A2WorldPolicy, build_policy, init_action_head_
+from a2world.policy.blocks import SUBLAYERS
+from a2world.policy.config import PolicyConfig
 from a2world.release_layout import detect_variant
 from a2world.rope import RotaryPosition3D
 

@@ -22,8 +22,8 @@ from a2world.load_checks import (
     read_json_file,
     read_safetensors_file,
 )
-from a2world.policy import A2WorldPolicy, build_policy
-from a2world.policy_config import PolicyConfig
+from a2world.policy.model import A2WorldPolicy, build_policy
+from a2world.policy.config import PolicyConfig
 
 POLICY_FORMAT = "a2world-policy"
 

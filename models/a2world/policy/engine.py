@@ -24,8 +24,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from a2world.policy import A2WorldPolicy
-from a2world.policy_diffusion import DenoiseCall, Guidance, JointCondition, JointDenoiser, sample_joint
+from a2world.policy.model import A2WorldPolicy
+from a2world.policy.diffusion import DenoiseCall, Guidance, JointCondition, JointDenoiser, sample_joint
 from a2world.sampler import SamplerConfig, first_frame_mask
 from a2world.text_embeddings import TextEmbeddingCache
 from a2world.tokenizer import VideoTokenizer, frames_to_unit, unit_to_frames
@@ -148,7 +148,7 @@ class PolicyEngine:
             if cfg.compile:
                 return torch.compile(self.denoiser)  # type: ignore[return-value]
             return self.denoiser
-        from a2world.policy_onnx import OnnxDenoiser, export_denoiser
+        from a2world.policy.onnx import OnnxDenoiser, export_denoiser
 
         batch = 2 if cfg.guidance.needs_unconditional else 1
         model = export_denoiser(
@@ -176,7 +176,7 @@ class PolicyEngine:
             if img.dtype != np.uint8 or img.shape != (h, w, 3):
                 raise ValueError(
                     f"observation.images[{v}] must be uint8 ({h}, {w}, 3), got {img.dtype} {img.shape}; "
-                    f"resize with a2world.policy_engine.resize_view"
+                    f"resize with a2world.policy.engine.resize_view"
                 )
         stamps = [float(obs.stamps[v]) for v in cfg.view_ids]
         if not all(math.isfinite(s) for s in stamps):
