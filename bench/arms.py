@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from a2w.arms.component import ArmNode, Motion
+from a2w.arms.component import SET_MODE_SERVICE, ArmNode, Motion
+from a2w.arms.messages import SetControlModeRequest
 from a2w.clock import WallClock
 from a2w.host import Component, Host
 from a2w.host.host import NodeSpec
@@ -38,6 +39,7 @@ class _Pub(Component):
     def __init__(self, node: Any, params: Any) -> None:
         super().__init__(node, params)
         self.pub = node.create_publisher("/arms/target", RigTarget, QoS.reliable(10))
+        self.set_mode = node.create_client(SET_MODE_SERVICE, SetControlModeRequest)
 
 
 class Recorder:
@@ -101,7 +103,9 @@ def run_node(world: SimWorld, name: str, seconds: float) -> tuple[dict[str, floa
     deadline = time.monotonic() + 10
     while arm.motion != Motion.HOLDING and time.monotonic() < deadline:
         time.sleep(0.01)
-    arm._switch(ControlMode.POLICY, "benchmark")  # noqa: SLF001 - direct: no service round trip needed
+    resp = pub.set_mode.call(SetControlModeRequest(ControlMode.POLICY, "bench_pub"))
+    if not resp.success:
+        raise RuntimeError(f"the arm node refused policy mode: {resp.message}")
     base = arm.backend.read()
     rec = Recorder(arm.backend, float(base[0].tcp_pose.position[0]))
     arm.backend.command = rec  # type: ignore[method-assign]
@@ -109,7 +113,7 @@ def run_node(world: SimWorld, name: str, seconds: float) -> tuple[dict[str, floa
     clock = arm.clock
 
     def send(t: tuple[ArmTarget, ArmTarget]) -> None:
-        pub.pub.publish(RigTarget(t[0], t[1], clock.now(), ControlMode.POLICY))
+        pub.pub.publish(RigTarget(t[0], t[1], clock.now(), ControlMode.POLICY, "bench_pub"))
 
     published0 = host.bus.get("/arms/state").published
     t0 = time.monotonic()

@@ -41,6 +41,7 @@ class Rig:
     probe: Probe
     world: Any
     runner: Any
+    sender: str = "test"  # who the probe's targets say they are from: whoever last took the arms
 
     @property
     def backend(self) -> Any:
@@ -50,7 +51,10 @@ class Rig:
         return self.arm.clock.now()
 
     def set_mode(self, mode: str, who: str = "test") -> Any:
-        return self.probe.set_mode_client.call(SetControlModeRequest(ControlMode(mode), who))
+        resp = self.probe.set_mode_client.call(SetControlModeRequest(ControlMode(mode), who))
+        if resp.success and ControlMode(mode) in (ControlMode.TELEOP, ControlMode.POLICY):
+            self.sender = who
+        return resp
 
     def recover(self) -> Any:
         return self.probe.recover_client.call(RecoverRequest())
@@ -58,15 +62,17 @@ class Rig:
     def read(self) -> Any:
         return self.backend.read()
 
-    def send(self, left: ArmTarget, right: ArmTarget, source: str = "teleop", lead: float = 0.0) -> None:
-        self.probe.pub.publish(RigTarget(left, right, self.now() + lead, ControlMode(source)))
+    def send(self, left: ArmTarget, right: ArmTarget, source: str = "teleop", lead: float = 0.0,
+             requester: str | None = None) -> None:
+        self.probe.pub.publish(RigTarget(left, right, self.now() + lead, ControlMode(source),
+                                         self.sender if requester is None else requester))
 
     def stream(self, make: Callable[[float], tuple[ArmTarget, ArmTarget]], seconds: float,
-               source: str = "teleop", rate: float = 50.0) -> None:
+               source: str = "teleop", rate: float = 50.0, requester: str | None = None) -> None:
         t0 = time.monotonic()
         while (t := time.monotonic() - t0) < seconds:
             left, right = make(t)
-            self.send(left, right, source)
+            self.send(left, right, source, requester=requester)
             time.sleep(1.0 / rate)
         self.drain()
 

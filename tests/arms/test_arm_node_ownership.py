@@ -115,6 +115,26 @@ def test_the_policy_never_takes_the_arms_from_teleop(rig: Rig) -> None:
     assert not rig.set_mode("teleop", "operator").success
 
 
+@pytest.mark.parametrize("sender", ["policy_node", "monitor", "", "operator2", "Operator"])
+def test_targets_for_the_owners_mode_from_anyone_else_do_not_move_the_arms(rig: Rig, sender: str) -> None:
+    """A sender that is not the owner cannot move the arms by stamping its targets with the
+    owner's mode: the target's requester must be the owner too."""
+    assert rig.set_mode("teleop", "operator").success
+    left, right = hold_targets(rig)
+    up = target(left.tcp_pose.position + [0.0, 0.0, 0.03], left.tcp_pose.quaternion)
+    z0 = rig.read()[0].tcp_pose.position[2]
+    before = rig.diag()["targets_accepted"]
+    for t in range(20):
+        rig.send(up, right, source="teleop", requester=sender)
+    rig.drain()
+    assert rig.diag()["targets_accepted"] == before
+    assert "owned by 'operator'" in rig.diag()["last_reject"]
+    assert abs(rig.read()[0].tcp_pose.position[2] - z0) < 0.005
+    # The owner's own targets (its name padded with blanks, as set_mode accepts) still move them.
+    rig.stream(lambda t: (up, right), 0.6, source="teleop", requester=" operator ")
+    assert rig.read()[0].tcp_pose.position[2] - z0 > 0.02
+
+
 def test_owner_keeps_the_arms_through_watchdog_stop_and_fault_recovery() -> None:
     from a2w.arms.backend import FaultKind
     from a2w.arms.component import Motion

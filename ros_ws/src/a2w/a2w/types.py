@@ -300,12 +300,17 @@ class ArmTarget:
 
 @dataclass(frozen=True)
 class RigTarget:
-    """Targets for both arms, to be reached at ``stamp``, from a named source (teleop, policy)."""
+    """Targets for both arms, to be reached at ``stamp``, from a source (teleop, policy).
+
+    ``requester`` names the sender as it named itself when it took the arms (``/arms/set_mode``);
+    the arm node moves only for the owner's targets.
+    """
 
     left: ArmTarget
     right: ArmTarget
     stamp: float
     source: ControlMode
+    requester: str = ""
 
     def __post_init__(self) -> None:
         for name in ARM_NAMES:
@@ -313,6 +318,8 @@ class RigTarget:
                 raise ValueError(f"{name}: must be an ArmTarget")
         object.__setattr__(self, "stamp", _finite_scalar("stamp", self.stamp))
         object.__setattr__(self, "source", _enum("source", ControlMode, self.source))
+        if not isinstance(self.requester, str):
+            raise ValueError(f"requester: must be a string, got {type(self.requester).__name__}")
 
     def arm(self, index: int) -> ArmTarget:
         return (self.left, self.right)[index]

@@ -389,6 +389,10 @@ class ArmNode(Component):
         if not self.ownership.accepts(source):
             self._reject(f"not owner: source {source.value}, mode {self.ownership.mode.value}", hold=False)
             return
+        if not self.ownership.owned_by(msg.requester):
+            self._reject(f"not owner: targets from {msg.requester.strip()!r}, the arms are owned by "
+                         f"{self.ownership.owner!r}", hold=False)
+            return
         resume = self.motion != Motion.STREAMING
         for i, a in enumerate(arms):
             p, q = self._to_world(i, np.asarray(a.tcp_pose.position), np.asarray(a.tcp_pose.quaternion))

@@ -1,6 +1,7 @@
 """Who owns the arms: idle, hold, teleop or policy (DESIGN.md §2), and who may change that.
 
-Only the owner's targets are accepted. Every change passes through HOLD, so the arms are held
+Only the owner's targets are accepted: a target must be for the current mode and name the owner as
+its ``requester``. Every change passes through HOLD, so the arms are held
 still between two owners and no owner inherits the other's motion; every transition is recorded
 with its reason.
 
@@ -73,8 +74,12 @@ class Ownership:
         self._log = logger or log
 
     def accepts(self, source: ControlMode) -> bool:
-        """True if targets from ``source`` may move the arms now."""
+        """True if targets for mode ``source`` may move the arms now (the mode half of the check)."""
         return self.mode in STREAMING_MODES and source == self.mode
+
+    def owned_by(self, requester: str) -> bool:
+        """True if ``requester`` (a target's sender) is the owner (the sender half of the check)."""
+        return self.owner is not None and requester.strip() == self.owner
 
     def refusal(self, new: ControlMode, requester: str, override: bool = False) -> str:
         """Why the policy refuses ``requester`` the mode ``new`` ('' if it grants it)."""

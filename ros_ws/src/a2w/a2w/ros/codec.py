@@ -362,14 +362,14 @@ def decode_arm_target(msg: Any) -> ArmTarget:
 def encode_rig_target(kit: MessageKit, t: RigTarget) -> Any:
     return kit.new(
         f"{IFACE}/msg/RigTarget", header=header(kit, t.stamp),
-        source=_mode_code(t.source, "source"),
+        source=_mode_code(t.source, "source"), requester=t.requester,
         left=encode_arm_target(kit, t.left), right=encode_arm_target(kit, t.right),
     )
 
 
 def decode_rig_target(msg: Any) -> RigTarget:
     return RigTarget(decode_arm_target(msg.left), decode_arm_target(msg.right),
-                     from_time(msg.header.stamp), _mode(msg.source, "source"))
+                     from_time(msg.header.stamp), _mode(msg.source, "source"), str(msg.requester))
 
 
 # -- policy ---------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ class ExpertNode(Component):
             pose_b = np.linalg.inv(self._base(a)) @ pose_w
             quat = Rotation.from_matrix(pose_b[:3, :3]).as_quat()
             arms.append(ArmTarget(Pose(pose_b[:3, 3], quat), float(np.clip(grip, 0.0, 1.0))))
-        self._pub.publish(RigTarget(arms[0], arms[1], now + step, ControlMode.POLICY))
+        self._pub.publish(RigTarget(arms[0], arms[1], now + step, ControlMode.POLICY, self.node.name))
         self.sent += 1
 
     def _finish(self, success: bool, outcome: str) -> None:
