@@ -8,11 +8,10 @@ its reference behaviour as the default (a2world_release_facts.md §9).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from a2world.load_checks import check_field_types
+from a2world.load_checks import JsonConfig
 
 Variant = Literal["pretrained", "sim"]
 VARIANTS: tuple[Variant, ...] = ("pretrained", "sim")
@@ -53,7 +52,7 @@ def _positive(value: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class DiTConfig:
+class DiTConfig(JsonConfig):
     """Hyper-parameters of the backbone (a2world_release_facts.md §1.1)."""
 
     variant: Variant = "pretrained"
@@ -160,36 +159,6 @@ class DiTConfig:
     def pixel_frames_per_chunk(self) -> int:
         # Wan2.1 VAE: T_lat = 1 + (T_pix - 1) // 4 (§5)
         return 1 + 4 * (self.state_t - 1)
-
-    def with_updates(self, **changes: Any) -> "DiTConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["black_pool"] = list(self.black_pool)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DiTConfig":
-        check_field_types(cls, data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown DiTConfig fields: {unknown}")
-        data = dict(data)
-        if "quirks" in data:
-            check_field_types(QuirkOptions, data["quirks"])
-            qknown = {f.name for f in dataclasses.fields(QuirkOptions)}
-            qunknown = sorted(set(data["quirks"]) - qknown)
-            if qunknown:
-                raise ValueError(f"unknown QuirkOptions fields: {qunknown}")
-            data["quirks"] = QuirkOptions(**data["quirks"])
-        if "black_pool" in data:
-            data["black_pool"] = tuple(data["black_pool"])
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
 def released_config(variant: Variant) -> DiTConfig:

@@ -9,23 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from a2world.attention import RMSNorm
 from a2world.blocks import BlockInputs, DiTBlock
-from a2world.conditioning import (
-    BlackEncoder,
-    FinalLayer,
-    Mlp,
-    PatchEmbed,
-    TimestepEmbedding,
-    Timesteps,
-    unpatchify,
-)
+from a2world.conditioning import BlackEncoder, Mlp
 from a2world.config import DiTConfig
 from a2world.history_modules import HistoryTokenizer, ViewPairBias
-from a2world.rope import MultiCameraRope
+from a2world.stem import VideoStem, video_final_layer
 
 
 @dataclass
@@ -40,20 +30,13 @@ class HistoryInputs:
     state: torch.Tensor
 
 
-class A2WorldDiT(nn.Module):
+class A2WorldDiT(VideoStem):
     def __init__(self, config: DiTConfig) -> None:
-        super().__init__()
+        super().__init__(config)
         self.config = config
         d = config.model_channels
         ctx = config.crossattn_emb_channels
         hidden = config.action_hidden_dim
-        self.x_embedder_multiview = PatchEmbed(
-            config.patch_in_features, d, config.patch_spatial, config.patch_temporal
-        )
-        self.pos_embedder_options = MultiCameraRope(config)
-        self.t_embedder = nn.Sequential(Timesteps(d), TimestepEmbedding(d))
-        self.t_embedding_norm = RMSNorm(d, config.norm_eps)
-        self.view_embeddings = nn.Embedding(config.n_cameras_emb, config.view_condition_dim)
         self.action_embedder_B_D_agi = Mlp(config.action_dim, hidden, d)
         self.action_embedder_B_3D_agi = Mlp(config.action_dim, hidden, 3 * d)
         # Stored in both checkpoints; only the pretrained net uses it (§1.6).
@@ -75,44 +58,13 @@ class A2WorldDiT(nn.Module):
             self.mem_to_v = nn.Linear(ctx, d, bias=False)
             self.vpb = ViewPairBias(config.vpb_features, config.vpb_hidden, config.vpb_clamp)
         self.blocks = nn.ModuleList(DiTBlock(config) for _ in range(config.num_blocks))
-        self.final_layer = FinalLayer(d, config.adaln_lora_dim, config.patch_out_features, config.norm_eps)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.x_embedder_multiview.proj[1].weight.dtype
+        self.final_layer = video_final_layer(config)
 
     # ---------------------------------------------------------------- inputs
-    def _assemble_input(
-        self,
-        x: torch.Tensor,
-        view_ids: torch.Tensor,
-        condition_mask: torch.Tensor,
-        padding_mask: torch.Tensor | None,
-    ) -> torch.Tensor:
-        """[latent 16 | cond mask 1 | padding mask 1 | view emb 7] along channels (§1.2)."""
-        b, _, vt, h, w = x.shape
-        frames = vt // view_ids.shape[1]
-        if condition_mask.dim() == 2:  # per-frame (B, V·T)
-            condition_mask = condition_mask[:, None, :, None, None].expand(b, 1, vt, h, w)
-        if padding_mask is None:
-            padding_mask = x.new_zeros(b, 1, h, w)
-        elif padding_mask.shape[-2:] != (h, w):
-            padding_mask = F.interpolate(padding_mask.float(), size=(h, w), mode="nearest")
-        padding = padding_mask[:, :, None].expand(b, 1, vt, h, w)
-        view_emb = self.view_embeddings(view_ids.clamp(max=self.config.n_cameras_emb - 1))
-        view_emb = view_emb.repeat_interleave(frames, dim=1)  # (B, V·T, 7)
-        view_emb = view_emb.permute(0, 2, 1)[..., None, None].expand(-1, -1, vt, h, w)
-        parts = [x, condition_mask, padding, view_emb]
-        return torch.cat([p.to(self.dtype) for p in parts], dim=1)
-
     def _embed_time_and_action(
         self, timesteps: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (t_emb (B, V·T, D), LoRA (B, V·T, 3D), flattened actions (B, 1, A))."""
-        if self.config.quirks.timestep_bf16:
-            timesteps = timesteps.to(torch.bfloat16)  # §1.4: coarse near 1 (step 0.0039)
-        sinusoid = self.t_embedder[0](timesteps).to(self.dtype)
-        sinusoid, lora = self.t_embedder[1](sinusoid)
         b = actions.shape[0]
         # §1.4: the 20×14 chunk is flattened time-major to 280 values.
         act = actions.reshape(b, 1, -1).to(self.dtype)
@@ -121,8 +73,9 @@ class A2WorldDiT(nn.Module):
                 f"actions must hold {self.config.action_dim} values per sample "
                 f"({self.config.action_chunk}×{self.config.action_width}), got {act.shape[-1]}"
             )
-        t_emb = self.t_embedding_norm(sinusoid + self.action_embedder_B_D_agi(act))
-        lora = lora + self.action_embedder_B_3D_agi(act)
+        t_emb, lora = self.embed_time(
+            timesteps, self.action_embedder_B_D_agi(act), self.action_embedder_B_3D_agi(act)
+        )
         return t_emb, lora, act
 
     def _history_context(
@@ -188,11 +141,9 @@ class A2WorldDiT(nn.Module):
         if timesteps.shape != (b, vt):
             raise ValueError(f"timesteps must be (B, V·T) = {(b, vt)}, got {tuple(timesteps.shape)}")
         frames = vt // n_views
-        p = cfg.patch_spatial
 
-        tokens = self.x_embedder_multiview(self._assemble_input(x, view_ids, condition_mask, padding_mask))
-        _, f, hp, wp, d = tokens.shape
-        tokens = tokens.reshape(b, f, hp * wp, d)
+        tokens, grid = self.video_tokens(x, view_ids, condition_mask, padding_mask)
+        _, hp, wp = grid
         t_emb, lora, act = self._embed_time_and_action(timesteps, actions)
         angles = self.pos_embedder_options.angles(n_views, frames, hp, wp, device=x.device)
 
@@ -211,9 +162,7 @@ class A2WorldDiT(nn.Module):
         inp = BlockInputs(t_emb, lora, angles, n_views, frames, context, bias, memory)
         for block in self.blocks:
             tokens = block(tokens, inp)
-        out = self.final_layer(tokens, t_emb, lora)
-        out = out.reshape(b, f, hp, wp, -1)
-        return unpatchify(out, p, cfg.patch_temporal, cfg.latent_channels)
+        return self.video_output(tokens, t_emb, lora, grid)
 
 
 def build_dit(config: DiTConfig, device: torch.device | str | None = None) -> A2WorldDiT:

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 T = TypeVar("T")
+C = TypeVar("C", bound="JsonConfig")
 
 WEIGHT_DTYPES: tuple[torch.dtype, ...] = (torch.bfloat16, torch.float16, torch.float32)
 CRC_METADATA_KEY = "crc32"
@@ -263,3 +264,40 @@ def check_field_types(cls: type, data: Any) -> None:
     ]
     if bad:
         raise ValueError(f"{cls.__name__} fields of the wrong type: {'; '.join(bad)}")
+
+
+def config_from_dict(cls: type[T], data: Any) -> T:
+    """Dataclass `cls` from its JSON form, strictly: wrong types (:func:`check_field_types`) and
+    unknown fields are ValueErrors naming them; nested dataclass fields are read the same way and
+    JSON lists become tuples where the field is one. Checks on values are the class's own."""
+    check_field_types(cls, data)
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {unknown}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            value = config_from_dict(hint, value)
+        elif typing.get_origin(hint) is tuple:
+            value = tuple(value)
+        values[name] = value
+    return cls(**values)
+
+
+class JsonConfig:
+    """JSON form of a frozen config dataclass: `to_dict`/`to_json` out, strict `from_dict` in."""
+
+    def with_updates(self: C, **changes: Any) -> C:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[C], data: Any) -> C:
+        return config_from_dict(cls, data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

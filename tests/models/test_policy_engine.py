@@ -100,6 +100,42 @@ def test_prefix_is_held_exactly(parts):
     assert not torch.equal(x0_a[:, 11:], clean_prefix[:, 11:])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_engine_normalises_with_the_policys_current_stats(parts, dtype):
+    """One normalisation: the prefix reaches the denoiser as (a − mean)/std and the sampled x0
+    comes back as x0·std + mean (in float32), with the stats the policy holds when the engine
+    predicts, also after they change."""
+    _, tok, cache = parts
+    policy = make_policy(seed=0, config=parts[0].config)
+    config = PolicyEngineConfig(
+        sampler=SamplerConfig(num_steps=1), image_size=SIZE, view_ids=VIEWS, decode_video=False, dtype=dtype
+    )
+    eng = PolicyEngine(policy, tok, cache, config, clock=NOW)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    denoise = eng.call
+
+    def recording(*args: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x0 = denoise(*args)
+        seen.append((args[7], x0[1]))  # (normalised prefix, action x0)
+        return x0
+
+    eng.call = recording
+    rng = np.random.default_rng(5)
+    for d in (1, 4, 7):
+        prefix = rng.normal(size=(d, 14)).astype(np.float32)
+        eng.policy.set_action_stats(
+            torch.from_numpy(rng.normal(size=14).astype(np.float32)),
+            torch.from_numpy(rng.uniform(0.1, 3.0, size=14).astype(np.float32)),
+        )
+        mean, std = eng.policy.action_mean.float(), eng.policy.action_std.float()  # as held, in the net's dtype
+        seen.clear()
+        out = eng.predict(observation(), INSTRUCTION, action_prefix=prefix)
+        given, x0_a = seen[-1]
+        assert torch.equal(given[0, :d], (torch.from_numpy(prefix) - mean) / std)
+        assert np.array_equal(out.actions[d:], (x0_a[0, d:] * std + mean).numpy())
+        assert np.array_equal(out.actions[:d], prefix)
+
+
 def test_guidance_scale_one_equals_conditional(parts):
     cond_only = engine(parts).predict(observation(), INSTRUCTION)
     both = engine(parts, guidance=Guidance(1.0, 1.0, always_run_unconditional=True)).predict(observation(), INSTRUCTION)

@@ -8,14 +8,18 @@ import pytest
 import torch
 
 from a2world.config import QuirkOptions, released_config, tiny_config
+from a2world.dit import build_dit
 from a2world.policy.model import build_policy
 from a2world.policy.config import PolicyConfig, released_policy_config, tiny_policy_config
 from a2world.policy.positions import action_angles, rope_angles_at
 from a2world.release_layout import released_layout
 from a2world.rope import RotaryPosition3D, rope_split
+from a2world.stem import VideoStem
 from policy_testlib import make_inputs, make_policy
 
 A2WORLD_PRETRAINED_PARAMS = 2_527_345_180  # a2world_release_facts.md §1.1
+STEM = ("x_embedder_multiview.", "pos_embedder_options.", "t_embedder.", "t_embedding_norm.", "view_embeddings.",
+        "final_layer.")
 DROPPED = ("action_embedder_B_D_agi.", "action_embedder_B_3D_agi.", "action_to_crossattn_emb.", "black_to_crossattn_emb.")
 
 
@@ -54,6 +58,22 @@ def test_video_keys_match_a2world_layout():
     assert {k: state.get(k) for k in release} == release
     extra = set(state) - set(release)
     assert all("action" in k or k.endswith("_offset") for k in extra), sorted(extra)
+
+
+def test_both_nets_share_the_video_stem_under_the_release_names():
+    """A2World, A2World-sim and the policy are one VideoStem class: the stem's keys are the release's,
+    with the released shapes, in all three."""
+    nets = {
+        "pretrained": build_dit(released_config("pretrained"), "meta"),
+        "sim": build_dit(released_config("sim"), "meta"),
+        "policy": build_policy(released_policy_config(), "meta"),
+    }
+    release = {k: s for k, s in released_layout("pretrained").items() if k.startswith(STEM)}
+    assert release == {k: s for k, s in released_layout("sim").items() if k.startswith(STEM)}
+    for name, net in nets.items():
+        assert isinstance(net, VideoStem), name
+        stem = {k: tuple(v.shape) for k, v in net.state_dict().items() if k.startswith(STEM)}
+        assert stem == release, name
 
 
 @pytest.mark.parametrize("ratio", [None, 1.0])

@@ -7,14 +7,12 @@ configurations share one structure; only widths, depths and horizons change.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from a2world.config import DiTConfig, released_config, tiny_config
-from a2world.load_checks import check_field_types
+from a2world.load_checks import JsonConfig
 
 # paper supplement §6.2: σ_v = √6·σ_base, σ_a = 0.5·σ_base
 SIGMA_SCALE_VIDEO = math.sqrt(6.0)
@@ -22,7 +20,7 @@ SIGMA_SCALE_ACTION = 0.5
 
 
 @dataclass(frozen=True)
-class PolicyConfig:
+class PolicyConfig(JsonConfig):
     """Hyper-parameters of A2World-policy.
 
     `backbone` is the A2World DiT configuration whose video path the policy keeps unchanged;
@@ -104,30 +102,6 @@ class PolicyConfig:
     def action_sigma_ratio(self) -> float:
         """σ_a / σ_v under the shared-timestep coupling."""
         return self.sigma_scale_action / self.sigma_scale_video
-
-    # ------------------------------------------------------------------ (de)serialisation
-    def with_updates(self, **changes: Any) -> "PolicyConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["backbone"] = self.backbone.to_dict()
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PolicyConfig":
-        check_field_types(cls, data)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown PolicyConfig fields: {unknown}")
-        data = dict(data)
-        if "backbone" in data:
-            data["backbone"] = DiTConfig.from_dict(data["backbone"])
-        return cls(**data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
 def released_policy_config(**overrides: Any) -> PolicyConfig:

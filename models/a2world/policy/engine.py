@@ -133,9 +133,6 @@ class PolicyEngine:
         self.text_cache = text_cache
         self.device = torch.device(cfg.device)
         self.policy = policy.to(self.device, DTYPES[cfg.dtype]).eval()
-        # Normalisation stays float32 even for a bf16 net.
-        self.action_mean = policy.action_mean.detach().float().cpu().numpy()
-        self.action_std = policy.action_std.detach().float().cpu().numpy()
         self.latent_hw = (h // tokenizer.spatial_compression, w // tokenizer.spatial_compression)
         p = pc.backbone.patch_spatial
         self.denoiser = JointDenoiser(self.policy, len(cfg.view_ids), self.latent_hw[0] // p, self.latent_hw[1] // p)
@@ -264,15 +261,16 @@ class PolicyEngine:
         t_enc = time.perf_counter()
 
         n_views = len(cfg.view_ids)
-        prefix_n = np.zeros((1, pc.action_horizon, pc.action_width), np.float32)
-        prefix_n[0, :d] = (prefix - self.action_mean) / self.action_std
+        # In float32 on the CPU whatever the net's dtype and device: the policy casts its stats to the actions.
+        prefix_n = torch.zeros(1, pc.action_horizon, pc.action_width)
+        prefix_n[0, :d] = self.policy.normalize_actions(torch.from_numpy(prefix))
         prefix_mask = torch.zeros(1, pc.action_horizon, device=self.device)
         prefix_mask[0, :d] = 1.0
         cond = JointCondition(
             clean_video=clean,
             frame_mask=first_frame_mask(1, n_views, pc.latent_frames, self.device),
             view_ids=torch.tensor([list(cfg.view_ids)], device=self.device),
-            prefix=torch.from_numpy(prefix_n).to(self.device),
+            prefix=prefix_n.to(self.device),
             prefix_mask=prefix_mask,
             context=context,
         )
@@ -291,7 +289,7 @@ class PolicyEngine:
             raise NonFiniteOutputError("the sampled actions contain NaN or Inf")
         if not torch.isfinite(x0_v).all():
             raise NonFiniteOutputError("the sampled video latents contain NaN or Inf")
-        actions = x0_a[0].cpu().numpy() * self.action_std + self.action_mean
+        actions = self.policy.denormalize_actions(x0_a[0].cpu()).numpy()
         actions[:d] = prefix  # exact, not a normalise/denormalise round trip
         frames = self._decode(x0_v, n_views) if cfg.decode_video else None
         t_end = time.perf_counter()

@@ -1,7 +1,8 @@
 """A2World-policy: joint video-action denoiser p(o_{t+1:t+k}, a_{t+1:t+k} | o_t, l) (paper §3.3).
 
-The video path is A2World's (same modules and key names, so weights map one to one); action tokens
-join it through MoE-like blocks (`a2world.policy.blocks`). Decisions the paper leaves open:
+The video path is A2World's (the shared `a2world.stem.VideoStem` and the backbone's blocks, same key
+names, so weights map one to one); action tokens join it through MoE-like blocks
+(`a2world.policy.blocks`). Decisions the paper leaves open:
 
 - Action tokens: one token per 30 Hz step, a bias-free linear of [normalised 14-D action | prefix flag].
 - RoPE time: action k sits at fractional latent index k/12 (k / actions_per_latent) under the video's fps modulation, so it shares the angle of the latent frame ending at that instant; spatially it sits at the token-grid centre.
@@ -19,38 +20,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from a2world.attention import RMSNorm
 from a2world.blocks import BlockInputs
-from a2world.conditioning import FinalLayer, PatchEmbed, TimestepEmbedding, Timesteps, unpatchify
+from a2world.conditioning import FinalLayer
 from a2world.policy.blocks import ActionInputs, PolicyBlock
 from a2world.policy.config import PolicyConfig
 from a2world.policy.positions import action_angles
-from a2world.rope import MultiCameraRope
+from a2world.stem import VideoStem, video_final_layer
 
 
-class A2WorldPolicy(nn.Module):
+class A2WorldPolicy(VideoStem):
     def __init__(self, config: PolicyConfig) -> None:
-        super().__init__()
+        super().__init__(config.backbone)
         self.config = config
         bb = config.backbone
         d = bb.model_channels
-        self.x_embedder_multiview = PatchEmbed(bb.patch_in_features, d, bb.patch_spatial, bb.patch_temporal)
-        self.pos_embedder_options = MultiCameraRope(bb)
-        self.t_embedder = nn.Sequential(Timesteps(d), TimestepEmbedding(d))
-        self.t_embedding_norm = RMSNorm(d, bb.norm_eps)
-        self.view_embeddings = nn.Embedding(bb.n_cameras_emb, bb.view_condition_dim)
         self.t_embedding_offset = nn.Parameter(torch.zeros(d))
         self.adaln_lora_offset = nn.Parameter(torch.zeros(3 * d))
         self.action_x_embedder = nn.Linear(config.action_width + 1, d, bias=False)
         self.blocks = nn.ModuleList(PolicyBlock(config) for _ in range(bb.num_blocks))
-        self.final_layer = FinalLayer(d, bb.adaln_lora_dim, bb.patch_out_features, bb.norm_eps)
+        self.final_layer = video_final_layer(bb)
         self.action_final_layer = FinalLayer(d, bb.adaln_lora_dim, config.action_width, bb.norm_eps)
         self.register_buffer("action_mean", torch.zeros(config.action_width))
         self.register_buffer("action_std", torch.ones(config.action_width))
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.x_embedder_multiview.proj[1].weight.dtype
 
     # ---------------------------------------------------------------- normalisation
     def normalize_actions(self, actions: torch.Tensor) -> torch.Tensor:
@@ -88,24 +79,6 @@ class A2WorldPolicy(nn.Module):
         return mask
 
     # ---------------------------------------------------------------- inputs
-    def _assemble_video(self, x: torch.Tensor, view_ids: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        """[latent | cond mask | padding mask (zeros) | view emb] along channels (release §1.2)."""
-        b, _, vt, h, w = x.shape
-        frames = vt // view_ids.shape[1]
-        cond = frame_mask[:, None, :, None, None].expand(b, 1, vt, h, w)
-        padding = x.new_zeros(b, 1, vt, h, w)
-        emb = self.view_embeddings(view_ids.clamp(max=self.config.backbone.n_cameras_emb - 1))
-        emb = emb.repeat_interleave(frames, dim=1).permute(0, 2, 1)[..., None, None].expand(-1, -1, vt, h, w)
-        return torch.cat([p.to(self.dtype) for p in (x, cond, padding, emb)], dim=1)
-
-    def _embed_time(self, timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.config.backbone.quirks.timestep_bf16:
-            timesteps = timesteps.to(torch.bfloat16)  # release §1.4, kept for the inherited weights
-        sinusoid = self.t_embedder[0](timesteps).to(self.dtype)
-        sinusoid, lora = self.t_embedder[1](sinusoid)
-        t_emb = self.t_embedding_norm(sinusoid + self.t_embedding_offset)
-        return t_emb, lora + self.adaln_lora_offset
-
     def _check(self, x_video: torch.Tensor, t_video: torch.Tensor, view_ids: torch.Tensor,
                frame_mask: torch.Tensor, x_action: torch.Tensor, t_action: torch.Tensor,
                prefix_mask: torch.Tensor, context: torch.Tensor) -> None:
@@ -151,17 +124,16 @@ class A2WorldPolicy(nn.Module):
         Returns ((B, C, V·T, h, w), (B, Ta, 14)) in the net's dtype.
         """
         self._check(x_video, t_video, view_ids, frame_mask, x_action, t_action, prefix_mask, context)
-        bb = self.config.backbone
         b, _, vt, _, _ = x_video.shape
         n_views = view_ids.shape[1]
         frames = vt // n_views
 
-        tokens = self.x_embedder_multiview(self._assemble_video(x_video, view_ids, frame_mask))
-        _, f, hp, wp, d = tokens.shape
-        tokens = tokens.reshape(b, f, hp * wp, d)
+        tokens, grid = self.video_tokens(x_video, view_ids, frame_mask)
+        f, hp, wp = grid
         xa = self.action_x_embedder(torch.cat([x_action, prefix_mask[..., None]], dim=-1).to(self.dtype))
 
-        t_emb, lora = self._embed_time(torch.cat([t_video, t_action], dim=1))
+        timesteps = torch.cat([t_video, t_action], dim=1)
+        t_emb, lora = self.embed_time(timesteps, self.t_embedding_offset, self.adaln_lora_offset)
         if angles is None:
             angles = self.angles(n_views, frames, hp, wp, device=x_video.device)
         ctx = context.to(self.dtype)[:, None].expand(b, n_views, -1, -1)
@@ -170,8 +142,7 @@ class A2WorldPolicy(nn.Module):
         for block in self.blocks:
             tokens, xa = block.forward_joint(tokens, xa, inp, act)
 
-        out_v = self.final_layer(tokens, inp.t_emb, inp.lora).reshape(b, f, hp, wp, -1)
-        out_v = unpatchify(out_v, bb.patch_spatial, bb.patch_temporal, bb.latent_channels)
+        out_v = self.video_output(tokens, inp.t_emb, inp.lora, grid)
         out_a = self.action_final_layer(xa[:, :, None], act.t_emb, act.lora)[:, :, 0]
         return out_v, out_a
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
-from a2world.load_checks import check_field_types
+from a2world.load_checks import JsonConfig
 
 # Per-channel latent statistics of the release (wan_vae_facts.md §4).
 LATENT_MEAN: tuple[float, ...] = (
@@ -24,7 +22,7 @@ TEMPORAL_COMPRESSION = 4
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(JsonConfig):
     """Hyper-parameters of the causal 3D VAE; the defaults are the released ones.
 
     ``latent_mean``/``latent_std`` normalise the 16 latent channels. The tiny configuration keeps
@@ -83,17 +81,9 @@ class VAEConfig:
         return cls(dim=dim)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        # compact, as in the VAE files already written (stored in the weights file's metadata)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> VAEConfig:
-        raw: dict[str, Any] = json.loads(text)
-        check_field_types(cls, raw)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"unknown VAEConfig fields {unknown}")
-        for name in ("dim_mult", "temporal_downsample", "latent_mean", "latent_std"):
-            if name in raw:
-                raw[name] = tuple(raw[name])
-        return cls(**raw)
+        return cls.from_dict(json.loads(text))
