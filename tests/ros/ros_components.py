@@ -139,3 +139,24 @@ class Crashy(Component):
         self.node.shutdown_event.wait(0.5)
         raise RuntimeError("physics diverged")
 
+
+
+class SlowStart(Component):
+    """Takes ``startup_s`` to build (as a device connection does, watching shutdown), then logs
+    its first timer tick: the signal tests interrupt it in either phase."""
+
+    @dataclass
+    class Params(Params):
+        startup_s: float = param(0.0, "how long construction waits for shutdown", low=0.0)
+
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        self.log.info("building")
+        node.shutdown_event.wait(params.startup_s)
+        self.ticked = False
+        node.create_timer(0.05, self.tick)
+
+    def tick(self) -> None:
+        if not self.ticked:
+            self.ticked = True
+            self.log.info("spinning")

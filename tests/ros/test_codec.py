@@ -9,6 +9,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from a2w.diagnostics import DiagnosticLevel
 from a2w.host.host import ClockTick
 from a2w.ros import codec
 from a2w.ros.codec import RosbagsKit
@@ -78,7 +79,8 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
                                  "policy_node"),
     ActionChunk: _chunk,
     EpisodeEvent: lambda: EpisodeEvent(EpisodeEventKind.SAVE, STAMP, 12, "fold the towel", "clean"),
-    DiagnosticStatus: lambda: DiagnosticStatus("/cameras/front", 1, "slow", {"rate": "29.1", "drops": "3"}, STAMP),
+    DiagnosticStatus: lambda: DiagnosticStatus("/cameras/front", DiagnosticLevel.WARN, "slow",
+                                               {"rate": "29.1", "drops": "3"}, STAMP),
     ClockTick: lambda: ClockTick(12.5),
 }
 
@@ -223,8 +225,8 @@ def test_joint_states_and_stamped_helpers(store: Any) -> None:
 
 def test_diagnostic_array_with_several_statuses(store: Any) -> None:
     kit = RosbagsKit(store)
-    a = DiagnosticStatus("/a", 0, "ok", {}, STAMP)
-    b = DiagnosticStatus("/b", 2, "callback errors", {"last_error": "boom"}, STAMP)
+    a = DiagnosticStatus("/a", DiagnosticLevel.OK, "ok", {}, STAMP)
+    b = DiagnosticStatus("/b", DiagnosticLevel.ERROR, "callback errors", {"last_error": "boom"}, STAMP)
     back, _ = _cdr_round_trip(store, codec.encode_diagnostics(kit, [a, b]), "diagnostic_msgs/msg/DiagnosticArray")
     assert codec.decode_diagnostics(back) == [a, b]
 

@@ -4,10 +4,12 @@ host, with a2w_interfaces built by colcon. Each test runs a script in a loopback
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
+from a2w.diagnostics import DiagnosticLevel
 from ros_support import run_isolated
 
 GOLDEN = Path(__file__).parent / "golden" / "a2w_interfaces_type_hashes.json"
@@ -35,9 +37,10 @@ def test_two_processes_params_pubsub_service_and_clean_shutdown(ros_tier: Path, 
     assert r["views"] == ["front", "left_wrist"]
     assert r["frame_shapes"] == [[24, 32, 3]] and r["intrinsics_fx"] == [30.0]
     assert r["pixel_consistent"]
-    # The service answered with the talker's own count, then SIGINT shut it down cleanly.
+    # The service answered with the talker's own count, then SIGINT shut it down cleanly, with
+    # the exit code of an interrupted run (as in-process).
     assert r["reply"][0] is True and r["reply"][1].startswith("test: sent ")
-    assert r["talker_rc"] == 0, r["talker_out_tail"]
+    assert r["talker_rc"] == 128 + signal.SIGINT, r["talker_out_tail"]
     assert r["marker"] is not None and r["marker"].startswith("sent ")
     assert r["listener_errors"] == 0
 
@@ -52,8 +55,8 @@ def test_qos_latching_mismatch_and_no_starvation(ros_tier: Path) -> None:
     # A component blocked for 1.5 s does not stop another component's 50 Hz timer...
     assert r["ticks_while_blocked"] >= 30
     # ...and diagnostics report it as busy meanwhile, while healthy nodes stay OK.
-    assert [1, "busy in timer 0.05s"] in r["sleepy_diag"]
-    assert r["ticker_diag_levels"] == [0]
+    assert [DiagnosticLevel.WARN, "busy in timer 0.05s"] in r["sleepy_diag"]
+    assert r["ticker_diag_levels"] == [DiagnosticLevel.OK]
 
 
 def test_bad_parameters_stop_the_node_naming_them(ros_tier: Path) -> None:
@@ -96,3 +99,15 @@ def test_runtime_guards_params_worker_crash_clock_jump_and_topic_publishers(ros_
     # Another process's publisher of a camera topic is named (the camera node's conflict check).
     assert r["publishers"] == ["/talker"], r
     assert r["resolved"] == "/rig/cameras/front/color/image_raw", r
+
+
+def test_a_signal_ends_the_run_as_interrupted_while_building_or_spinning(ros_tier: Path) -> None:
+    """As in-process: exit code 128 + signal number (not 0, which means the task succeeded) and
+    the reason says which signal, also when it arrives while the component is still being built."""
+    rc, out, r = run_isolated("signals.py", timeout=300)
+    assert rc == 0 and r is not None, out[-3000:]
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        for phase in ("building", "spinning"):
+            code, text = r[f"{sig.name} {phase}"]
+            assert code == 128 + sig, f"{sig.name} while {phase}: exit {code}\n{text}"
+            assert f"interrupted by {sig.name}" in text, f"{sig.name} while {phase}:\n{text}"

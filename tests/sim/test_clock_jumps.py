@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from a2w.diagnostics import DiagnosticLevel
 from a2w.host import Host
 from a2w.host.host import CLOCK_TOPIC, ClockTick
 from a2w.launch import LaunchRunner
@@ -57,7 +58,7 @@ def test_clock_jumps_during_a_sim_launch_are_refused_reported_and_the_run_ends(c
                 f"the sim stopped after /clock {t + offset} (sim time {t})"
             assert host.clock_follower.refused == k + 1
         assert host.introspect()["clock_jumps_refused"] == len(offsets)
-        assert _wait(lambda: any(d.name == CLOCK_TOPIC and d.level == 2 for d in diags), 10.0)
+        assert _wait(lambda: any(d.name == CLOCK_TOPIC and d.level == DiagnosticLevel.ERROR for d in diags), 10.0)
         jumps = [r for r in caplog.records if "refused a sim clock jump" in r.getMessage()]
         assert jumps and "1000" in jumps[0].getMessage()
         # The run ends by itself, as it does without the bad ticks.

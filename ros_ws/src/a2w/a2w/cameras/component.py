@@ -34,6 +34,7 @@ from a2w.cameras.metadata import Capture, CaptureSource, DepthFrame, FrameMetada
 from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraTimeout
 from a2w.cameras.stats import StreamStats
 from a2w.clock import Clock
+from a2w.diagnostics import DiagnosticLevel
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
@@ -257,15 +258,15 @@ class CameraComponent(Component):
         }
         fault = cam.conflict or getattr(cam.source, "fault", "") or cam.error
         if fault:
-            level, msg = 2, fault
+            level, msg = DiagnosticLevel.ERROR, fault
         elif s.frames == 0:
-            level, msg = 1, "waiting for the first frame"
+            level, msg = DiagnosticLevel.WARN, "waiting for the first frame"
         elif rate < p.min_rate_ratio * p.fps:
-            level, msg = 1, f"low rate {rate:.1f} Hz (nominal {p.fps:g})"
+            level, msg = DiagnosticLevel.WARN, f"low rate {rate:.1f} Hz (nominal {p.fps:g})"
         elif j99 * 1e3 > p.jitter_warn_ms:
-            level, msg = 1, f"stamp jitter p99 {j99 * 1e3:.1f} ms > {p.jitter_warn_ms:g} ms"
+            level, msg = DiagnosticLevel.WARN, f"stamp jitter p99 {j99 * 1e3:.1f} ms > {p.jitter_warn_ms:g} ms"
         else:
-            level, msg = 0, "ok"
+            level, msg = DiagnosticLevel.OK, "ok"
         return DiagnosticStatus(f"{self.node.fqn}/{cam.view}", level, msg, values,
                                 self.node.clock.now())
 

@@ -8,7 +8,6 @@ import json
 import logging
 import math
 import os
-import signal
 import threading
 import time
 from concurrent.futures import Future
@@ -17,13 +16,14 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from a2w.clock import MAX_SIM_CLOCK_JUMP, Clock, PeriodStats, SimClock, WallClock
+from a2w.diagnostics import DiagnosticLevel
+from a2w.host.bookkeeping import HostedNode, RunControl, describe_clock_jump
 from a2w.host.bus import Bus, Subscription
-from a2w.host.component import Component, NodeHandle, Publisher, ServiceClient, Timer
+from a2w.host.component import Component, Publisher, ServiceClient, Timer
 from a2w.host.executor import SerialExecutor
 from a2w.host.names import apply_remaps, join_namespace
-from a2w.host.params import Params, build_params
+from a2w.host.params import build_params
 from a2w.host.qos import QoS
-from a2w.host.workers import WORKER_CRASH_EXIT_CODE, start_worker_thread
 from a2w.types import DiagnosticStatus
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,7 @@ class ClockFollower:
                 self.clock.set(t)
                 return
             self.refused += 1
-            self.last_refused = (f"{CLOCK_TOPIC} jumped from {now:.6f} s to {t:.6f} s "
-                                 f"({t - now:+.6f} s; allowed 0 to +{self.max_jump:g} s)")
+            self.last_refused = describe_clock_jump(now, t, self.max_jump)
             due = time.monotonic() - self._logged_at >= 1.0
             if due:
                 self._logged_at = time.monotonic()
@@ -220,22 +219,27 @@ class _Client(ServiceClient):
         return fut
 
 
-class _Node(NodeHandle):
+class _Node(HostedNode):
     def __init__(self, host: "Host", name: str, namespace: str, remaps: Mapping[str, str],
                  clock: Clock) -> None:
-        self.name = name
-        self.namespace = namespace
+        super().__init__(name, namespace, host)
         self.remaps = dict(remaps)
         self.clock = clock
-        self.logger = logging.getLogger(f"a2w.node{self.fqn.replace('/', '.')}")
-        self.shutdown_event = host._stop
         self.executor = SerialExecutor(self.fqn)
         self.timers: list[_Timer] = []
         self.subscriptions: list[Subscription] = []
-        self.workers: list[threading.Thread] = []
-        self.worker_errors = 0
-        self.last_worker_error = ""
         self._host = host
+
+    @property
+    def callback_errors(self) -> int:
+        return self.executor.errors
+
+    @property
+    def last_callback_error(self) -> str:
+        return self.executor.last_error
+
+    def schedule(self, fn: Callable[[], None], context: str) -> None:
+        self.executor.post(fn, context)
 
     def resolve(self, name: str) -> str:
         return apply_remaps(name, self.remaps, self.namespace, self.name)
@@ -274,22 +278,6 @@ class _Node(NodeHandle):
     def create_client(self, name: str, request_type: type) -> ServiceClient:
         return _Client(self._host, self.resolve(name), request_type)
 
-    def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
-        th = start_worker_thread(self.fqn, name, target, self._worker_crashed, self.logger)
-        self.workers.append(th)
-        return th
-
-    def _worker_crashed(self, reason: str) -> None:
-        self.worker_errors += 1
-        self.last_worker_error = reason
-        self._host.request_stop(WORKER_CRASH_EXIT_CODE, f"{self.fqn}: {reason}")
-
-    def post(self, callback: Callable[[], None]) -> None:
-        self.executor.post(callback, "posted")
-
-    def request_shutdown(self, reason: str, exit_code: int = 0) -> None:
-        self.logger.info("requested shutdown: %s", reason)
-        self._host.request_stop(exit_code, f"{self.fqn}: {reason}")
 
 
 @dataclass
@@ -303,24 +291,22 @@ class NodeSpec:
     remaps: dict[str, str] = field(default_factory=dict)
 
 
-class Host:
+class Host(RunControl):
     """Runs components in-process with ROS-like topics, QoS, timers, services and parameters."""
 
     def __init__(self, clock: Clock | None = None, sim_clock: SimClock | None = None,
                  diagnostics_period: float = 1.0, max_clock_jump: float = MAX_SIM_CLOCK_JUMP) -> None:
+        super().__init__()
         self.wall_clock = clock or WallClock()
         self.sim_clock = sim_clock or SimClock()
         # Topic rates are measured on the monotonic timeline: a wall-clock step must not skew them.
         self.bus = Bus(self.wall_clock.timeline())
-        self._stop = threading.Event()
         self._schedulers: dict[int, _TimerScheduler] = {}
         self._services: dict[str, tuple[Callable[[Any], Any], SerialExecutor, type]] = {}
         self.nodes: list[_Node] = []
         self.components: dict[str, Component] = {}
         self._started = False
         self._stopped = False
-        self.exit_code = 0
-        self.stop_reason = ""
         self._diag_period = diagnostics_period
         self._diag_pub = _Publisher(self, "/diagnostics", DiagnosticStatus, QoS.reliable(50), "host")
         # /clock drives the sim clock, as rclpy does for nodes with use_sim_time.
@@ -331,7 +317,7 @@ class Host:
     def _scheduler_for(self, clock: Clock) -> _TimerScheduler:
         sched = self._schedulers.get(id(clock))
         if sched is None:
-            sched = self._schedulers[id(clock)] = _TimerScheduler(clock, self._stop)
+            sched = self._schedulers[id(clock)] = _TimerScheduler(clock, self.stop_event)
             if self._started:
                 sched.start()
         return sched
@@ -381,47 +367,21 @@ class Host:
             snapshot_dir.mkdir(parents=True, exist_ok=True)
             snap_path = snapshot_dir / f"{os.getpid()}.json"
         try:
-            while not self._stop.is_set():
+            while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 if snap_path is not None:
                     _write_atomic(snap_path, json.dumps(self.introspect(), indent=1))
-                self._stop.wait(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic())))
+                self.stop_event.wait(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic())))
         finally:
             self.shutdown()
             if snap_path is not None:
                 snap_path.unlink(missing_ok=True)
 
-    def install_signal_handlers(self) -> None:
-        """SIGINT/SIGTERM stop the host with exit code 128 + signal number (130, 143: the shell's
-        convention) and reason "interrupted by SIG...", unless a stop was already requested:
-        exit code 0 means the task succeeded, which an interrupted run has not. Only the main
-        thread can install handlers; elsewhere this does nothing."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_signal(signum: int, _frame: Any) -> None:
-            name = signal.Signals(signum).name
-            log.warning("received %s, shutting down", name)
-            self.request_stop(128 + signum, f"interrupted by {name}")
-
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, on_signal)
-
-    def request_stop(self, exit_code: int, reason: str) -> None:
-        """First caller wins: its exit code and reason are kept."""
-        if not self._stop.is_set():
-            self.exit_code, self.stop_reason = exit_code, reason
-        self.stop()
-
     def stop(self) -> None:
-        self._stop.set()
+        super().stop()
         for sched in self._schedulers.values():
             sched.wake()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop timers, let each component release resources, join workers and executors."""
@@ -448,10 +408,7 @@ class Host:
             else:
                 do_shutdown()
         for node in self.nodes:
-            for th in node.workers:
-                th.join(timeout)
-                if th.is_alive():
-                    log.error("worker %s did not stop within %.1fs", th.name, timeout)
+            node.join_workers(timeout)
             node.executor.stop(timeout)
 
     def _node(self, fqn: str) -> _Node:
@@ -465,9 +422,9 @@ class Host:
             nodes.append({
                 "name": node.fqn,
                 "component": type(self.components[node.fqn]).__qualname__,
-                "callback_errors": node.executor.errors,
+                "callback_errors": node.callback_errors,
                 "worker_errors": node.worker_errors,
-                "last_error": node.executor.last_error or node.last_worker_error,
+                "last_error": node.last_callback_error or node.last_worker_error,
                 "timers": [
                     {"period": t.period, **asdict(t.stats.report())} for t in node.timers
                 ],
@@ -488,30 +445,20 @@ class Host:
         }
 
     def _diag_loop(self) -> None:
-        while not self._stop.wait(self._diag_period):
+        while not self.stop_event.wait(self._diag_period):
             for node in self.nodes:
                 comp = self.components[node.fqn]
 
                 def emit(c: Component = comp, n: _Node = node) -> None:
                     values = {k: str(v) for k, v in c.diagnostics().items()}
-                    level = 2 if n.executor.errors or n.worker_errors else 0
-                    if n.executor.errors:
-                        values["callback_errors"] = str(n.executor.errors)
-                        values["last_error"] = n.executor.last_error
-                    if n.worker_errors:
-                        values["worker_errors"] = str(n.worker_errors)
-                        values["last_worker_error"] = n.last_worker_error
-                    message = ("worker crashed" if n.worker_errors else
-                               "callback errors" if n.executor.errors else "ok")
-                    self._diag_pub.publish(DiagnosticStatus(
-                        name=n.fqn, level=level, message=message,
-                        values=values, stamp=n.clock.now()))
+                    self._diag_pub.publish(n.status({**values, **n.error_values()}))
 
-                node.executor.post(emit, "diagnostics")
+                node.schedule(emit, "diagnostics")
             follower = self.clock_follower
             if follower.refused:
                 self._diag_pub.publish(DiagnosticStatus(
-                    name=CLOCK_TOPIC, level=2, message=f"{follower.refused} /clock jump(s) refused",
+                    name=CLOCK_TOPIC, level=DiagnosticLevel.ERROR,
+                    message=f"{follower.refused} /clock jump(s) refused",
                     values={"refused": str(follower.refused), "last": follower.last_refused},
                     stamp=self.wall_clock.now()))
 

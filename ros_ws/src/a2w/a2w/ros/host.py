@@ -20,6 +20,8 @@ Semantics follow the in-process host (``a2w.host.host``), translated to rclpy:
   that clock with sim time and the steady clock otherwise, so a wall-clock step moves stamps but
   does not stall timers (as in-process).
 * **Worker threads**: a crashed worker stops the run with exit code 70 (as in-process).
+* **Stopping**: shutdown requests, signals (exit code 128 + signal number), worker bookkeeping
+  and the diagnostics level rule are the in-process host's own (``a2w.host.bookkeeping``).
 * **Messages**: domain types are converted by ``a2w.ros.codec``. A ``CameraFrame`` with
   intrinsics also publishes ``camera_info`` next to its image topic, and a ``CameraFrame``
   subscription attaches the latest matching ``camera_info`` (realsense-ros layout, ros2_facts.md §1.1).
@@ -28,9 +30,7 @@ Semantics follow the in-process host (``a2w.host.host``), translated to rclpy:
 from __future__ import annotations
 
 import collections
-import logging
 import math
-import signal
 import threading
 import time
 from concurrent.futures import Future
@@ -50,16 +50,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from a2w.clock import MAX_SIM_CLOCK_JUMP, Clock, MonotonicClock, PeriodStats
-from a2w.host.component import Component, NodeHandle, Publisher, ServiceClient, Timer
+from a2w.diagnostics import DiagnosticLevel
+from a2w.host.bookkeeping import HostedNode, RunControl, describe_clock_jump
+from a2w.host.component import Component, Publisher, ServiceClient, Timer
 from a2w.host.params import ParamSpec, build_params, specs
 from a2w.host.qos import QoS
-from a2w.host.workers import WORKER_CRASH_EXIT_CODE, start_worker_thread
 from a2w.ros import codec
 from a2w.ros.qos_map import profile
 from a2w.ros.rclpy_kit import RclpyKit, message_class
 from a2w.types import CameraFrame, CameraIntrinsics, DiagnosticStatus
-
-log = logging.getLogger(__name__)
 
 KIT = RclpyKit()
 DIAGNOSTICS_TOPIC = "/diagnostics"
@@ -270,23 +269,18 @@ class _Client(ServiceClient):
         return self.call_async(request).result(max(0.0, deadline - time.monotonic()))
 
 
-class RosNode(NodeHandle):
+class RosNode(HostedNode):
     """``NodeHandle`` on an rclpy ``Node``."""
 
     def __init__(self, host: "RosHost", node: Node) -> None:
+        super().__init__(node.get_name(), node.get_namespace(), host)
         self.host = host
         self.node = node
-        self.name = node.get_name()
-        self.namespace = node.get_namespace()
         self.clock = RosClock(node)
-        self.shutdown_event = host.stop_event
-        self.logger = logging.getLogger(f"a2w.node{self.fqn.replace('/', '.')}")
         self.group = MutuallyExclusiveCallbackGroup()
         self.timers: list[_Timer] = []
-        self.workers: list[threading.Thread] = []
         self.callback_errors = 0
-        self.worker_errors = 0
-        self.last_error = ""
+        self.last_callback_error = ""
         self.incompatible_qos: dict[str, int] = collections.Counter()
         self.received: dict[str, int] = collections.Counter()
         self.busy_since: float | None = None
@@ -302,7 +296,7 @@ class RosNode(NodeHandle):
                 JumpThreshold(min_forward=Duration(seconds=MAX_SIM_CLOCK_JUMP),
                               min_backward=Duration(nanoseconds=-1), on_clock_change=False),
                 pre_callback=self._before_clock_jump, post_callback=self._clock_jumped)
-        self._posted: collections.deque[Callable[[], None]] = collections.deque()
+        self._posted: collections.deque[tuple[Callable[[], None], str]] = collections.deque()
         self._post_gc = node.create_guard_condition(self.guarded(self._drain_posted, "posted"),
                                                     callback_group=self.group)
 
@@ -313,25 +307,26 @@ class RosNode(NodeHandle):
             try:
                 return fn(*args)
             except Exception as exc:  # noqa: BLE001 - isolation is the point
-                self.callback_errors += 1
-                self.last_error = f"{context}: {type(exc).__name__}: {exc}"
-                self.logger.exception("component %s: callback for %s raised", self.fqn, context)
+                self._callback_failed(context, exc)
                 return None
             finally:
                 self.busy_since = None
 
         return run
 
+    def _callback_failed(self, context: str, exc: Exception) -> None:
+        self.callback_errors += 1
+        self.last_callback_error = f"{context}: {type(exc).__name__}: {exc}"
+        self.logger.exception("component %s: callback for %s raised", self.fqn, context)
+
     def _before_clock_jump(self) -> None:
         self._jump_from = self.clock.now()
 
-    def _clock_jumped(self, jump: TimeJump) -> None:
+    def _clock_jumped(self, _jump: TimeJump) -> None:
         if self._jump_from == 0.0:
             return  # the first /clock message: sim time starts at 0 until one arrives
-        to = self.clock.now()
         self.clock_jumps += 1
-        self.last_clock_jump = (f"/clock jumped from {self._jump_from:.6f} s to {to:.6f} s "
-                                f"({jump.delta.nanoseconds * 1e-9:+.6f} s; allowed 0 to +{MAX_SIM_CLOCK_JUMP:g} s)")
+        self.last_clock_jump = describe_clock_jump(self._jump_from, self.clock.now(), MAX_SIM_CLOCK_JUMP)
         self.logger.error("%s: sim clock jump: %s", self.fqn, self.last_clock_jump)
 
     def on_incompatible_qos(self, topic: str) -> Callable[[Any], None]:
@@ -393,9 +388,7 @@ class RosNode(NodeHandle):
             try:
                 return c.encode_response(KIT, handler(c.decode_request(request)))
             except Exception as exc:  # noqa: BLE001 - counted like any callback error
-                self.callback_errors += 1
-                self.last_error = f"service {name}: {type(exc).__name__}: {exc}"
-                self.logger.exception("component %s: service %s raised", self.fqn, name)
+                self._callback_failed(f"service {name}", exc)
                 # The caller still gets an answer: a refusal saying why, where the type has room.
                 if hasattr(response, "success") and hasattr(response, "message"):
                     response.success, response.message = False, f"{type(exc).__name__}: {exc}"
@@ -407,28 +400,14 @@ class RosNode(NodeHandle):
     def create_client(self, name: str, request_type: type) -> ServiceClient:
         return _Client(self, name, request_type)
 
-    def start_worker(self, name: str, target: Callable[[], None]) -> threading.Thread:
-        th = start_worker_thread(self.fqn, name, target, self._worker_crashed, self.logger)
-        self.workers.append(th)
-        return th
-
-    def _worker_crashed(self, reason: str) -> None:
-        self.worker_errors += 1
-        self.last_error = reason
-        self.host.request_stop(WORKER_CRASH_EXIT_CODE, f"{self.fqn}: {reason}")
-
-    def post(self, callback: Callable[[], None]) -> None:
-        self._posted.append(callback)
+    def schedule(self, fn: Callable[[], None], context: str) -> None:
+        self._posted.append((fn, context))
         self._post_gc.trigger()
-
-    def request_shutdown(self, reason: str, exit_code: int = 0) -> None:
-        self.logger.info("requested shutdown: %s", reason)
-        self.host.request_stop(exit_code, f"{self.fqn}: {reason}")
 
     def _drain_posted(self) -> None:
         while self._posted:
-            fn = self._posted.popleft()
-            self.guarded(fn, "posted")()
+            fn, context = self._posted.popleft()
+            self.guarded(fn, context)()
 
 
 def _spin_once(executor: MultiThreadedExecutor, timeout: float) -> None:
@@ -441,13 +420,13 @@ def _spin_once(executor: MultiThreadedExecutor, timeout: float) -> None:
             raise
 
 
-class RosHost:
+class RosHost(RunControl):
     """Runs components as rclpy nodes on one multi-threaded executor."""
 
     def __init__(self, context: Context | None = None, diagnostics_period: float = 1.0,
                  num_threads: int | None = None) -> None:
+        super().__init__()
         self.context = context or rclpy.get_default_context()
-        self.stop_event = threading.Event()
         self.shared_group = ReentrantCallbackGroup()
         self.nodes: list[RosNode] = []
         self.components: dict[str, Component] = {}
@@ -455,8 +434,6 @@ class RosHost:
         self._executor: MultiThreadedExecutor | None = None
         self._diag_period = diagnostics_period
         self._stopped = False
-        self.exit_code = 0
-        self.stop_reason = ""
 
     def add(self, component: type[Component], name: str, namespace: str | None = None,
             params: Mapping[str, Any] | None = None, cli_args: list[str] | None = None) -> Component:
@@ -488,29 +465,25 @@ class RosHost:
         busy = rn.busy_since
         if busy is not None and time.monotonic() - busy > self._diag_period:
             # The component is stuck in a callback: report that now rather than queue behind it.
-            status = DiagnosticStatus(rn.fqn, 1, f"busy in {rn.busy_context} for "
-                                      f"{time.monotonic() - busy:.1f} s", self._counters(rn), rn.clock.now())
+            status = DiagnosticStatus(rn.fqn, DiagnosticLevel.WARN,
+                                      f"busy in {rn.busy_context} for {time.monotonic() - busy:.1f} s",
+                                      self._counters(rn), rn.clock.now())
             pub.publish(codec.encode_diagnostics(KIT, [status]))
             return
 
         def emit() -> None:
             values = {str(k): str(v) for k, v in comp.diagnostics().items()}
             values.update(self._counters(rn))
-            level = (2 if rn.callback_errors or rn.worker_errors or rn.clock_jumps
-                     else 1 if rn.incompatible_qos else 0)
-            message = ("worker crashed" if rn.worker_errors else "callback errors" if rn.callback_errors
-                       else "sim clock jumped" if rn.clock_jumps else
-                       "incompatible QoS" if rn.incompatible_qos else "ok")
-            pub.publish(codec.encode_diagnostics(KIT, [DiagnosticStatus(rn.fqn, level, message, values,
-                                                                        rn.clock.now())]))
+            status = rn.status(values, clock_jumps=rn.clock_jumps, incompatible_qos=len(rn.incompatible_qos))
+            pub.publish(codec.encode_diagnostics(KIT, [status]))
 
-        rn.post(emit)
+        rn.schedule(emit, "diagnostics")
 
     @staticmethod
     def _counters(rn: RosNode) -> dict[str, str]:
-        out = {"callback_errors": str(rn.callback_errors), "worker_errors": str(rn.worker_errors)}
-        if rn.last_error:
-            out["last_error"] = rn.last_error
+        # Both counts always, so a dashboard sees the keys before the first error.
+        out = {"callback_errors": str(rn.callback_errors), "worker_errors": str(rn.worker_errors),
+               **rn.error_values()}
         if rn.clock_jumps:
             out["clock_jumps"] = str(rn.clock_jumps)
             out["last_clock_jump"] = rn.last_clock_jump
@@ -532,13 +505,8 @@ class RosHost:
     def spin(self, duration: float | None = None, install_signal_handlers: bool = True) -> None:
         """Serve callbacks until ``duration`` passes, SIGINT/SIGTERM, or ``stop()``; then shut down."""
         executor = self.start()
-        if install_signal_handlers and threading.current_thread() is threading.main_thread():
-            def on_signal(signum: int, _frame: Any) -> None:
-                log.info("received %s, shutting down", signal.Signals(signum).name)
-                self.stop()
-
-            for s in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(s, on_signal)
+        if install_signal_handlers:
+            self.install_signal_handlers()
         deadline = None if duration is None else time.monotonic() + duration
         try:
             while not self.stop_event.is_set() and self.context.ok():
@@ -550,15 +518,6 @@ class RosHost:
         finally:
             self.shutdown()
 
-    def request_stop(self, exit_code: int, reason: str) -> None:
-        """First caller wins: its exit code and reason are kept (as in-process)."""
-        if not self.stop_event.is_set():
-            self.exit_code, self.stop_reason = exit_code, reason
-        self.stop()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the executor (it waits for running callbacks), let each component release its
         resources, join workers, destroy nodes. With the executor stopped, ``Component.shutdown``
@@ -566,7 +525,7 @@ class RosHost:
         if self._stopped:
             return
         self._stopped = True
-        self.stop_event.set()
+        self.stop()
         for rn in self.nodes:
             for t in rn.timers:
                 t.cancel()
@@ -575,10 +534,7 @@ class RosHost:
         for rn in self.nodes:
             rn.guarded(self.components[rn.fqn].shutdown, "shutdown")()
         for rn in self.nodes:
-            for th in rn.workers:
-                th.join(timeout)
-                if th.is_alive():
-                    log.error("worker %s did not stop within %.1fs", th.name, timeout)
+            rn.join_workers(timeout)
         for rn in self.nodes:
             rn.node.destroy_node()
 

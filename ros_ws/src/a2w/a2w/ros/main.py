@@ -41,6 +41,9 @@ def run(component: type[Component], name: str, argv: Sequence[str] | None = None
     args = list(sys.argv if argv is None else argv)
     rclpy.init(args=args)
     host = RosHost()
+    # Before the component is built (devices, MuJoCo: seconds), replacing rclpy's handlers: a
+    # signal then still ends the run as interrupted (128 + signal number), as in-process.
+    host.install_signal_handlers()
     try:
         try:
             host.add(component, name)
@@ -52,6 +55,8 @@ def run(component: type[Component], name: str, argv: Sequence[str] | None = None
     finally:
         host.shutdown()
         rclpy.try_shutdown()
+    log.info("%s stopped (%s), exit code %d", name,
+             host.stop_reason or "duration passed or ROS shut down", host.exit_code)
     return host.exit_code
 
 
