@@ -24,9 +24,9 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from a2world.policy.model import build_policy
 from a2world.policy.config import PolicyConfig, released_policy_config, tiny_policy_config
 from a2world.policy.diffusion import Guidance, JointCondition, JointDenoiser, guided_x0, sample_joint
+from a2world.policy.model import build_policy
 from a2world.sampler import SamplerConfig, first_frame_mask
 
 log = logging.getLogger("bench.policy")

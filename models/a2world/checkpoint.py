@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, TypeVar
 
 import torch
 from safetensors.torch import save_file
+from torch import nn
 
 from a2world.config import DiTConfig, released_config
 from a2world.dit import A2WorldDiT, build_dit
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+
+M = TypeVar("M", bound=nn.Module)
 
 
 @dataclass
@@ -82,7 +85,7 @@ def compare_keys(
     return report
 
 
-def model_layout(model: A2WorldDiT) -> dict[str, tuple[int, ...]]:
+def model_layout(model: nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -91,7 +94,8 @@ def strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = CHECKPOINT_PRE
     return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
 
 
-def _rope_buffer_names(model: A2WorldDiT) -> dict[str, RotaryPosition3D]:
+def rope_buffer_names(model: nn.Module) -> dict[str, RotaryPosition3D]:
+    """State-dict keys of the RoPE buffers (checked and regenerated, never loaded) -> their module."""
     out = {}
     for name, module in model.named_modules():
         if isinstance(module, RotaryPosition3D):
@@ -100,10 +104,10 @@ def _rope_buffer_names(model: A2WorldDiT) -> dict[str, RotaryPosition3D]:
     return out
 
 
-def check_rope_buffers(state: Mapping[str, torch.Tensor], model: A2WorldDiT) -> list[str]:
+def check_rope_buffers(state: Mapping[str, torch.Tensor], model: nn.Module) -> list[str]:
     """Names of stored RoPE buffers that differ from what a bf16 build of our formula stores."""
     bad = []
-    for key, module in _rope_buffer_names(model).items():
+    for key, module in rope_buffer_names(model).items():
         if key not in state:
             continue
         ref = module.reference_buffers(torch.bfloat16)[key.rsplit(".", 1)[1]]
@@ -114,13 +118,13 @@ def check_rope_buffers(state: Mapping[str, torch.Tensor], model: A2WorldDiT) -> 
 
 
 def load_into(
-    model: A2WorldDiT,
+    model: M,
     state: Mapping[str, torch.Tensor],
     device: torch.device | str = "cpu",
     *,
     source: str | Path = "<state dict>",
     allow_nonfinite: bool = False,
-) -> A2WorldDiT:
+) -> M:
     """Strictly load `state` (read from `source`) into a (possibly `meta`) model; RoPE buffers
     are regenerated. Keys, shapes, dtypes and (unless allowed) finiteness are checked first."""
     report = compare_keys(state, model_layout(model))
@@ -130,7 +134,7 @@ def load_into(
     differing = check_rope_buffers(state, model)
     if differing:
         log.warning("stored RoPE buffers differ from the formula (ignored, regenerated): %s", differing)
-    rope = _rope_buffer_names(model)
+    rope = rope_buffer_names(model)
     weights = {k: v.to(device) for k, v in state.items() if k not in rope}
     model.load_state_dict(weights, strict=False, assign=True)
     for key, module in rope.items():
@@ -168,15 +172,40 @@ def load_reference_checkpoint(
     return model.eval()
 
 
-def save_checkpoint(model: A2WorldDiT, directory: str | Path) -> Path:
-    """Write `model.safetensors` and `config.json` into `directory` (created if needed)."""
+def write_directory(model: nn.Module, directory: str | Path, metadata: dict[str, str], config_json: str) -> Path:
+    """Write `model.safetensors` (`metadata` plus CRC-32s) and `config.json` into `directory`
+    (created if needed): our format for every net."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = {"format": "a2world", "variant": model.config.variant, **crc_metadata(state)}
-    save_file(state, str(out / WEIGHTS_FILE), metadata=metadata)
-    (out / CONFIG_FILE).write_text(model.config.to_json() + "\n")
+    save_file(state, str(out / WEIGHTS_FILE), metadata={**metadata, **crc_metadata(state)})
+    (out / CONFIG_FILE).write_text(config_json + "\n")
     return out
+
+
+def load_directory_weights(
+    model: M,
+    directory: Path,
+    what: str,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    *,
+    allow_nonfinite: bool = False,
+) -> M:
+    """Strictly load `directory`'s weights file into `model` (built on `meta`), cast to `dtype`,
+    in eval mode; errors name the file as `what` weights file."""
+    weights = directory / WEIGHTS_FILE
+    _, state = read_safetensors_file(weights, f"{what} weights file")
+    load_into(model, state, device, source=weights, allow_nonfinite=allow_nonfinite)
+    if dtype is not None:
+        model.to(dtype)
+    return model.eval()
+
+
+def save_checkpoint(model: A2WorldDiT, directory: str | Path) -> Path:
+    """Write `model.safetensors` and `config.json` into `directory` (created if needed)."""
+    metadata = {"format": "a2world", "variant": model.config.variant}
+    return write_directory(model, directory, metadata, model.config.to_json())
 
 
 def read_dit_config(path: str | Path) -> DiTConfig:
@@ -197,12 +226,8 @@ def load_checkpoint(
     if not d.is_dir():
         raise CheckpointNotFoundError(d, "checkpoint directory not found")
     config = read_dit_config(d / CONFIG_FILE)
-    weights = d / WEIGHTS_FILE
-    _, state = read_safetensors_file(weights, "A2World weights file")
-    model = load_into(build_dit(config, "meta"), state, device, source=weights, allow_nonfinite=allow_nonfinite)
-    if dtype is not None:
-        model.to(dtype)
-    return model.eval()
+    model = build_dit(config, "meta")
+    return load_directory_weights(model, d, "A2World", device, dtype, allow_nonfinite=allow_nonfinite)
 
 
 def load_any(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from a2world.policy.model import A2WorldPolicy, build_policy
 from a2world.policy.config import PolicyConfig, tiny_policy_config
+from a2world.policy.model import A2WorldPolicy, build_policy
 from a2world.text_embeddings import TextEmbeddingCache
 
 LATENT_HW = 8  # 8×8 latents -> 4×4 tokens per frame

@@ -9,8 +9,8 @@ import torch
 
 from a2world.config import QuirkOptions, released_config, tiny_config
 from a2world.dit import build_dit
-from a2world.policy.model import build_policy
 from a2world.policy.config import PolicyConfig, released_policy_config, tiny_policy_config
+from a2world.policy.model import build_policy
 from a2world.policy.positions import action_angles, rope_angles_at
 from a2world.release_layout import released_layout
 from a2world.rope import RotaryPosition3D, rope_split

@@ -11,31 +11,18 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
-from a2world.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_into
-from a2world.load_checks import (
-    CheckpointLoadError,
-    CheckpointNotFoundError,
-    crc_metadata,
-    parse_config,
-    read_json_file,
-    read_safetensors_file,
-)
-from a2world.policy.model import A2WorldPolicy, build_policy
+from a2world.checkpoint import CONFIG_FILE, load_directory_weights, write_directory
+from a2world.load_checks import CheckpointLoadError, CheckpointNotFoundError, parse_config, read_json_file
 from a2world.policy.config import PolicyConfig
+from a2world.policy.model import A2WorldPolicy, build_policy
 
 POLICY_FORMAT = "a2world-policy"
 
 
 def save_policy(policy: A2WorldPolicy, directory: str | Path) -> Path:
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in policy.state_dict().items()}
-    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": POLICY_FORMAT, **crc_metadata(state)})
     payload = {"format": POLICY_FORMAT, "config": policy.config.to_dict()}
-    (out / CONFIG_FILE).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    return out
+    return write_directory(policy, directory, {"format": POLICY_FORMAT}, json.dumps(payload, indent=2, sort_keys=True))
 
 
 def read_policy_config(directory: str | Path) -> PolicyConfig:
@@ -58,10 +45,5 @@ def load_policy(
     allow_nonfinite: bool = False,
 ) -> A2WorldPolicy:
     config = read_policy_config(directory)
-    weights = Path(directory) / WEIGHTS_FILE
-    _, state = read_safetensors_file(weights, "policy weights file")
     policy = build_policy(config, "meta")
-    load_into(policy, state, device, source=weights, allow_nonfinite=allow_nonfinite)  # type: ignore[arg-type]
-    if dtype is not None:
-        policy.to(dtype)
-    return policy.eval()
+    return load_directory_weights(policy, Path(directory), "policy", device, dtype, allow_nonfinite=allow_nonfinite)

@@ -100,8 +100,8 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from a2world.load_checks import CheckpointLoadError
-    from a2world.policy.model import build_policy
     from a2world.policy.checkpoint import read_policy_config
+    from a2world.policy.model import build_policy
 
     try:
         cfg = read_policy_config(args.checkpoint)

@@ -24,8 +24,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from a2world.policy.model import A2WorldPolicy
 from a2world.policy.diffusion import DenoiseCall, Guidance, JointCondition, JointDenoiser, sample_joint
+from a2world.policy.model import A2WorldPolicy
 from a2world.sampler import SamplerConfig, first_frame_mask
 from a2world.text_embeddings import TextEmbeddingCache
 from a2world.tokenizer import VideoTokenizer, frames_to_unit, unit_to_frames

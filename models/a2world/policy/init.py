@@ -35,6 +35,7 @@ from a2world.checkpoint import (
     compare_keys,
     model_layout,
     read_dit_config,
+    rope_buffer_names,
     strip_prefix,
 )
 from a2world.config import DiTConfig, released_config
@@ -46,11 +47,10 @@ from a2world.load_checks import (
     read_safetensors_file,
     read_torch_file,
 )
-from a2world.policy.model import A2WorldPolicy, build_policy, init_action_head_
 from a2world.policy.blocks import SUBLAYERS
 from a2world.policy.config import PolicyConfig
+from a2world.policy.model import A2WorldPolicy, build_policy, init_action_head_
 from a2world.release_layout import detect_variant
-from a2world.rope import RotaryPosition3D
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +120,6 @@ def _source_key(policy_key: str, variant: str) -> str:
     return policy_key
 
 
-def _rope_buffers(policy: A2WorldPolicy) -> set[str]:
-    return {
-        f"{name}.{buf}"
-        for name, mod in policy.named_modules()
-        if isinstance(mod, RotaryPosition3D)
-        for buf in ("seq", "dim_spatial_range", "dim_temporal_range")
-    }
-
-
 def zero_action_embedding(state: Mapping[str, torch.Tensor], prefix: str) -> torch.Tensor:
     """Output of an A2World action MLP (fc1 -> tanh-GELU -> fc2) for an all-zero chunk."""
     b1 = state[f"{prefix}.fc1.bias"].float()
@@ -172,7 +163,7 @@ def init_policy_from_state(
         init_action_head_(policy)
     target = policy.state_dict()
     report = InitReport(source_variant=variant)
-    rope = _rope_buffers(policy)
+    rope = rope_buffer_names(policy)
     cross = cross_attention_subset(cross_attention, config.backbone.num_blocks) if cross_attention else None
 
     new_state: dict[str, torch.Tensor] = {}

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from a2world.policy.model import A2WorldPolicy
 from a2world.policy.diffusion import JointDenoiser
+from a2world.policy.model import A2WorldPolicy
 from a2world.sampler import first_frame_mask
 
 
