@@ -110,10 +110,12 @@ class ArmNodeParams(Params):
         0.25, "an arm whose state stops updating (read fails or its stamp freezes) for this long (s) "
         "is published with fresh=False; while commands stream it is lost: communication fault",
         low=0.01, high=5.0)
-    # TRI's gripper box in the table frame (rig_facts.md §4.1).
-    left_workspace_lo: list[float] = param([-0.375, -0.70, 0.015], "left TCP box, world min (m)")
+    # TRI's gripper box in the table frame (rig_facts.md §4.1), its floor raised from 0.015 to 0.03:
+    # our TCP is the 2F-85's pad centre, the pad tips reach 12.5 mm lower, and Cartesian tracking
+    # dips a few mm in a fast sideways move (sim: 2-5 mm), so TRI's floor drags the pads on the table.
+    left_workspace_lo: list[float] = param([-0.375, -0.70, 0.03], "left TCP box, world min (m)")
     left_workspace_hi: list[float] = param([0.20, 0.70, 0.90], "left TCP box, world max (m)")
-    right_workspace_lo: list[float] = param([-0.375, -0.70, 0.015], "right TCP box, world min (m)")
+    right_workspace_lo: list[float] = param([-0.375, -0.70, 0.03], "right TCP box, world min (m)")
     right_workspace_hi: list[float] = param([0.20, 0.70, 0.90], "right TCP box, world max (m)")
     # Base poses world <- base as x, y, z, roll, pitch, yaw (rig_facts.md §4.5; left is the +y arm).
     left_base_pose: list[float] = param([-0.495, 0.495, -0.15, 0.0, 0.0, -_QUARTER], "left base in world")

@@ -76,7 +76,9 @@ def plan(task: Task, info: dict[str, Any], world: SimWorld, tcp0: tuple[np.ndarr
         # The gripper is symmetric: any cube face pair, fingers' angle modulo pi/2.
         ang = _closest(yaw + np.arange(4) * math.pi / 2, _finger_angle(tcp0[a]), math.pi / 2)
         above = tool_down(ang, pos + [0, 0, 0.13])
-        grasp = tool_down(ang, np.array([pos[0], pos[1], 0.02]))
+        # Pads (25 mm tall) centred 10 mm above the cube's centre: a firm grip whose tips stay
+        # above the arm node's workspace floor (z 0.03 for the TCP).
+        grasp = tool_down(ang, np.array([pos[0], pos[1], 0.03]))
         lifted = tool_down(ang, np.array([pos[0], pos[1], 0.20]))
         travel = max(1.0, float(np.linalg.norm(above[:3, 3] - tcp0[a][:3, 3])) / TRAVEL_SPEED)
 
