@@ -11,6 +11,8 @@ import math
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from a2w.geometry_fast import axis_transform
+
 # (xyz, rpy, axis) per joint A1..A7, then the fixed flange (rig_facts.md §1.1, 4S flange 0.124 m).
 # The one copy of the chain: the MuJoCo scene (a2w.sim.scene) is built from it too.
 JOINT_ORIGINS: tuple[tuple[tuple[float, float, float], tuple[float, float, float], str], ...] = (
@@ -37,18 +39,6 @@ _JOINT_TF = tuple(_tf(xyz, rpy) for xyz, rpy, _ in JOINT_ORIGINS)
 _FLANGE_TF = _tf(*FLANGE_ORIGIN)
 
 
-def _axis_rotation(axis: str, angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    r = np.eye(4)
-    if axis == "z":
-        r[0, 0], r[0, 1], r[1, 0], r[1, 1] = c, -s, s, c
-    elif axis == "y":
-        r[0, 0], r[0, 2], r[2, 0], r[2, 2] = c, s, -s, c
-    else:
-        r[1, 1], r[1, 2], r[2, 1], r[2, 2] = c, -s, s, c
-    return r
-
-
 def joint_frames(q: np.ndarray) -> list[np.ndarray]:
     """4x4 poses (arm base frame) of link1..link7 and the flange for joint angles ``q`` (7,)."""
     q = np.asarray(q, dtype=float)
@@ -57,7 +47,7 @@ def joint_frames(q: np.ndarray) -> list[np.ndarray]:
     m = np.eye(4)
     out = []
     for (_, _, axis), base_tf, angle in zip(JOINT_ORIGINS, _JOINT_TF, q):
-        m = m @ base_tf @ _axis_rotation(axis, float(angle))
+        m = m @ base_tf @ axis_transform(axis, float(angle))
         out.append(m)
     out.append(m @ _FLANGE_TF)
     return out

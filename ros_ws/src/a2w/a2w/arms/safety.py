@@ -15,6 +15,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from a2w.geometry_fast import q_to_rotvec, qconj, qmul, rotvec_to_q, slerp
+
 
 def _positive(name: str, v: float) -> float:
     v = float(v)
@@ -63,41 +65,6 @@ class CartesianCommand:
 
     def at_rest(self) -> "CartesianCommand":
         return CartesianCommand(self.position, self.quaternion, np.zeros(3), np.zeros(3), self.gripper)
-
-
-# -- small quaternion helpers (xyzw): SciPy's Rotation costs ~50 us a call, these ~2 us, and the
-# control tick runs them a dozen times at 100 Hz.
-
-def qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product a*b of xyzw quaternions."""
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return np.array([aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx,
-                     aw * bz + ax * by - ay * bx + az * bw,
-                     aw * bw - ax * bx - ay * by - az * bz])
-
-
-def qconj(q: np.ndarray) -> np.ndarray:
-    return np.array([-q[0], -q[1], -q[2], q[3]])
-
-
-def q_to_rotvec(q: np.ndarray) -> np.ndarray:
-    q = q if q[3] >= 0 else -q
-    v = q[:3]
-    s = math.sqrt(float(v @ v))
-    if s < 1e-12:
-        return 2.0 * v
-    return v / s * (2.0 * math.atan2(s, float(q[3])))
-
-
-def rotvec_to_q(r: np.ndarray) -> np.ndarray:
-    a = math.sqrt(float(r @ r))
-    if a < 1e-12:
-        q = np.array([r[0] / 2, r[1] / 2, r[2] / 2, 1.0])
-        return q / np.linalg.norm(q)
-    s = math.sin(a / 2) / a
-    return np.array([r[0] * s, r[1] * s, r[2] * s, math.cos(a / 2)])
 
 
 def _limit_vector(delta: np.ndarray, v_prev: np.ndarray, dt: float, v_max: float, a_max: float,
@@ -359,21 +326,6 @@ class Waypoint:
     position: np.ndarray
     quaternion: np.ndarray  # xyzw
     gripper: float
-
-
-def slerp(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
-    """Shortest-path spherical interpolation of xyzw quaternions."""
-    q0 = np.asarray(q0, float)
-    q1 = np.asarray(q1, float)
-    dot = float(q0 @ q1)
-    if dot < 0:
-        q1, dot = -q1, -dot
-    if dot > 0.9995:
-        q = q0 + s * (q1 - q0)
-        return q / np.linalg.norm(q)
-    th = math.acos(min(dot, 1.0))
-    q = (math.sin((1 - s) * th) * q0 + math.sin(s * th) * q1) / math.sin(th)
-    return q / np.linalg.norm(q)
 
 
 class TargetInterpolator:
