@@ -5,7 +5,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.spatial.transform import Rotation
 
 from a2w.actions import compose_chunk, decode_arm, decode_dual, downsample_deltas, encode_arm, encode_dual
-from a2w.geometry import canonical_quaternion, compose, pose_to_matrix, relative, wxyz_to_xyzw, xyzw_to_wxyz
+from a2w.geometry import canonical_quaternion
 from a2w.types import Pose
 
 
@@ -94,19 +94,6 @@ def test_compose_chunk_targets_and_times():
     np.testing.assert_allclose(chunk.targets[-1, 0, :3], [0.46, 0.1, 0.3], atol=1e-12)
     with pytest.raises(ValueError, match="non-finite"):
         compose_chunk(np.full((2, 14), np.nan), start, 0.0, 0.1, 0)
-
-
-def test_quaternion_orders_and_pose_algebra():
-    q = np.array([0.1, 0.2, 0.3, 0.927])
-    np.testing.assert_allclose(xyzw_to_wxyz(q), [0.927, 0.1, 0.2, 0.3])
-    np.testing.assert_allclose(wxyz_to_xyzw(xyzw_to_wxyz(q)), q)
-    a = Pose(np.array([1.0, 2.0, 3.0]), canonical_quaternion(q))
-    b = Pose(np.array([0.1, 0.0, -0.2]), canonical_quaternion(np.array([0.0, 0.3, 0.0, 0.95])))
-    ab = compose(a, b)
-    np.testing.assert_allclose(pose_to_matrix(ab), pose_to_matrix(a) @ pose_to_matrix(b), atol=1e-12)
-    back = relative(a, ab)
-    np.testing.assert_allclose(back.position, b.position, atol=1e-12)
-    np.testing.assert_allclose(back.quaternion, b.quaternion, atol=1e-12)
 
 
 def test_decode_arm_sequential_composition():

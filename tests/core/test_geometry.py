@@ -8,7 +8,17 @@ from hypothesis import given, settings, strategies as st
 from scipy.spatial.transform import Rotation, Slerp
 
 from a2w import geometry_fast as fast
-from a2w.geometry import rotation_angle
+from a2w.geometry import (
+    canonical_quaternion,
+    matrix_to_pose,
+    pose_to_matrix,
+    rotation_angle,
+    rpy_to_quaternion,
+    wxyz_to_xyzw,
+    xyz_rpy_to_matrix,
+    xyzw_to_wxyz,
+)
+from a2w.types import Pose
 
 seeds = st.integers(0, 2**32 - 1)
 # Angles that reach the special cases: zero, tiny (small-angle branches) and close to pi.
@@ -84,3 +94,29 @@ def test_axis_transform_matches_scipy(axis, angle):
 def test_axis_transform_names_a_bad_axis(axis):
     with pytest.raises(ValueError, match="axis"):
         fast.axis_transform(axis, 0.1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rpy=st.tuples(*[st.floats(-math.pi, math.pi)] * 3), xyz=st.tuples(*[st.floats(-2.0, 2.0)] * 3))
+def test_rpy_is_fixed_axis_xyz(rpy, xyz):
+    roll, pitch, yaw = rpy
+    r = (Rotation.from_euler("z", yaw).as_matrix() @ Rotation.from_euler("y", pitch).as_matrix()
+         @ Rotation.from_euler("x", roll).as_matrix())  # R = Rz(yaw) Ry(pitch) Rx(roll), URDF rpy
+    m = xyz_rpy_to_matrix(xyz, rpy)
+    np.testing.assert_allclose(m[:3, :3], r, atol=1e-12)
+    np.testing.assert_array_equal(m[:3, 3], xyz)
+    np.testing.assert_array_equal(m[3], [0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_allclose(Rotation.from_quat(rpy_to_quaternion(rpy)).as_matrix(), r, atol=1e-12)
+
+
+def test_quaternion_orders_and_pose_algebra():
+    q = np.array([0.1, 0.2, 0.3, 0.927])
+    np.testing.assert_allclose(xyzw_to_wxyz(q), [0.927, 0.1, 0.2, 0.3])
+    np.testing.assert_allclose(wxyz_to_xyzw(xyzw_to_wxyz(q)), q)
+    a = Pose(np.array([1.0, 2.0, 3.0]), canonical_quaternion(q))
+    b = Pose(np.array([0.1, 0.0, -0.2]), canonical_quaternion(np.array([0.0, 0.3, 0.0, 0.95])))
+    ab = matrix_to_pose(pose_to_matrix(a) @ pose_to_matrix(b))
+    np.testing.assert_allclose(pose_to_matrix(ab), pose_to_matrix(a) @ pose_to_matrix(b), atol=1e-12)
+    back = matrix_to_pose(np.linalg.inv(pose_to_matrix(a)) @ pose_to_matrix(ab))
+    np.testing.assert_allclose(back.position, b.position, atol=1e-12)
+    np.testing.assert_allclose(back.quaternion, b.quaternion, atol=1e-12)

@@ -1,11 +1,15 @@
-"""Pose math: quaternion orders and homogeneous transforms.
+"""Pose math on SciPy: quaternion orders, canonical sign, roll/pitch/yaw, homogeneous transforms.
 
-Three quaternion orders meet in this project: ROS and SciPy use (x, y, z, w), the Flexiv RDK uses
-(w, x, y, z) (flexiv_facts.md §2.5). Everything inside the runtime is xyzw; convert only at the
-driver boundary with these two functions.
+Three quaternion orders meet in this project: ROS and SciPy use (x, y, z, w), the Flexiv RDK and
+MuJoCo use (w, x, y, z) (flexiv_facts.md §2.5). Everything inside the runtime is xyzw; convert only
+at the driver boundary with ``xyzw_to_wxyz`` / ``wxyz_to_xyzw``. Roll/pitch/yaw are URDF's: about
+the fixed x, y, z axes, R = Rz(yaw) Ry(pitch) Rx(roll) (SciPy "xyz"). The per-tick hot loops use
+``a2w.geometry_fast`` instead, which is tested against this module's SciPy.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -49,14 +53,17 @@ def canonical_quaternion(q: np.ndarray) -> np.ndarray:
     return np.where(q[..., 3:4] < 0.0, -q, q)
 
 
-def compose(a: Pose, b: Pose) -> Pose:
-    """a * b: ``b`` expressed in frame ``a``, mapped to ``a``'s parent frame."""
-    return matrix_to_pose(pose_to_matrix(a) @ pose_to_matrix(b))
+def rpy_to_quaternion(rpy: Sequence[float]) -> np.ndarray:
+    """xyzw quaternion of URDF roll, pitch, yaw (rad)."""
+    return Rotation.from_euler("xyz", rpy).as_quat()
 
 
-def relative(a: Pose, b: Pose) -> Pose:
-    """a^-1 * b: pose of ``b`` expressed in frame ``a``."""
-    return matrix_to_pose(np.linalg.inv(pose_to_matrix(a)) @ pose_to_matrix(b))
+def xyz_rpy_to_matrix(xyz: Sequence[float], rpy: Sequence[float]) -> np.ndarray:
+    """4x4 homogeneous transform of a translation and URDF roll, pitch, yaw (rad)."""
+    m = np.eye(4)
+    m[:3, :3] = Rotation.from_euler("xyz", rpy).as_matrix()
+    m[:3, 3] = xyz
+    return m
 
 
 def rotation_angle(q_a: np.ndarray, q_b: np.ndarray) -> float:

@@ -1,4 +1,5 @@
-"""Forward kinematics of the Rizon 4S, just enough for collision capsules between the two arms.
+"""Where the two Rizon 4S bases sit, and their forward kinematics, just enough for collision
+capsules between the two arms.
 
 Chain from rig_facts.md §1.1 (flexiv_description / RDK URDF / menagerie agree): each joint frame
 sits at ``xyz``/``rpy`` in its parent, then rotates about its local ``axis``.
@@ -9,9 +10,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from a2w.geometry import xyz_rpy_to_matrix
 from a2w.geometry_fast import axis_transform
+
+# TRI's example layout of the bases in the table frame (rig_facts.md §4.1, §4.5) as x, y, z, roll,
+# pitch, yaw; left is the +y arm. The one copy: the arm node's default base poses and the sim
+# scene's bases. Whether the rig's 45° is this yaw is open (rig_facts.md §7).
+TRI_BASE_POSES: dict[str, tuple[float, float, float, float, float, float]] = {
+    "left": (-0.495, 0.495, -0.15, 0.0, 0.0, -math.pi / 4),
+    "right": (-0.495, -0.495, -0.15, 0.0, 0.0, math.pi / 4),
+}
 
 # (xyz, rpy, axis) per joint A1..A7, then the fixed flange (rig_facts.md §1.1, 4S flange 0.124 m).
 # The one copy of the chain: the MuJoCo scene (a2w.sim.scene) is built from it too.
@@ -28,15 +37,8 @@ FLANGE_ORIGIN: tuple[tuple[float, float, float], tuple[float, float, float]] = (
     (0.0, 0.0, 0.124), (0.0, 0.0, -math.pi))  # Rizon 4S flange (§0.2)
 
 
-def _tf(xyz: tuple[float, ...], rpy: tuple[float, ...]) -> np.ndarray:
-    m = np.eye(4)
-    m[:3, :3] = Rotation.from_euler("xyz", rpy).as_matrix()  # URDF rpy: fixed-axis X-Y-Z
-    m[:3, 3] = xyz
-    return m
-
-
-_JOINT_TF = tuple(_tf(xyz, rpy) for xyz, rpy, _ in JOINT_ORIGINS)
-_FLANGE_TF = _tf(*FLANGE_ORIGIN)
+_JOINT_TF = tuple(xyz_rpy_to_matrix(xyz, rpy) for xyz, rpy, _ in JOINT_ORIGINS)
+_FLANGE_TF = xyz_rpy_to_matrix(*FLANGE_ORIGIN)
 
 
 def joint_frames(q: np.ndarray) -> list[np.ndarray]:

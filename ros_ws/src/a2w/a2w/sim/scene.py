@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from a2w.arms.kinematics import FLANGE_ORIGIN, JOINT_ORIGINS  # rig_facts.md §1.1
+from a2w.arms.kinematics import FLANGE_ORIGIN, JOINT_ORIGINS, TRI_BASE_POSES  # rig_facts.md §1.1, §4.5
+from a2w.geometry import rpy_to_quaternion, xyzw_to_wxyz
 
 ARMS: tuple[str, str] = ("left", "right")
 N_JOINTS = 7
@@ -92,22 +92,8 @@ class BasePose:
     pitch: float = 0.0
     yaw: float = 0.0
 
-    def matrix(self) -> np.ndarray:
-        m = np.eye(4)
-        m[:3, :3] = Rotation.from_euler("xyz", [self.roll, self.pitch, self.yaw]).as_matrix()
-        m[:3, 3] = (self.x, self.y, self.z)
-        return m
 
-    def quat_wxyz(self) -> np.ndarray:
-        x, y, z, w = Rotation.from_euler("xyz", [self.roll, self.pitch, self.yaw]).as_quat()
-        return np.array([w, x, y, z])
-
-
-# TRI example layout (rig_facts.md §4.1, §4.5); whether the rig's 45° is this yaw is open (§7).
-DEFAULT_BASES: dict[str, BasePose] = {
-    "left": BasePose(-0.495, 0.495, -0.15, yaw=-math.pi / 4),
-    "right": BasePose(-0.495, -0.495, -0.15, yaw=math.pi / 4),
-}
+DEFAULT_BASES: dict[str, BasePose] = {arm: BasePose(*TRI_BASE_POSES[arm]) for arm in ARMS}
 
 
 @dataclass(frozen=True)
@@ -157,9 +143,9 @@ def _v(a: Sequence[float]) -> str:
     return " ".join(f"{float(x):.10g}" for x in a)
 
 
-def _quat_wxyz_from_rpy(rpy: Sequence[float]) -> np.ndarray:
-    x, y, z, w = Rotation.from_euler("xyz", rpy).as_quat()
-    return np.array([w, x, y, z])
+def _mjcf_quat(rpy: Sequence[float]) -> np.ndarray:
+    """MuJoCo's (w, x, y, z) quaternion of URDF roll, pitch, yaw."""
+    return xyzw_to_wxyz(rpy_to_quaternion(rpy))
 
 
 def _xyaxes(forward: np.ndarray, right: np.ndarray) -> str:
@@ -230,14 +216,14 @@ def _arm(arm: str, cfg: SceneConfig) -> str:
     ends = [o[0] for o in JOINT_ORIGINS[1:]] + [FLANGE_ORIGIN[0]]
     # Innermost first: the flange body holds the gripper; then wrap links 7..1 around it.
     body = (f'<body name="{prefix}flange" pos="{_v(FLANGE_ORIGIN[0])}" '
-            f'quat="{_v(_quat_wxyz_from_rpy(FLANGE_ORIGIN[1]))}" gravcomp="1">'
+            f'quat="{_v(_mjcf_quat(FLANGE_ORIGIN[1]))}" gravcomp="1">'
             f'{_gripper(prefix, cfg, group)}</body>')
     for i in range(N_JOINTS, 0, -1):
         xyz, rpy, axis = JOINT_ORIGINS[i - 1]
         ax = {"y": "0 1 0", "z": "0 0 1"}[axis]
         lo, hi = HARD_LIMITS[i - 1]
         body = (
-            f'<body name="{prefix}link{i}" pos="{_v(xyz)}" quat="{_v(_quat_wxyz_from_rpy(rpy))}" '
+            f'<body name="{prefix}link{i}" pos="{_v(xyz)}" quat="{_v(_mjcf_quat(rpy))}" '
             f'gravcomp="1">'
             f'<joint name="{prefix}joint{i}" axis="{ax}" range="{lo:.6f} {hi:.6f}" '
             f'armature="{ARMATURE[i - 1]}" damping="0.5" actuatorgravcomp="true" '
@@ -245,8 +231,9 @@ def _arm(arm: str, cfg: SceneConfig) -> str:
             f'{_inertial(i)}{_link_geoms(prefix, i, ends[i - 1], group)}{body}</body>'
         )
     r0 = LINK_RADIUS[0]
+    base_quat = _mjcf_quat((base.roll, base.pitch, base.yaw))
     return (
-        f'<body name="{prefix}base" pos="{_v((base.x, base.y, base.z))}" quat="{_v(base.quat_wxyz())}">'
+        f'<body name="{prefix}base" pos="{_v((base.x, base.y, base.z))}" quat="{_v(base_quat)}">'
         f'{_inertial(0)}'
         f'<geom name="{prefix}base_geom" type="cylinder" fromto="0 0 0 0 0 0.155" size="{r0}" '
         f'contype="0" conaffinity="0" material="arm"/>'

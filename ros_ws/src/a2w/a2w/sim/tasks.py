@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 if TYPE_CHECKING:
     from a2w.sim.world import SimWorld
@@ -115,7 +114,3 @@ def get_task(name: str) -> Task:
         return TASKS[name]
     except KeyError:
         raise ValueError(f"task: unknown task {name!r}; known: {list(TASK_NAMES)}") from None
-
-
-def yaw_matrix(yaw: float) -> np.ndarray:
-    return Rotation.from_euler("z", yaw).as_matrix()
