@@ -26,10 +26,11 @@ from a2w.clock import WallClock
 from a2w.host import Component, Host
 from a2w.host.host import NodeSpec
 from a2w.host.qos import QoS
+from a2w.msgs.arms import ArmTarget, ControlMode, RigTarget
+from a2w.msgs.common import Pose
 from a2w.sim.rig import SimRigBackend
 from a2w.sim.scene import SceneConfig
 from a2w.sim.world import SimRunner, SimWorld, register_world, unregister_world
-from a2w.types import ArmTarget, ControlMode, Pose, RigTarget
 
 RATE = 100.0
 STEP = 1e-4  # m of x per target: 10 mm/s, a recognisable but gentle ramp

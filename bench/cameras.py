@@ -31,7 +31,7 @@ from a2w.cameras.softcam import FrameFeeder, SoftwareCamera, SoftwareDeviceHub
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
 from a2w.host.host import NodeSpec
-from a2w.types import CameraFrame
+from a2w.msgs.cameras import CameraFrame
 
 VIEWS = ["front", "left_wrist", "right_wrist"]
 

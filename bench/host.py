@@ -19,7 +19,7 @@ import numpy as np
 from a2w.clock import PeriodStats, WallClock
 from a2w.host import Component, Host, QoS
 from a2w.host.host import NodeSpec
-from a2w.types import CameraFrame
+from a2w.msgs.cameras import CameraFrame
 
 VIEWS = ("front", "left_wrist", "right_wrist")
 FPS = 30.0

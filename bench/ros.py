@@ -27,7 +27,7 @@ import numpy as np
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
-from a2w.types import CameraFrame, CameraIntrinsics
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 
 ROOT = Path(__file__).resolve().parents[1]
 TIER = ROOT / ".venv" / "ros-tier"

@@ -15,7 +15,9 @@ import pytest
 from a2w.arms.backend import ArmError, RigBackend
 from a2w.cameras.source import CameraSource, CameraStateError, CameraTimeout
 from a2w.geometry import rotation_angle
-from a2w.types import ArmState, ArmTarget, CameraFrame, Pose
+from a2w.msgs.arms import ArmState, ArmTarget
+from a2w.msgs.cameras import CameraFrame
+from a2w.msgs.common import Pose
 
 
 def check_camera_source(make: Callable[[], CameraSource], frames: int = 5, timeout: float = 5.0) -> None:

@@ -17,7 +17,8 @@ from a2w.arms.messages import RecoverRequest, SetControlModeRequest
 from a2w.host import Component, Host
 from a2w.host.host import NodeSpec
 from a2w.host.qos import QoS
-from a2w.types import ArmTarget, ControlMode, Pose, RigState, RigTarget
+from a2w.msgs.arms import ArmTarget, ControlMode, RigState, RigTarget
+from a2w.msgs.common import Pose
 
 _names = itertools.count()
 

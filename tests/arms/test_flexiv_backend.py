@@ -19,7 +19,8 @@ from a2w.arms.flexiv import FlexivConfig, FlexivRigBackend
 from a2w.arms.flexiv_link import TargetSlot
 from a2w.arms.gripper import GripperConfig, MoveTracker, open_to_width, width_to_open
 from a2w.arms.rdk_api import RDK_SYMBOLS, RdkBinding, check_rdk_line, fsp_for_rdk, versions_match
-from a2w.types import ArmTarget, Pose
+from a2w.msgs.arms import ArmTarget
+from a2w.msgs.common import Pose
 
 HERE = Path(__file__).parent
 

@@ -27,7 +27,7 @@ from a2w.arms.safety import (
     segment_distance,
     target_problem,
 )
-from a2w.types import ControlMode
+from a2w.msgs.arms import ControlMode
 
 Q0 = np.array([0.0, 0.0, 0.0, 1.0])
 LIM = MotionLimits(max_linear_vel=0.4, max_angular_vel=1.0, max_linear_acc=2.0, max_angular_acc=5.0,

@@ -16,10 +16,10 @@ from a2w.cameras.pairing import FramePairer
 from a2w.cameras.realsense import RealSenseSource
 from a2w.cameras.softcam import SoftwareCamera, pattern
 from a2w.cameras.source import CameraConfig
-from a2w.diagnostics import DiagnosticLevel
 from a2w.host import Host
 from a2w.host.host import NodeSpec
-from a2w.types import CameraFrame, CameraIntrinsics, DiagnosticStatus
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 from cameras_support import wait_until
 
 VIEWS = ["front", "left_wrist", "right_wrist"]

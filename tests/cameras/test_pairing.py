@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from a2w.cameras.pairing import FramePairer, RejectReason, best_set, pair_frames
-from a2w.types import CameraFrame
+from a2w.msgs.cameras import CameraFrame
 
 VIEWS = ("left_wrist", "right_wrist", "front")
 IMG = np.zeros((4, 6, 3), np.uint8)

@@ -18,7 +18,7 @@ from a2w.cameras.softcam import SoftwareCamera, pattern
 from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound, CameraTimeout
 from a2w.host import Host
 from a2w.host.host import NodeSpec
-from a2w.types import CameraFrame
+from a2w.msgs.cameras import CameraFrame
 from cameras_support import wait_until
 
 T0_MS = 1_700_000_000_000.0

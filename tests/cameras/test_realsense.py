@@ -23,7 +23,7 @@ from a2w.cameras.realsense import (
 from a2w.cameras.rsutil import CameraProfileError, StampMapper
 from a2w.cameras.softcam import SoftwareCamera, SoftwareDeviceHub, pattern
 from a2w.cameras.source import CameraConfig, CameraNotFound, CameraTimeout
-from a2w.types import VIEW_NAMES
+from a2w.msgs.cameras import VIEW_NAMES
 from cameras_support import wait_until
 
 

@@ -6,7 +6,7 @@ from scipy.spatial.transform import Rotation
 
 from a2w.actions import compose_chunk, decode_arm, decode_dual, downsample_deltas, encode_arm, encode_dual
 from a2w.geometry import canonical_quaternion
-from a2w.types import Pose
+from a2w.msgs.common import Pose
 
 
 def random_poses(seed: int, t: int, step_rot: float = 0.3) -> np.ndarray:

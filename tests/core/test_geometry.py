@@ -18,7 +18,7 @@ from a2w.geometry import (
     xyz_rpy_to_matrix,
     xyzw_to_wxyz,
 )
-from a2w.types import Pose
+from a2w.msgs.common import Pose
 
 seeds = st.integers(0, 2**32 - 1)
 # Angles that reach the special cases: zero, tiny (small-angle branches) and close to pi.

@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from a2w.diagnostics import DiagnosticLevel
 from a2w.host import Host
 from a2w.host.host import NodeSpec
-from a2w.types import DiagnosticStatus
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 from probe_components import Ticker
 
 

@@ -195,7 +195,7 @@ def test_diagnostics_are_published():
     host = Host(diagnostics_period=0.05)
     host.add(NodeSpec(Ticker, "t"))
     got = []
-    host.nodes[0].create_subscription("/diagnostics", __import__("a2w.types", fromlist=["x"]).DiagnosticStatus,
+    host.nodes[0].create_subscription("/diagnostics", __import__("a2w.msgs.diagnostics", fromlist=["x"]).DiagnosticStatus,
                                       got.append, QoS.reliable(50))
     host.start()
     assert wait_for(lambda: any(d.name == "/t" for d in got))

@@ -12,8 +12,9 @@ import numpy as np
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
 from a2w.ros.requests import Outcome, StopRequest
-from a2w.types import CameraFrame, CameraIntrinsics, EpisodeEvent, EpisodeEventKind
 
 
 class Talker(Component):

@@ -9,8 +9,13 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from a2w.diagnostics import DiagnosticLevel
 from a2w.host.host import ClockTick
+from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.common import Pose
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
+from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
+from a2w.msgs.policy import ActionChunk
 from a2w.ros import codec
 from a2w.ros.codec import RosbagsKit
 from a2w.ros.interfaces import jazzy_typestore
@@ -21,20 +26,6 @@ from a2w.ros.requests import (
     SetControlModeResponse,
     StartPolicyRequest,
     StopRequest,
-)
-from a2w.types import (
-    ActionChunk,
-    ArmState,
-    ArmTarget,
-    CameraFrame,
-    CameraIntrinsics,
-    ControlMode,
-    DiagnosticStatus,
-    EpisodeEvent,
-    EpisodeEventKind,
-    Pose,
-    RigState,
-    RigTarget,
 )
 
 STAMP = 1_760_000_123.456789  # a realistic wall-clock stamp: needs the sec/nanosec split
@@ -229,6 +220,16 @@ def test_diagnostic_array_with_several_statuses(store: Any) -> None:
     b = DiagnosticStatus("/b", DiagnosticLevel.ERROR, "callback errors", {"last_error": "boom"}, STAMP)
     back, _ = _cdr_round_trip(store, codec.encode_diagnostics(kit, [a, b]), "diagnostic_msgs/msg/DiagnosticArray")
     assert codec.decode_diagnostics(back) == [a, b]
+
+
+@pytest.mark.parametrize("level", list(DiagnosticLevel), ids=lambda lv: lv.name)
+def test_diagnostics_decode_to_the_level_enum(store: Any, level: DiagnosticLevel) -> None:
+    wire = codec.encode_diagnostics(RosbagsKit(store), [DiagnosticStatus("/a", int(level), "", {}, STAMP)])
+    for raw in (int(level), bytes([level])):  # a byte field: rosbags gives an int, rclpy bytes
+        back, _ = _cdr_round_trip(store, wire, "diagnostic_msgs/msg/DiagnosticArray")
+        back.status[0].level = raw
+        [decoded] = codec.decode_diagnostics(back)
+        assert type(decoded.level) is DiagnosticLevel and decoded.level is level
 
 
 def test_action_chunk_wire_layout(store: Any) -> None:

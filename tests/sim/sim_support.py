@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from a2w.msgs.arms import ArmTarget
+from a2w.msgs.common import Pose
 from a2w.sim.rig import SimRigBackend, SimRigParams
 from a2w.sim.scene import SceneConfig
 from a2w.sim.world import SimWorld
-from a2w.types import ArmTarget, Pose
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from a2w.diagnostics import DiagnosticLevel
 from a2w.host import Host
 from a2w.host.host import CLOCK_TOPIC, ClockTick
 from a2w.launch import LaunchRunner
-from a2w.types import DiagnosticStatus
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 
 SIM_LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "sim.launch.xml"
 

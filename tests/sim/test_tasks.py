@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from a2w.actions import decode_dual
+from a2w.msgs.common import Pose
 from a2w.sim.episode import EpisodeResult, run_episode
 from a2w.sim.expert import ACTION_RATE
-from a2w.types import Pose
 
 SEEDS = range(20)
 

@@ -7,8 +7,8 @@ import time
 import rclpy
 
 from a2w.host.qos import QoS
+from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.ros.host import RosHost
-from a2w.types import DiagnosticStatus
 from ros_components import Collector, Latch, Sleepy, Ticker
 
 rclpy.init()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from a2w.types import ACTION_DIM, ActionChunk, Pose
+from a2w.msgs.common import Pose
+from a2w.msgs.policy import ACTION_DIM, ActionChunk
 
 ARM_DIM = 7
 EULER_ORDER = "xyz"  # SciPy extrinsic xyz == R = Rz Ry Rx (a2world_release_facts.md §6.1)

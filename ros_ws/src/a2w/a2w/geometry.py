@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from a2w.types import Pose
+from a2w.msgs.common import Pose
 
 
 def xyzw_to_wxyz(q: np.ndarray) -> np.ndarray:

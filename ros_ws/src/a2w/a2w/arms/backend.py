@@ -17,7 +17,7 @@ import abc
 import enum
 from dataclasses import dataclass
 
-from a2w.types import ArmState, ArmTarget
+from a2w.msgs.arms import ArmState, ArmTarget
 
 
 class FaultKind(str, enum.Enum):

@@ -13,7 +13,7 @@ change the mode is the ownership policy of ``a2w.arms.ownership``; gripper jams 
 
 Everything slow (connect, recovery) runs on a worker thread; callbacks never block. Internally
 poses are in the world (table) frame; targets and states are in each arm's base frame
-(a2w.types), converted with the configured base poses.
+(a2w.msgs.arms), converted with the configured base poses.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ from a2w.clock import RateMeter
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
-from a2w.types import ARM_NAMES, ArmState, ArmTarget, ControlMode, Pose, RigState, RigTarget
+from a2w.msgs.arms import ARM_NAMES, ArmState, ArmTarget, ControlMode, RigState, RigTarget
+from a2w.msgs.common import Pose
 
 TARGET_TOPIC = "/arms/target"
 STATE_TOPIC = "/arms/state"

@@ -49,7 +49,8 @@ from a2w.arms.rdk_api import (
     versions_match,
 )
 from a2w.geometry import wxyz_to_xyzw, xyzw_to_wxyz
-from a2w.types import ARM_NAMES, ArmState, ArmTarget, Pose
+from a2w.msgs.arms import ARM_NAMES, ArmState, ArmTarget
+from a2w.msgs.common import Pose
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from a2w.msgs.arms import ControlMode
 from a2w.ros.requests import Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse
-from a2w.types import ControlMode
 
 __all__ = ["ArmsStatus", "JointStates", "Outcome", "RecoverRequest", "SetControlModeRequest",
            "SetControlModeResponse"]

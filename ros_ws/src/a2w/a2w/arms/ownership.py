@@ -35,7 +35,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from a2w.types import ControlMode
+from a2w.msgs.arms import ControlMode
 
 log = logging.getLogger(__name__)
 

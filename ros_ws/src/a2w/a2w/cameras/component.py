@@ -34,11 +34,11 @@ from a2w.cameras.metadata import Capture, CaptureSource, DepthFrame, FrameMetada
 from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraTimeout
 from a2w.cameras.stats import StreamStats
 from a2w.clock import Clock
-from a2w.diagnostics import DiagnosticLevel
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
-from a2w.types import CameraFrame, CameraIntrinsics, DiagnosticStatus
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 
 RIG_VIEWS = ["front", "left_wrist", "right_wrist"]
 

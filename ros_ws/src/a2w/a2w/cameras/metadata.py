@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from a2w.types import CameraFrame
+from a2w.msgs.cameras import CameraFrame
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from a2w.types import VIEW_NAMES, CameraFrame, MultiViewObservation
+from a2w.msgs.cameras import VIEW_NAMES, CameraFrame, MultiViewObservation
 
 DEFAULT_MAX_SPREAD = 0.016  # s; < half of a 30 fps period (ros2_facts.md §1.1)
 DEFAULT_BUFFER = 8  # frames per view, ~270 ms at 30 fps

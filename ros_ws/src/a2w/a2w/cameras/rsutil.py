@@ -23,7 +23,7 @@ import pyrealsense2 as rs
 
 from a2w.cameras.metadata import Capture, FrameMetadata
 from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraStateError, CameraTimeout
-from a2w.types import CameraFrame, CameraIntrinsics
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
-from a2w.types import CameraFrame, CameraIntrinsics
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 
 
 class CameraError(RuntimeError):

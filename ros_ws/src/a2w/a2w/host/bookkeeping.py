@@ -12,10 +12,9 @@ import signal
 import threading
 from typing import Any, Callable, Mapping
 
-from a2w.diagnostics import DiagnosticLevel
 from a2w.host.component import NodeHandle
 from a2w.host.workers import WORKER_CRASH_EXIT_CODE, start_worker_thread
-from a2w.types import DiagnosticStatus
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 
 log = logging.getLogger(__name__)
 

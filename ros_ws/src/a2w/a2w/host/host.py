@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from a2w.clock import MAX_SIM_CLOCK_JUMP, Clock, PeriodStats, SimClock, WallClock
-from a2w.diagnostics import DiagnosticLevel
 from a2w.host.bookkeeping import HostedNode, RunControl, describe_clock_jump
 from a2w.host.bus import Bus, Subscription
 from a2w.host.component import Component, Publisher, ServiceClient, Timer
@@ -24,7 +23,7 @@ from a2w.host.executor import SerialExecutor
 from a2w.host.names import apply_remaps, join_namespace
 from a2w.host.params import build_params
 from a2w.host.qos import QoS
-from a2w.types import DiagnosticStatus
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 
 log = logging.getLogger(__name__)
 

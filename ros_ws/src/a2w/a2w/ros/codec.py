@@ -1,4 +1,4 @@
-"""Domain types (``a2w.types``) to ROS 2 messages and back, written once against field names.
+"""Message types (``a2w.msgs``) to ROS 2 messages and back, written once against field names.
 
 Encoders take a ``MessageKit`` that knows how one toolchain builds messages: rosbags' typestore
 classes (``RosbagsKit``: tests, bags, tools without ROS) or rclpy's generated classes
@@ -25,6 +25,12 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from a2w.host.host import ClockTick
+from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.common import Pose
+from a2w.msgs.diagnostics import DiagnosticStatus
+from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
+from a2w.msgs.policy import ACTION_DIM, ActionChunk
 from a2w.ros.requests import (
     Outcome,
     RecoverRequest,
@@ -32,21 +38,6 @@ from a2w.ros.requests import (
     SetControlModeResponse,
     StartPolicyRequest,
     StopRequest,
-)
-from a2w.types import (
-    ACTION_DIM,
-    ActionChunk,
-    ArmState,
-    ArmTarget,
-    CameraFrame,
-    CameraIntrinsics,
-    ControlMode,
-    DiagnosticStatus,
-    EpisodeEvent,
-    EpisodeEventKind,
-    Pose,
-    RigState,
-    RigTarget,
 )
 
 IFACE = "a2w_interfaces"
@@ -436,6 +427,7 @@ def encode_diagnostics(kit: MessageKit, statuses: Iterable[DiagnosticStatus],
 
 
 def _level(value: Any) -> int:
+    """The level byte (rosbags: an int, rclpy: bytes); ``DiagnosticStatus`` makes it a ``DiagnosticLevel``."""
     return value[0] if isinstance(value, (bytes, bytearray)) else int(value)
 
 

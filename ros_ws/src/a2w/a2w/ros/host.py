@@ -50,15 +50,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from a2w.clock import MAX_SIM_CLOCK_JUMP, Clock, MonotonicClock, PeriodStats
-from a2w.diagnostics import DiagnosticLevel
 from a2w.host.bookkeeping import HostedNode, RunControl, describe_clock_jump
 from a2w.host.component import Component, Publisher, ServiceClient, Timer
 from a2w.host.params import ParamSpec, build_params, specs
 from a2w.host.qos import QoS
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 from a2w.ros import codec
 from a2w.ros.qos_map import profile
 from a2w.ros.rclpy_kit import RclpyKit, message_class
-from a2w.types import CameraFrame, CameraIntrinsics, DiagnosticStatus
 
 KIT = RclpyKit()
 DIAGNOSTICS_TOPIC = "/diagnostics"

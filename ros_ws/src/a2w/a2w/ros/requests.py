@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from a2w.types import ControlMode
+from a2w.msgs.arms import ControlMode
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ import numpy as np
 
 from a2w.cameras.source import (CameraConfig, CameraError, CameraNotFound, CameraSource,
                                 CameraStateError, CameraTimeout)
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 from a2w.sim.world import DEFAULT_WORLD, VIEW_CAMERAS, SimWorld, get_world
-from a2w.types import CameraFrame, CameraIntrinsics
 
 
 class SimCameraSource(CameraSource):

@@ -21,11 +21,12 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from a2w.actions import encode_dual
 from a2w.arms.backend import ArmFaultError
+from a2w.msgs.arms import ArmTarget
+from a2w.msgs.common import Pose
 from a2w.sim.rig import SimRigBackend
 from a2w.sim.scene import ARMS
 from a2w.sim.tasks import LiftBox, PickCube, Task
 from a2w.sim.world import SimWorld
-from a2w.types import ArmTarget, Pose
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,12 @@ from a2w.geometry import pose_to_matrix
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
+from a2w.msgs.arms import ArmTarget, ControlMode, RigState, RigTarget
+from a2w.msgs.common import Pose
 from a2w.ros.requests import SetControlModeRequest
 from a2w.sim.component import STATUS_TOPIC, SimStatus
 from a2w.sim.expert import SETTLE_TIME, ScriptedExpert, plan
 from a2w.sim.world import get_world
-from a2w.types import ArmTarget, ControlMode, Pose, RigState, RigTarget
 
 
 class Phase(enum.Enum):

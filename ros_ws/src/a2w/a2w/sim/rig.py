@@ -32,9 +32,10 @@ from scipy.spatial.transform import Rotation
 from a2w.arms.backend import (RECOVERABLE, ArmConnectionError, ArmFaultError, Fault, FaultKind,
                               RecoveryRefused, RigBackend)
 from a2w.geometry import canonical_quaternion
+from a2w.msgs.arms import ArmState, ArmTarget
+from a2w.msgs.common import Pose
 from a2w.sim.scene import ARMS, GRIPPER_STROKE, N_JOINTS, SOFT_LIMITS, VELOCITY_LIMITS
 from a2w.sim.world import SimWorld
-from a2w.types import ArmState, ArmTarget, Pose
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from a2w.clock import SimClock
+from a2w.msgs.cameras import CameraIntrinsics
 from a2w.sim.scene import ARMS, N_JOINTS, READY_POSE_DEG, SceneConfig, build_mjcf
-from a2w.types import CameraIntrinsics
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
 
-from a2w.types import (
-    ActionChunk, ArmState, ArmTarget, CameraFrame, CameraIntrinsics, ControlMode, DiagnosticStatus,
-    EpisodeEvent, MultiViewObservation, Pose, RigState, RigTarget,
-)
+from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, MultiViewObservation
+from a2w.msgs.common import Pose
+from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
+from a2w.msgs.episode import EpisodeEvent
+from a2w.msgs.policy import ActionChunk
 
 Q = np.array([0.0, 0.0, 0.0, 1.0])
 
@@ -116,3 +118,13 @@ def test_events_and_diagnostics():
         EpisodeEvent("explode", 1.0)
     with pytest.raises(ValueError, match="level"):
         DiagnosticStatus("x", 7, "", {}, 0.0)
+
+
+def test_diagnostic_status_level_is_the_level_enum_for_every_accepted_value():
+    for level in DiagnosticLevel:
+        for raw in (int(level), np.uint8(level), level):
+            status = DiagnosticStatus("x", raw, "", {}, 0.0)
+            assert type(status.level) is DiagnosticLevel and status.level is level
+    for bad in (-1, 4, 7, 1.5, "1", None, float("nan")):
+        with pytest.raises(ValueError, match="level"):
+            DiagnosticStatus("x", bad, "", {}, 0.0)

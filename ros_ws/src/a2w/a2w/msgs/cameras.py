@@ -1,0 +1,136 @@
+"""Messages of the cameras, and the rig's camera views.
+
+ROS mirrors: ``CameraFrame`` -> sensor_msgs/Image (+ its CameraInfo), ``CameraIntrinsics`` ->
+sensor_msgs/CameraInfo. ``MultiViewObservation`` is the consumers' pairing of one frame per view
+and is not sent between nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from a2w.msgs.checks import finite_scalar, frozen_array
+
+# The rig's views in release view-id order: 0 = left wrist, 1 = right wrist, 2 = front
+# (DESIGN.md §4). Every view list of the runtime and bench/ is this one.
+VIEW_NAMES: tuple[str, str, str] = ("left_wrist", "right_wrist", "front")
+VIEW_IDS: Mapping[str, int] = {name: i for i, name in enumerate(VIEW_NAMES)}
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """Pinhole intrinsics of the image as published (after any resize), plus distortion."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    distortion_model: str = "plumb_bob"
+    distortion: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        for f in ("width", "height"):
+            v = getattr(self, f)
+            if not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"intrinsics.{f}: must be a positive integer, got {v!r}")
+        for f in ("fx", "fy"):
+            if finite_scalar(f"intrinsics.{f}", getattr(self, f)) <= 0:
+                raise ValueError(f"intrinsics.{f}: must be positive")
+        for f in ("cx", "cy"):
+            finite_scalar(f"intrinsics.{f}", getattr(self, f))
+        object.__setattr__(self, "distortion", tuple(float(d) for d in self.distortion))
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The 3x3 camera matrix K."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    def scaled(self, width: int, height: int) -> "CameraIntrinsics":
+        """Intrinsics of the same camera resized to ``width`` x ``height``."""
+        sx, sy = width / self.width, height / self.height
+        return CameraIntrinsics(
+            width, height, self.fx * sx, self.fy * sy,
+            (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
+            self.distortion_model, self.distortion,
+        )
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    """One colour frame (RGB uint8 HxWx3), optionally with aligned depth (metres, float32)."""
+
+    view: str
+    image: np.ndarray
+    stamp: float
+    intrinsics: CameraIntrinsics | None = None
+    depth: np.ndarray | None = None
+    frame_number: int = 0
+    serial: str = ""
+    frame_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.view or not isinstance(self.view, str):
+            raise ValueError(f"view: must be a non-empty string, got {self.view!r}")
+        if not isinstance(self.image, np.ndarray) or self.image.dtype != np.uint8:
+            got = getattr(self.image, "dtype", type(self.image).__name__)
+            raise ValueError(f"image: must be a uint8 numpy array, got {got}")
+        if self.image.ndim != 3 or self.image.shape[2] != 3:
+            raise ValueError(f"image: shape must be (H, W, 3), got {self.image.shape}")
+        object.__setattr__(self, "stamp", finite_scalar("stamp", self.stamp))
+        if self.intrinsics is not None:
+            h, w = self.image.shape[:2]
+            if (self.intrinsics.width, self.intrinsics.height) != (w, h):
+                raise ValueError(
+                    f"intrinsics: size {self.intrinsics.width}x{self.intrinsics.height} "
+                    f"does not match image {w}x{h}"
+                )
+        if self.depth is not None:
+            depth = frozen_array("depth", self.depth, dtype=np.float32, finite=False)
+            if depth.shape != self.image.shape[:2]:
+                raise ValueError(f"depth: shape must be {self.image.shape[:2]}, got {depth.shape}")
+            object.__setattr__(self, "depth", depth)
+        # Images are large: freeze in place instead of copying (the producer hands it over).
+        img = self.image
+        if img.flags.writeable:
+            img = img.view()
+            img.flags.writeable = False
+            object.__setattr__(self, "image", img)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+@dataclass(frozen=True)
+class MultiViewObservation:
+    """One frame per view, paired by stamp. ``stamp`` is the median stamp; ``spread`` max - min."""
+
+    frames: Mapping[str, CameraFrame]
+    stamp: float = field(init=False)
+    spread: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.frames:
+            raise ValueError("frames: at least one view is required")
+        for name, frame in self.frames.items():
+            if not isinstance(frame, CameraFrame):
+                raise ValueError(f"frames[{name!r}]: must be a CameraFrame")
+            if frame.view != name:
+                raise ValueError(f"frames[{name!r}]: frame is of view {frame.view!r}")
+        stamps = np.array([f.stamp for f in self.frames.values()])
+        object.__setattr__(self, "frames", dict(self.frames))
+        object.__setattr__(self, "stamp", float(np.median(stamps)))
+        object.__setattr__(self, "spread", float(stamps.max() - stamps.min()))
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        return tuple(self.frames)
