@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from a2w.geometry import canonical_quaternion
 from a2w.msgs.common import Pose
 from a2w.msgs.policy import ACTION_DIM, ActionChunk
 
@@ -65,11 +66,7 @@ def decode_arm(start: Pose, deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         r = r * steps[i]
         pos[i] = p
         quat[i] = r.as_quat()
-    return pos, _canonical(quat), d[:, 6].copy()
-
-
-def _canonical(q: np.ndarray) -> np.ndarray:
-    return np.where(q[:, 3:4] < 0.0, -q, q)
+    return pos, canonical_quaternion(quat), d[:, 6].copy()
 
 
 def encode_dual(poses: np.ndarray) -> np.ndarray:

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from a2w.arms import kinematics
 from a2w.arms.backend import ArmError, ArmFaultError, Fault, FaultKind, RecoveryRefused, RigBackend
@@ -56,11 +55,11 @@ from a2w.arms.safety import (
     inter_arm_stop,
     limit_step,
     min_distance,
-    qconj,
-    qmul,
     target_problem,
 )
 from a2w.clock import RateMeter
+from a2w.geometry import matrix_to_pose, xyz_rpy_to_matrix
+from a2w.geometry_fast import qconj, qmul
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
@@ -73,9 +72,6 @@ JOINT_STATES_TOPIC = "/joint_states"
 STATUS_TOPIC = "/arms/status"
 SET_MODE_SERVICE = "/arms/set_mode"
 RECOVER_SERVICE = "/arms/recover"
-
-_QUARTER = math.pi / 4
-
 
 class Motion(str, enum.Enum):
     CONNECTING = "connecting"
@@ -118,9 +114,9 @@ class ArmNodeParams(Params):
     left_workspace_hi: list[float] = param([0.20, 0.70, 0.90], "left TCP box, world max (m)")
     right_workspace_lo: list[float] = param([-0.375, -0.70, 0.03], "right TCP box, world min (m)")
     right_workspace_hi: list[float] = param([0.20, 0.70, 0.90], "right TCP box, world max (m)")
-    # Base poses world <- base as x, y, z, roll, pitch, yaw (rig_facts.md §4.5; left is the +y arm).
-    left_base_pose: list[float] = param([-0.495, 0.495, -0.15, 0.0, 0.0, -_QUARTER], "left base in world")
-    right_base_pose: list[float] = param([-0.495, -0.495, -0.15, 0.0, 0.0, _QUARTER], "right base in world")
+    # Base poses world <- base as x, y, z, roll, pitch, yaw; TRI's layout by default.
+    left_base_pose: list[float] = param(list(kinematics.TRI_BASE_POSES["left"]), "left base in world")
+    right_base_pose: list[float] = param(list(kinematics.TRI_BASE_POSES["right"]), "right base in world")
     capsule_radii: list[float] = param(
         [0.08, 0.07, 0.06, 0.05, 0.06],
         "capsule radii (m): base-shoulder, upper arm, forearm, wrist-flange, flange-TCP (gripper)")
@@ -155,10 +151,7 @@ class ArmNodeParams(Params):
 def _base_matrix(v: list[float], name: str) -> np.ndarray:
     if len(v) != 6 or not all(math.isfinite(x) for x in v):
         raise ValueError(f"{name}: need 6 finite values x, y, z, roll, pitch, yaw, got {v}")
-    m = np.eye(4)
-    m[:3, :3] = Rotation.from_euler("xyz", v[3:]).as_matrix()
-    m[:3, 3] = v[:3]
-    return m
+    return xyz_rpy_to_matrix(v[:3], v[3:])
 
 
 class ArmNode(Component):
@@ -190,7 +183,7 @@ class ArmNode(Component):
             # A backend that knows its bases (the sim scene) is the truth; the parameters are for
             # backends that do not (the real arms: calibration).
             self.base_T = (np.asarray(base_pose(0), float), np.asarray(base_pose(1), float))
-        self.base_q = tuple(Rotation.from_matrix(T[:3, :3]).as_quat() for T in self.base_T)
+        self.base_q = tuple(matrix_to_pose(T).quaternion for T in self.base_T)
         self.motion = Motion.CONNECTING
         self.interp = (TargetInterpolator(), TargetInterpolator())
         self.cmd: list[CartesianCommand | None] = [None, None]

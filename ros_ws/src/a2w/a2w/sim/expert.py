@@ -21,6 +21,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from a2w.actions import encode_dual
 from a2w.arms.backend import ArmFaultError
+from a2w.geometry import matrix_to_pose, pose_to_matrix
 from a2w.msgs.arms import ArmTarget
 from a2w.msgs.common import Pose
 from a2w.sim.rig import SimRigBackend
@@ -179,8 +180,7 @@ class ExpertDriver:
         targets = []
         row = []
         for a, (pose_w, grip) in enumerate(self.expert.sample(t + 1.0 / ACTION_RATE)):
-            pose_b = np.linalg.inv(self.rig.base_pose(a)) @ pose_w
-            p = Pose(pose_b[:3, 3], Rotation.from_matrix(pose_b[:3, :3]).as_quat())
+            p = matrix_to_pose(np.linalg.inv(self.rig.base_pose(a)) @ pose_w)
             targets.append(ArmTarget(p, grip))
             row.append(_pose8(p, grip))
         try:
@@ -214,14 +214,7 @@ def start_expert(task: Task, info: dict[str, Any], world: SimWorld, rig: SimRigB
     """Plan from the current state and attach a driver to ``world``."""
     with world.lock:
         states = rig.read()
-        tcp0 = tuple(rig.base_pose(a) @ _matrix(states[a].tcp_pose) for a in range(2))
+        tcp0 = tuple(rig.base_pose(a) @ pose_to_matrix(states[a].tcp_pose) for a in range(2))
         expert = ScriptedExpert(plan(task, info, world, tcp0), tcp0,
                                 (states[0].gripper_open, states[1].gripper_open))
         return ExpertDriver(world, rig, expert, on_action)
-
-
-def _matrix(pose: Pose) -> np.ndarray:
-    t = np.eye(4)
-    t[:3, :3] = Rotation.from_quat(pose.quaternion).as_matrix()
-    t[:3, 3] = pose.position
-    return t

@@ -15,15 +15,13 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from a2w.arms.component import SET_MODE_SERVICE, STATE_TOPIC, TARGET_TOPIC
-from a2w.geometry import pose_to_matrix
+from a2w.geometry import matrix_to_pose, pose_to_matrix
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmTarget, ControlMode, RigState, RigTarget
-from a2w.msgs.common import Pose
 from a2w.ros.requests import SetControlModeRequest
 from a2w.sim.component import STATUS_TOPIC, SimStatus
 from a2w.sim.expert import SETTLE_TIME, ScriptedExpert, plan
@@ -118,9 +116,8 @@ class ExpertNode(Component):
         step = 1.0 / self.params.rate
         arms = []
         for a, (pose_w, grip) in enumerate(self.expert.sample(min(t + step, self.expert.duration))):
-            pose_b = np.linalg.inv(self._base(a)) @ pose_w
-            quat = Rotation.from_matrix(pose_b[:3, :3]).as_quat()
-            arms.append(ArmTarget(Pose(pose_b[:3, 3], quat), float(np.clip(grip, 0.0, 1.0))))
+            pose_b = matrix_to_pose(np.linalg.inv(self._base(a)) @ pose_w)
+            arms.append(ArmTarget(pose_b, float(np.clip(grip, 0.0, 1.0))))
         self._pub.publish(RigTarget(arms[0], arms[1], now + step, ControlMode.POLICY, self.node.name))
         self.sent += 1
 

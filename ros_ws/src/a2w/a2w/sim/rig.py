@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 
 import mujoco
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from a2w.arms.backend import (RECOVERABLE, ArmConnectionError, ArmFaultError, Fault, FaultKind,
                               RecoveryRefused, RigBackend)
-from a2w.geometry import canonical_quaternion
+from a2w.geometry import matrix_to_pose, pose_to_matrix
+from a2w.geometry_fast import matrix_to_rotvec
 from a2w.msgs.arms import ArmState, ArmTarget
-from a2w.msgs.common import Pose
 from a2w.sim.scene import ARMS, GRIPPER_STROKE, N_JOINTS, SOFT_LIMITS, VELOCITY_LIMITS
 from a2w.sim.world import SimWorld
 
@@ -133,11 +132,7 @@ class SimRigBackend(RigBackend):
                 if arm.fault is not None:
                     raise ArmFaultError(arm.fault)
             for arm, tgt in zip(self._arms, targets):
-                base_T = self.world.arms[arm.name].base_T
-                t = np.eye(4)
-                t[:3, :3] = Rotation.from_quat(tgt.tcp_pose.quaternion).as_matrix()
-                t[:3, 3] = tgt.tcp_pose.position
-                arm.target = base_T @ t
+                arm.target = self.world.arms[arm.name].base_T @ pose_to_matrix(tgt.tcp_pose)
                 arm.grip_target = tgt.gripper_open * GRIPPER_STROKE
 
     def hold(self) -> None:
@@ -289,7 +284,7 @@ class SimRigBackend(RigBackend):
         cur = self._fk(arm, arm.q_ref)
         tgt = arm.target
         e_pos = tgt[:3, 3] - cur[:3, 3]
-        e_rot = _rotvec(tgt[:3, :3] @ cur[:3, :3].T)
+        e_rot = matrix_to_rotvec(tgt[:3, :3] @ cur[:3, :3].T)
         v = TRACK_GAIN * e_pos
         w = TRACK_GAIN * e_rot
         v *= min(1.0, p.max_linear_speed / max(np.linalg.norm(v), 1e-12))
@@ -387,11 +382,9 @@ class SimRigBackend(RigBackend):
         tcp_w = np.eye(4)
         tcp_w[:3, :3] = d.site_xmat[idx.tcp_site].reshape(3, 3)
         tcp_w[:3, 3] = d.site_xpos[idx.tcp_site]
-        tcp_b = np.linalg.inv(base_T) @ tcp_w
-        quat = canonical_quaternion(Rotation.from_matrix(tcp_b[:3, :3]).as_quat())
         width = float(d.qpos[idx.finger_qpos].sum())
         return ArmState(
-            tcp_pose=Pose(tcp_b[:3, 3], quat),
+            tcp_pose=matrix_to_pose(np.linalg.inv(base_T) @ tcp_w),
             joint_positions=d.qpos[idx.qpos].copy(),
             joint_velocities=d.qvel[idx.dof].copy(),
             wrench=arm.wrench.copy(),
@@ -414,18 +407,6 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1], a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
                      a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
-
-
-def _rotvec(r: np.ndarray) -> np.ndarray:
-    """Rotation vector of a rotation matrix (log map), without SciPy's per-call overhead."""
-    cos = min(1.0, max(-1.0, (r[0, 0] + r[1, 1] + r[2, 2] - 1.0) / 2.0))
-    angle = math.acos(cos)
-    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
-    if angle < 1e-6:
-        return 0.5 * axis
-    if angle > math.pi - 1e-3:
-        return Rotation.from_matrix(r).as_rotvec()  # near pi the antisymmetric part vanishes
-    return axis * (angle / (2.0 * math.sin(angle)))
 
 
 def _replace(params: SimRigParams, **changes: float) -> SimRigParams:

@@ -23,10 +23,11 @@ from typing import Any, Callable, Protocol
 
 import mujoco
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from a2w.clock import SimClock
+from a2w.geometry import pose_to_matrix, rpy_to_quaternion, wxyz_to_xyzw, xyzw_to_wxyz
 from a2w.msgs.cameras import CameraIntrinsics
+from a2w.msgs.common import Pose
 from a2w.sim.scene import ARMS, N_JOINTS, READY_POSE_DEG, SceneConfig, build_mjcf
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,7 @@ class SimWorld:
             jids = np.array([m.joint(f"{arm}/joint{i + 1}").id for i in range(N_JOINTS)])
             fj = [m.joint(f"{arm}/finger_{s}_joint").id for s in ("l", "r")]
             base = m.body(f"{arm}/base").id
-            base_T = np.eye(4)
-            base_T[:3, :3] = Rotation.from_quat(np.roll(m.body_quat[base], -1)).as_matrix()
-            base_T[:3, 3] = m.body_pos[base]
+            base_T = pose_to_matrix(Pose(m.body_pos[base], wxyz_to_xyzw(m.body_quat[base])))
             self.arms[arm] = ArmIndex(
                 qpos=m.jnt_qposadr[jids].copy(), dof=m.jnt_dofadr[jids].copy(), joints=jids,
                 actuators=np.array([m.actuator(f"{arm}/act{i + 1}").id for i in range(N_JOINTS)]),
@@ -164,7 +163,7 @@ class SimWorld:
         qa, da = self.model.jnt_qposadr[jnt], self.model.jnt_dofadr[jnt]
         with self.lock:
             self.data.qpos[qa:qa + 3] = position
-            self.data.qpos[qa + 3:qa + 7] = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+            self.data.qpos[qa + 3:qa + 7] = xyzw_to_wxyz(rpy_to_quaternion((0.0, 0.0, yaw)))
             self.data.qvel[da:da + 6] = 0.0
             mujoco.mj_forward(self.model, self.data)
 
