@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 
 from a2w.arms.component import SET_MODE_SERVICE, ArmNode, Motion
-from a2w.arms.messages import SetControlModeRequest
 from a2w.clock import WallClock
 from a2w.host import Component, Host
 from a2w.host.host import NodeSpec
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmTarget, ControlMode, RigTarget
 from a2w.msgs.common import Pose
+from a2w.msgs.services import SetControlModeRequest
 from a2w.sim.rig import SimRigBackend
 from a2w.sim.scene import SceneConfig
 from a2w.sim.world import SimRunner, SimWorld, register_world, unregister_world

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from a2w.arms.component import RECOVER_SERVICE, SET_MODE_SERVICE, TARGET_TOPIC, ArmNode, Motion
-from a2w.arms.messages import RecoverRequest, SetControlModeRequest
 from a2w.host import Component, Host
 from a2w.host.host import NodeSpec
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.common import Pose
+from a2w.msgs.services import RecoverRequest, SetControlModeRequest
 
 _names = itertools.count()
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from a2w.arms.component import STATUS_TOPIC
 from a2w.arms.gripper_watch import GripperWatch
-from a2w.arms.messages import ArmsStatus
 from a2w.host.qos import QoS
+from a2w.msgs.arms import ArmsStatus
 from a2w.sim.faults import FaultInjector, FaultSpec
 from a2w.sim.scene import ARMS
 from arms_support import Rig, base_point, hold_targets, make_rig, target, wait_for, world_tcp

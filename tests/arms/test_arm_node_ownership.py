@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from a2w.arms.messages import SetControlModeRequest
 from a2w.arms.ownership import STREAMING_MODES, Ownership
 from a2w.msgs.arms import ControlMode
+from a2w.msgs.services import SetControlModeRequest
 from arms_support import Rig, hold_targets, make_rig, target, wait_for
 
 MODES = list(ControlMode)

@@ -10,9 +10,8 @@ import pytest
 
 from a2w.arms.backend import FaultKind
 from a2w.arms.component import Motion
-from a2w.arms.messages import JointStates
 from a2w.host.qos import QoS
-from a2w.msgs.arms import ControlMode
+from a2w.msgs.arms import ControlMode, JointStates
 from a2w.msgs.common import Pose
 from arms_support import base_point, hold_targets, make_rig, target, wait_for, world_tcp
 

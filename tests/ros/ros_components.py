@@ -14,7 +14,7 @@ from a2w.host.params import Params, param
 from a2w.host.qos import QoS
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
-from a2w.ros.requests import Outcome, StopRequest
+from a2w.msgs.services import Outcome, StopRequest
 
 
 class Talker(Component):

@@ -16,17 +16,12 @@ from a2w.msgs.common import Pose
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
 from a2w.msgs.policy import ActionChunk
+from a2w.msgs.services import (
+    Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse, StartPolicyRequest, StopRequest,
+)
 from a2w.ros import codec
 from a2w.ros.codec import RosbagsKit
 from a2w.ros.interfaces import jazzy_typestore
-from a2w.ros.requests import (
-    Outcome,
-    RecoverRequest,
-    SetControlModeRequest,
-    SetControlModeResponse,
-    StartPolicyRequest,
-    StopRequest,
-)
 
 STAMP = 1_760_000_123.456789  # a realistic wall-clock stamp: needs the sec/nanosec split
 RNG = np.random.default_rng(7)

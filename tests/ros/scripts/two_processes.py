@@ -12,8 +12,8 @@ import rclpy
 from rcl_interfaces.srv import DescribeParameters, GetParameters
 from rclpy.node import Node
 
+from a2w.msgs.services import StopRequest
 from a2w.ros.host import RosHost
-from a2w.ros.requests import StopRequest
 from ros_components import Listener
 
 tmp = Path(sys.argv[1])

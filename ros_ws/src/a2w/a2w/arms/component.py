@@ -32,14 +32,6 @@ from a2w.arms import kinematics
 from a2w.arms.backend import ArmError, ArmFaultError, Fault, FaultKind, RecoveryRefused, RigBackend
 from a2w.arms.drivers import resolve
 from a2w.arms.gripper_watch import GripperWatch
-from a2w.arms.messages import (
-    ArmsStatus,
-    JointStates,
-    Outcome,
-    RecoverRequest,
-    SetControlModeRequest,
-    SetControlModeResponse,
-)
 from a2w.arms.ownership import STREAMING_MODES, Ownership, parse_mode
 from a2w.arms.safety import (
     CartesianCommand,
@@ -63,8 +55,11 @@ from a2w.geometry_fast import qconj, qmul
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
-from a2w.msgs.arms import ARM_NAMES, ArmState, ArmTarget, ControlMode, RigState, RigTarget
+from a2w.msgs.arms import (
+    ARM_NAMES, ArmsStatus, ArmState, ArmTarget, ControlMode, JointStates, RigState, RigTarget,
+)
 from a2w.msgs.common import Pose
+from a2w.msgs.services import Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse
 
 TARGET_TOPIC = "/arms/target"
 STATE_TOPIC = "/arms/state"

@@ -10,6 +10,7 @@
 | ``policy`` | ``ActionChunk``, ``ACTION_DIM`` | a2w_interfaces/msg/ActionChunk |
 | ``episode`` | ``EpisodeEvent``, ``EpisodeEventKind`` | a2w_interfaces/msg/EpisodeEvent |
 | ``diagnostics`` | ``DiagnosticStatus``, ``DiagnosticLevel`` | diagnostic_msgs/DiagnosticArray |
+| ``services`` | ``SetControlModeRequest`` / ``Response``, ``RecoverRequest``, ``StartPolicyRequest``, ``StopRequest``, ``Outcome`` | a2w_interfaces/srv/* |
 
 ``a2w.ros.codec`` maps each mirrored type to its ROS message. All constructors validate their
 inputs and raise ``ValueError`` naming the offending field (``a2w.msgs.checks``), so a malformed

@@ -31,13 +31,8 @@ from a2w.msgs.common import Pose
 from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
 from a2w.msgs.policy import ACTION_DIM, ActionChunk
-from a2w.ros.requests import (
-    Outcome,
-    RecoverRequest,
-    SetControlModeRequest,
-    SetControlModeResponse,
-    StartPolicyRequest,
-    StopRequest,
+from a2w.msgs.services import (
+    Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse, StartPolicyRequest, StopRequest,
 )
 
 IFACE = "a2w_interfaces"

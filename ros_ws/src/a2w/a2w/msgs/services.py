@@ -1,8 +1,7 @@
-"""Request and response types of the rig's control services (``a2w_interfaces/srv/*``).
+"""Request and response types of the rig's control services, one pair per ``a2w_interfaces/srv/*``.
 
-ROS-free, like ``a2w.types``: components import them to offer or call these services through
-``NodeHandle.create_service`` / ``create_client`` on either host. The codec maps each pair to its
-``.srv`` (``a2w.ros.codec.SERVICES``).
+Components offer or call these services through ``NodeHandle.create_service`` / ``create_client``
+on either host; ``a2w.ros.codec.SERVICES`` maps each pair to its ``.srv``.
 """
 
 from __future__ import annotations
