@@ -11,14 +11,13 @@ import pytest
 
 from a2w.cameras import component as comp_mod
 from a2w.cameras.component import CameraComponent, DriverContext
-from a2w.cameras.metadata import DepthFrame, FrameMetadata
 from a2w.cameras.pairing import FramePairer
 from a2w.cameras.realsense import RealSenseSource
 from a2w.cameras.softcam import SoftwareCamera, pattern
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
 from a2w.host.host import NodeSpec
-from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 from cameras_support import wait_until
 

@@ -30,14 +30,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from a2w.cameras.metadata import Capture, CaptureSource, DepthFrame, FrameMetadata
-from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraTimeout
+from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraTimeout, Capture, CaptureSource
 from a2w.cameras.stats import StreamStats
 from a2w.clock import Clock
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
-from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 
 RIG_VIEWS = ["front", "left_wrist", "right_wrist"]

@@ -21,9 +21,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pyrealsense2 as rs
 
-from a2w.cameras.metadata import Capture, FrameMetadata
-from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraStateError, CameraTimeout
-from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.cameras.source import (
+    CameraConfig, CameraError, CameraSource, CameraStateError, CameraTimeout, Capture,
+)
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, FrameMetadata
 
 log = logging.getLogger(__name__)
 

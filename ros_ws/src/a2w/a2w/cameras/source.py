@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
-from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, FrameMetadata
 
 
 class CameraError(RuntimeError):
@@ -92,3 +93,24 @@ class CameraSource(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class Capture:
+    """A frame and, from sources that know it, what the device said about it."""
+
+    frame: CameraFrame
+    meta: FrameMetadata | None
+
+
+@runtime_checkable
+class CaptureSource(Protocol):
+    """A source that can hand out metadata with each frame (same newness rule as wait_frame).
+
+    ``CameraSource.wait_frame`` returns a bare ``CameraFrame``; sources that know more about each
+    frame (RealSense and playback: device stamp, domain, exposure, arrival time) also implement
+    ``wait_capture``. The camera component publishes the metadata next to the image, like
+    realsense-ros's ``color/metadata`` topic (ros2_facts.md §1.1 "Names and namespaces").
+    """
+
+    def wait_capture(self, timeout: float) -> Capture: ...

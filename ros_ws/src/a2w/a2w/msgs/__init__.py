@@ -6,6 +6,7 @@
 | ``arms`` | ``ArmState``, ``RigState``, ``ArmTarget``, ``RigTarget``, ``ControlMode``, ``ARM_NAMES`` | a2w_interfaces/msg/* |
 | | ``JointStates``, ``ArmsStatus`` | none yet (in-process host only) |
 | ``cameras`` | ``CameraFrame``, ``CameraIntrinsics``, ``VIEW_NAMES`` / ``VIEW_IDS`` | sensor_msgs/Image, CameraInfo |
+| | ``FrameMetadata``, ``DepthFrame`` | none yet (in-process host only) |
 | | ``MultiViewObservation`` | not sent between nodes |
 | ``policy`` | ``ActionChunk``, ``ACTION_DIM`` | a2w_interfaces/msg/ActionChunk |
 | ``episode`` | ``EpisodeEvent``, ``EpisodeEventKind`` | a2w_interfaces/msg/EpisodeEvent |

@@ -1,12 +1,15 @@
 """Messages of the cameras, and the rig's camera views.
 
 ROS mirrors: ``CameraFrame`` -> sensor_msgs/Image (+ its CameraInfo), ``CameraIntrinsics`` ->
-sensor_msgs/CameraInfo. ``MultiViewObservation`` is the consumers' pairing of one frame per view
-and is not sent between nodes.
+sensor_msgs/CameraInfo. ``FrameMetadata`` (like realsense-ros's ``color/metadata``) and
+``DepthFrame`` (aligned depth) have no ROS mapping yet (in-process host only).
+``MultiViewObservation`` is the consumers' pairing of one frame per view and is not sent between
+nodes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -134,3 +137,43 @@ class MultiViewObservation:
     @property
     def views(self) -> tuple[str, ...]:
         return tuple(self.frames)
+
+
+@dataclass(frozen=True)
+class FrameMetadata:
+    """What the device said about one frame.
+
+    ``device_stamp_ms``: the raw librealsense timestamp (ms) in ``domain`` ("global_time",
+    "system_time" or "hardware_clock"); ``stamp`` the seconds it was mapped to (the frame's stamp).
+    ``arrival``: host wall time (s) when the capture thread received the frame.
+    ``exposure_us``/``gain``: NaN when the device does not report them.
+    """
+
+    view: str
+    serial: str
+    frame_number: int
+    stamp: float
+    device_stamp_ms: float
+    domain: str
+    arrival: float
+    exposure_us: float = math.nan
+    gain: float = math.nan
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class DepthFrame:
+    """Depth aligned to the colour image of the same frame: metres (float32, 0 = no data, the
+    librealsense convention), H x W, with the colour frame's stamp and optical frame."""
+
+    view: str
+    depth: np.ndarray
+    stamp: float
+    frame_number: int = 0
+    frame_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.depth, np.ndarray) or self.depth.dtype != np.float32 or self.depth.ndim != 2:
+            raise ValueError("depth: must be a 2-D float32 array (metres)")
