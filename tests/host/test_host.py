@@ -10,7 +10,8 @@ import pytest
 
 from a2w.clock import SimClock
 from a2w.host import Host, QoS
-from a2w.host.host import ClockTick, NodeSpec
+from a2w.host.host import NodeSpec
+from a2w.msgs.sim import ClockTick
 from probe_components import Collector, Doubled, Doubler, Exploder, Ticker
 
 

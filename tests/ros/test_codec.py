@@ -9,7 +9,6 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from a2w.host.host import ClockTick
 from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 from a2w.msgs.common import Pose
@@ -19,6 +18,7 @@ from a2w.msgs.policy import ActionChunk
 from a2w.msgs.services import (
     Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse, StartPolicyRequest, StopRequest,
 )
+from a2w.msgs.sim import ClockTick
 from a2w.ros import codec
 from a2w.ros.codec import RosbagsKit
 from a2w.ros.interfaces import jazzy_typestore

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from a2w.host import Host
-from a2w.host.host import CLOCK_TOPIC, ClockTick
+from a2w.host.host import CLOCK_TOPIC
 from a2w.launch import LaunchRunner
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
+from a2w.msgs.sim import ClockTick
 
 SIM_LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "sim.launch.xml"
 

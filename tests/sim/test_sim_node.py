@@ -10,10 +10,10 @@ import pytest
 
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
+from a2w.msgs.sim import FaultEvent, SimStatus
 from a2w.nodes import load
 from a2w.sim.camera import SimCameraSource
-from a2w.sim.component import FAULT_TOPIC, STATUS_TOPIC, SimNode, SimStatus
-from a2w.sim.faults import FaultEvent
+from a2w.sim.component import FAULT_TOPIC, STATUS_TOPIC, SimNode
 from a2w.sim.world import get_world
 
 

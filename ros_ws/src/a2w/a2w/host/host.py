@@ -24,17 +24,11 @@ from a2w.host.names import apply_remaps, join_namespace
 from a2w.host.params import build_params
 from a2w.host.qos import QoS
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
+from a2w.msgs.sim import ClockTick
 
 log = logging.getLogger(__name__)
 
 CLOCK_TOPIC = "/clock"
-
-
-@dataclass(frozen=True)
-class ClockTick:
-    """Message on /clock: the simulator's time (seconds)."""
-
-    time: float
 
 
 class ClockFollower:

@@ -11,6 +11,8 @@
 | ``policy`` | ``ActionChunk``, ``ACTION_DIM`` | a2w_interfaces/msg/ActionChunk |
 | ``episode`` | ``EpisodeEvent``, ``EpisodeEventKind`` | a2w_interfaces/msg/EpisodeEvent |
 | ``diagnostics`` | ``DiagnosticStatus``, ``DiagnosticLevel`` | diagnostic_msgs/DiagnosticArray |
+| ``sim`` | ``ClockTick`` | rosgraph_msgs/Clock |
+| | ``SimStatus``, ``FaultEvent`` | none yet (in-process host only) |
 | ``services`` | ``SetControlModeRequest`` / ``Response``, ``RecoverRequest``, ``StartPolicyRequest``, ``StopRequest``, ``Outcome`` | a2w_interfaces/srv/* |
 
 ``a2w.ros.codec`` maps each mirrored type to its ROS message. All constructors validate their

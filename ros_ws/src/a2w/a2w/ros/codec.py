@@ -24,7 +24,6 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from a2w.host.host import ClockTick
 from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 from a2w.msgs.common import Pose
@@ -34,6 +33,7 @@ from a2w.msgs.policy import ACTION_DIM, ActionChunk
 from a2w.msgs.services import (
     Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse, StartPolicyRequest, StopRequest,
 )
+from a2w.msgs.sim import ClockTick
 
 IFACE = "a2w_interfaces"
 

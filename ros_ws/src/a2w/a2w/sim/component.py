@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from a2w.host.component import Component, NodeHandle
-from a2w.host.host import CLOCK_TOPIC, ClockTick
+from a2w.host.host import CLOCK_TOPIC
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
+from a2w.msgs.sim import ClockTick, FaultEvent, SimStatus
 from a2w.sim.expert import SETTLE_TIME, ExpertDriver, start_expert
-from a2w.sim.faults import FaultEvent, FaultInjector, random_faults
+from a2w.sim.faults import FaultInjector, random_faults
 from a2w.sim.rig import SimRigBackend
 from a2w.sim.scene import BasePose, SceneConfig
 from a2w.sim.tasks import TASK_NAMES, get_task
@@ -31,19 +32,6 @@ from a2w.sim.world import SimWorld, register_world, run_loop, unregister_world
 
 STATUS_TOPIC = "/sim/status"
 FAULT_TOPIC = "/sim/faults"
-
-
-@dataclass(frozen=True)
-class SimStatus:
-    """Published on /sim/status: where the simulated episode stands."""
-
-    stamp: float  # sim time
-    task: str
-    seed: int
-    success: bool
-    expert_done: bool
-    faults: tuple[str, ...] = field(default_factory=tuple)  # "name@onset:target" of injected faults
-    realtime_factor: float = 0.0  # measured sim seconds per wall second
 
 
 @dataclass

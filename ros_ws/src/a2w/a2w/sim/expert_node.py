@@ -23,7 +23,8 @@ from a2w.host.params import Params, param
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.services import SetControlModeRequest
-from a2w.sim.component import STATUS_TOPIC, SimStatus
+from a2w.msgs.sim import SimStatus
+from a2w.sim.component import STATUS_TOPIC
 from a2w.sim.expert import SETTLE_TIME, ScriptedExpert, plan
 from a2w.sim.world import get_world
 

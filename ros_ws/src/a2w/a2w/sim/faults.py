@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from a2w.msgs.sim import FaultEvent
 from a2w.sim.scene import ARMS, PAD_HALF
 from a2w.sim.world import VIEW_CAMERAS, SimWorld
 
@@ -54,17 +55,6 @@ class FaultSpec:
             raise ValueError(f"target: {self.name} needs an arm {list(ARMS)}, got {self.target!r}")
         if kind == "view" and self.target not in VIEW_CAMERAS:
             raise ValueError(f"target: {self.name} needs a view {list(VIEW_CAMERAS)}, got {self.target!r}")
-
-
-@dataclass(frozen=True)
-class FaultEvent:
-    """A fault as it happened: the spec plus the sim time it took effect."""
-
-    name: str
-    target: str
-    onset: float  # actual sim time of the first affected step
-    scheduled: float
-    detail: str = ""
 
 
 def random_faults(seed: int, names: tuple[str, ...] | list[str], object_name: str,
