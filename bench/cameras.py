@@ -31,9 +31,7 @@ from a2w.cameras.softcam import FrameFeeder, SoftwareCamera, SoftwareDeviceHub
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
 from a2w.host.host import NodeSpec
-from a2w.msgs.cameras import CameraFrame
-
-VIEWS = ["front", "left_wrist", "right_wrist"]
+from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
 
 
 def make_cams() -> list[SoftwareCamera]:
@@ -93,7 +91,7 @@ def run_node(seconds: float) -> dict[str, Any]:
             lat.append(now - msg.stamp)
             frames[0] += 1
 
-    for v in VIEWS:
+    for v in VIEW_NAMES:
         host.bus.topic(f"/cameras/{v}/color/image_raw", CameraFrame, "bench").taps.append(tap)
     comp = host.add(NodeSpec(CameraComponent, "camera_node", params={
         "driver": "bench_soft", "serials": [c.serial for c in cams], "frame_timeout": 2.0}))

@@ -19,9 +19,8 @@ import numpy as np
 from a2w.clock import PeriodStats, WallClock
 from a2w.host import Component, Host, QoS
 from a2w.host.host import NodeSpec
-from a2w.msgs.cameras import CameraFrame
+from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
 
-VIEWS = ("front", "left_wrist", "right_wrist")
 FPS = 30.0
 
 
@@ -38,7 +37,7 @@ def paced(period: float, stop: threading.Event, fn) -> None:
 
 def make_images() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {v: rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for v in VIEWS}
+    return {v: rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for v in VIEW_NAMES}
 
 
 # -- host variant ---------------------------------------------------------------------------
@@ -48,7 +47,7 @@ class Cameras(Component):
     def __init__(self, node, params):
         super().__init__(node, params)
         images = make_images()
-        for view in VIEWS:
+        for view in VIEW_NAMES:
             pub = node.create_publisher(f"/cameras/{view}/color/image_raw", CameraFrame, QoS.sensor())
             n = [0]
 
@@ -63,7 +62,7 @@ class Consumer(Component):
     def __init__(self, node, params):
         super().__init__(node, params)
         self.latency: list[float] = []
-        for view in VIEWS:
+        for view in VIEW_NAMES:
             node.create_subscription(f"/cameras/{view}/color/image_raw", CameraFrame, self.on_frame, QoS.sensor())
         self.timer = node.create_timer(1 / FPS, lambda: None)
 
@@ -115,7 +114,7 @@ def run_bare(seconds: float) -> dict[str, float]:
     def timer() -> None:
         paced(1 / FPS, stop, lambda: stats.tick(clock.now()))
 
-    threads = [threading.Thread(target=producer, args=(v,)) for v in VIEWS]
+    threads = [threading.Thread(target=producer, args=(v,)) for v in VIEW_NAMES]
     threads += [threading.Thread(target=consumer), threading.Thread(target=timer)]
     for t in threads:
         t.start()

@@ -27,11 +27,10 @@ import numpy as np
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
-from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.cameras import VIEW_NAMES, CameraFrame, CameraIntrinsics
 
 ROOT = Path(__file__).resolve().parents[1]
 TIER = ROOT / ".venv" / "ros-tier"
-VIEWS = ("left_wrist", "right_wrist", "front")
 
 
 class BenchCameras(Component):
@@ -46,11 +45,11 @@ class BenchCameras(Component):
         self.img = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
         self.intr = CameraIntrinsics(640, 480, 380.0, 380.0, 319.5, 239.5)
         self.pubs = [node.create_publisher(f"/cameras/{v}/color/image_raw", CameraFrame, QoS.sensor())
-                     for v in VIEWS]
+                     for v in VIEW_NAMES]
         node.create_timer(1.0 / params.fps, self.tick)
 
     def tick(self) -> None:
-        for v, pub in zip(VIEWS, self.pubs):
+        for v, pub in zip(VIEW_NAMES, self.pubs):
             pub.publish(CameraFrame(v, self.img, time.time(), intrinsics=self.intr))
 
 
@@ -58,7 +57,7 @@ class BenchSink(Component):
     def __init__(self, node: NodeHandle, params: Any) -> None:
         super().__init__(node, params)
         self.latencies: list[float] = []
-        for v in VIEWS:
+        for v in VIEW_NAMES:
             node.create_subscription(f"/cameras/{v}/color/image_raw", CameraFrame,
                                      lambda f: self.latencies.append(time.time() - f.stamp), QoS.sensor())
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
-from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, MultiViewObservation
+from a2w.msgs.cameras import VIEW_IDS, VIEW_NAMES, CameraFrame, CameraIntrinsics, MultiViewObservation
 from a2w.msgs.common import Pose
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent
@@ -128,3 +128,23 @@ def test_diagnostic_status_level_is_the_level_enum_for_every_accepted_value():
     for bad in (-1, 4, 7, 1.5, "1", None, float("nan")):
         with pytest.raises(ValueError, match="level"):
             DiagnosticStatus("x", bad, "", {}, 0.0)
+
+
+def test_view_ids_follow_the_release_and_agree_with_the_models_package():
+    # a2world does not import a2w (models sit below the runtime), so it keeps its own ids.
+    from a2world.policy.engine import VIEW_NAMES as MODEL_VIEW_NAMES
+
+    assert VIEW_IDS == {"left_wrist": 0, "right_wrist": 1, "front": 2}
+    assert tuple(VIEW_IDS) == VIEW_NAMES
+    for name, view_id in VIEW_IDS.items():
+        assert MODEL_VIEW_NAMES[view_id].replace(" ", "_") == name
+
+
+def test_every_view_list_of_the_runtime_is_the_one_set_of_views():
+    from a2w.cameras.component import CameraParams
+    from a2w.sim.cli import TILE_ORDER
+    from a2w.sim.world import VIEW_CAMERAS
+
+    for where, views in (("camera node default", CameraParams().views), ("sim cameras", VIEW_CAMERAS),
+                         ("sim video tiles", TILE_ORDER)):
+        assert sorted(views) == sorted(VIEW_NAMES), where

@@ -36,10 +36,13 @@ from a2w.clock import Clock
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
-from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata
+from a2w.msgs.cameras import (
+    FRONT, LEFT_WRIST, RIGHT_WRIST, CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata,
+)
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 
-RIG_VIEWS = ["front", "left_wrist", "right_wrist"]
+# Front first: the order a config that gives only ``serials`` has always assigned them in.
+RIG_VIEWS = [FRONT, LEFT_WRIST, RIGHT_WRIST]
 
 
 @dataclass

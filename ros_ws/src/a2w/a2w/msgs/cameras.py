@@ -17,9 +17,13 @@ import numpy as np
 
 from a2w.msgs.checks import finite_scalar, frozen_array
 
-# The rig's views in release view-id order: 0 = left wrist, 1 = right wrist, 2 = front
-# (DESIGN.md §4). Every view list of the runtime and bench/ is this one.
-VIEW_NAMES: tuple[str, str, str] = ("left_wrist", "right_wrist", "front")
+# The rig's views, the one definition the runtime and bench/ use. VIEW_NAMES is in release
+# view-id order: 0 = left wrist, 1 = right wrist, 2 = front (DESIGN.md §4); the models package
+# keeps its own ids (it does not import a2w) and a test checks that they agree.
+LEFT_WRIST = "left_wrist"
+RIGHT_WRIST = "right_wrist"
+FRONT = "front"
+VIEW_NAMES: tuple[str, str, str] = (LEFT_WRIST, RIGHT_WRIST, FRONT)
 VIEW_IDS: Mapping[str, int] = {name: i for i, name in enumerate(VIEW_NAMES)}
 
 

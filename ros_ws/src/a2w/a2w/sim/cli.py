@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from a2w.msgs.cameras import FRONT, LEFT_WRIST, RIGHT_WRIST
+
 log = logging.getLogger(__name__)
 
-TILE_ORDER = ("left_wrist", "front", "right_wrist")  # as the robot sees the table, left to right
+TILE_ORDER = (LEFT_WRIST, FRONT, RIGHT_WRIST)  # as the robot sees the table, left to right
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from a2w.clock import SimClock
 from a2w.geometry import pose_to_matrix, rpy_to_quaternion, wxyz_to_xyzw, xyzw_to_wxyz
-from a2w.msgs.cameras import CameraIntrinsics
+from a2w.msgs.cameras import FRONT, LEFT_WRIST, RIGHT_WRIST, CameraIntrinsics
 from a2w.msgs.common import Pose
 from a2w.sim.scene import ARMS, N_JOINTS, READY_POSE_DEG, SceneConfig, build_mjcf
 
@@ -34,9 +34,8 @@ log = logging.getLogger(__name__)
 
 Hook = Callable[["SimWorld"], None]
 
-# Release view names -> MuJoCo camera names (types.VIEW_NAMES).
-VIEW_CAMERAS: dict[str, str] = {"left_wrist": "left/wrist_cam", "right_wrist": "right/wrist_cam",
-                                "front": "front"}
+# View names (a2w.msgs.cameras) -> MuJoCo camera names.
+VIEW_CAMERAS: dict[str, str] = {LEFT_WRIST: "left/wrist_cam", RIGHT_WRIST: "right/wrist_cam", FRONT: "front"}
 
 
 class FrameSink(Protocol):
