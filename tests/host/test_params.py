@@ -151,3 +151,57 @@ def test_a_non_finite_default_is_refused_too():
 
     with pytest.raises(ValueError, match=r"node '/n', parameter 'radii'.*finite"):
         build_params(Bad, {}, "/n")
+
+
+# -- parameter groups: a driver's own parameters under its name (issue 13 item 2) ------------
+def _grouped():
+    from dataclasses import dataclass
+
+    from a2w.host import ParamGroup, Params, param
+
+    @dataclass
+    class Dev(ParamGroup):
+        serials: list[str] = param(["", ""], "one per view")
+        rate: float = param(1.0, "Hz", low=0.5)
+
+    @dataclass
+    class Node(Params):
+        driver: str = param("dev", "which driver")
+        dev: Dev = param(Dev(), "the dev driver's parameters")
+
+    return Dev, Node
+
+
+def test_a_group_declares_its_fields_under_its_name(tmp_path):
+    from a2w.launch.runner import LaunchRunner
+
+    Dev, Node = _grouped()
+    s = {x.name: x for x in specs(Node)}
+    assert list(s) == ["use_sim_time", "driver", "dev.serials", "dev.rate"]
+    assert s["dev.rate"].low == 0.5 and s["dev.rate"].description == "Hz"
+    assert build_params(Node, {}, "/n").dev == Dev()
+    assert Node().dev.serials is not Node().dev.serials  # defaults are not shared between nodes
+    # A nested YAML map, a dotted YAML key and a nested launch <param> all name the same parameter.
+    yaml_nested = load_param_file(write(tmp_path, "n:\n  ros__parameters:\n    dev: {rate: 2, serials: [a, b]}\n"), "/n")
+    yaml_dotted = load_param_file(write(tmp_path, "n:\n  ros__parameters:\n    dev.rate: 2\n    dev.serials: [a, b]\n"), "/n")
+    launch = tmp_path / "t.launch.xml"
+    launch.write_text('<launch><node pkg="a2w" exec="camera_node" name="n">'
+                      '<param name="dev"><param name="rate" value="2"/></param>'
+                      '<param name="dev.serials" value="[a, b]"/></node></launch>')
+    from_launch = LaunchRunner().load(launch).nodes[0].params
+    for values in (yaml_nested, yaml_dotted, from_launch):
+        assert build_params(Node, values, "/n").dev == Dev(["a", "b"], 2.0), values
+
+
+@pytest.mark.parametrize("values, msg", [
+    ({"dev.rate": 0.1}, r"parameter 'dev.rate'.*below the minimum"),
+    ({"dev.rate": float("nan")}, r"parameter 'dev.rate'.*finite"),
+    ({"dev.serials": [1, 2]}, r"parameter 'dev.serials'.*list of str"),
+    ({"dev.nope": 1}, r"unknown parameter\(s\) \['dev.nope'\]"),
+    ({"dev": {"rate": 2.0}}, r"unknown parameter\(s\) \['dev'\]"),
+    ({"serials": ["a"]}, r"unknown parameter\(s\) \['serials'\].*'dev.serials'"),
+])
+def test_bad_group_values_name_the_dotted_parameter(values, msg):
+    _, Node = _grouped()
+    with pytest.raises(ValueError, match=msg):
+        build_params(Node, values, "/n")

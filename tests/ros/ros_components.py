@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from a2w.host.component import Component, NodeHandle
-from a2w.host.params import Params, param
+from a2w.host.params import ParamGroup, Params, param
 from a2w.host.qos import QoS
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
@@ -119,14 +119,21 @@ class Ticker(Component):
         self.timer = node.create_timer(0.02, lambda: self.ticks.append(time.monotonic()))
 
 
+@dataclass
+class TunableDriver(ParamGroup):
+    rate: float = param(1.0, "a float in a group", low=0.5)
+    serials: list[str] = param(["a", "b"], "a string list in a group")
+
+
 class Tunable(Component):
-    """Does nothing; float parameters of every kind for the parameter checks."""
+    """Does nothing; float parameters of every kind for the parameter checks, one in a group."""
 
     @dataclass
     class Params(Params):
         gain: float = param(1.0, "a float without a range")
         limit: float = param(1.0, "a float with a range", low=0.0, high=10.0)
         weights: list[float] = param([1.0, 2.0], "a float list")
+        driver: TunableDriver = param(TunableDriver(), "a driver's parameters, declared as driver.*")
 
 
 class Crashy(Component):

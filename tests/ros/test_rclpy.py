@@ -89,6 +89,8 @@ def test_runtime_guards_params_worker_crash_clock_jump_and_topic_publishers(ros_
         name = label.split("=")[0]
         assert code == 2, f"{label}: {text}"
         assert "'/tunable'" in text and f"'{name}'" in text, f"{label}: {text}"
+    assert {"driver.rate=.nan", "driver.rate=0.1"} <= set(r["params"])
+    assert r["group"] == [2.0, ["x"], ["rate", "serials"]], r["group"]
     # A crashed worker ends the run with exit code 70 (not 0 after the whole duration).
     code, text, _ = r["crash"]
     assert code == 70, text

@@ -27,7 +27,8 @@ def node_run(target: str, name: str, *ros_args: str, duration: str = "30") -> li
 result: dict = {"params": {}}
 for label, arg in {"gain=.nan": "gain:=.nan", "gain=.inf": "gain:=.inf", "gain=-.inf": "gain:=-.inf",
                    "limit=.nan": "limit:=.nan", "limit=.inf": "limit:=.inf",
-                   "weights=[1.0,.nan]": "weights:=[1.0, .nan]", "weights=[-.inf]": "weights:=[-.inf]"}.items():
+                   "weights=[1.0,.nan]": "weights:=[1.0, .nan]", "weights=[-.inf]": "weights:=[-.inf]",
+                   "driver.rate=.nan": "driver.rate:=.nan", "driver.rate=0.1": "driver.rate:=0.1"}.items():
     result["params"][label] = node_run("Tunable", "tunable", "-p", arg, duration="5")[:2]
 result["crash"] = node_run("Crashy", "crashy")
 
@@ -39,7 +40,11 @@ talker = subprocess.Popen([sys.executable, "-m", "a2w.ros.main", "ros_components
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 rclpy.init()
 host = RosHost(diagnostics_period=0.25)
-host.add(Tunable, "watcher", namespace="/rig")
+watcher_component = host.add(Tunable, "watcher", namespace="/rig",
+                             params={"driver.rate": 2.0, "driver.serials": ["x"]})
+# A group's fields are ROS parameters with dotted names, read back into the group.
+result["group"] = [watcher_component.params.driver.rate, watcher_component.params.driver.serials,
+                   sorted(watcher_component.node.node.get_parameters_by_prefix("driver"))]
 host.add(Tunable, "sim_timed", params={"use_sim_time": True})
 spinner = threading.Thread(target=host.spin, kwargs={"install_signal_handlers": False}, daemon=True)
 spinner.start()

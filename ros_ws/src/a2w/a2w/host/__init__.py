@@ -6,7 +6,7 @@ benchmarks and laptops) or as an rclpy node through ``a2w.ros`` on a rig (DESIGN
 
 from a2w.host.component import Component, NodeHandle
 from a2w.host.host import Host
-from a2w.host.params import Params, param
+from a2w.host.params import ParamGroup, Params, param
 from a2w.host.qos import QoS
 
-__all__ = ["Component", "Host", "NodeHandle", "Params", "QoS", "param"]
+__all__ = ["Component", "Host", "NodeHandle", "ParamGroup", "Params", "QoS", "param"]

@@ -5,11 +5,17 @@ a description and a range through ``param(...)``. The same declarations become R
 descriptors on a rig. Values from files are type-checked against the field types: an unknown
 name, a wrong type or a non-finite float (nan, inf) is an error naming the node and the parameter,
 not a silent default.
+
+A field typed with a ``ParamGroup`` declares that group's fields under its own name, as ROS's dotted
+parameter names (``realsense.serials``: a nested map in parameter YAML, nested ``<param>`` tags or a
+dotted name in a launch file): how a driver declares its own parameters next to the node's.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -24,6 +30,11 @@ from a2w.host.files import read_input_file
 ParamValue = Any
 
 
+@dataclass
+class ParamGroup:
+    """Base of a group of parameters that a ``Params`` field declares under the field's name."""
+
+
 def param(
     default: Any,
     description: str = "",
@@ -34,8 +45,8 @@ def param(
 ) -> Any:
     """A parameter field with a description and an optional range or set of choices."""
     meta = {"description": description, "low": low, "high": high, "choices": choices}
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    if isinstance(default, (list, dict, ParamGroup)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -57,11 +68,19 @@ class ParamSpec:
     choices: tuple[Any, ...] | None
 
 
-def specs(cls: type[Params]) -> list[ParamSpec]:
-    """Parameter declarations of a Params dataclass, in field order."""
+def _is_group(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, ParamGroup)
+
+
+def specs(cls: type[Params] | type[ParamGroup]) -> list[ParamSpec]:
+    """Parameter declarations of a Params dataclass, in field order; a group's fields are named
+    ``<group>.<field>`` in its place."""
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
+        if _is_group(hints[f.name]):
+            out.extend(dataclasses.replace(s, name=f"{f.name}.{s.name}") for s in specs(hints[f.name]))
+            continue
         if f.default is not dataclasses.MISSING:
             default = f.default
         elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
@@ -141,11 +160,25 @@ def build_params(cls: type[Params], values: Mapping[str, Any], node: str) -> Par
             f"node {node!r}: unknown parameter(s) {unknown}; declared: {sorted(by_name)}"
         )
     kwargs = {k: _coerce(node, by_name[k], v) for k, v in values.items()}
-    obj = cls(**kwargs)
+    obj = _construct(cls, kwargs)
     for s in by_name.values():  # defaults are checked too: a bad default is a bug worth seeing
         if s.name not in kwargs:
-            _coerce(node, s, getattr(obj, s.name))
+            _coerce(node, s, functools.reduce(getattr, s.name.split("."), obj))
     return obj
+
+
+def _construct(cls: type, values: Mapping[str, Any]) -> Any:
+    """``cls`` from checked values, dotted names going to the group they name."""
+    own: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        head, dot, rest = name.partition(".")
+        if dot:
+            groups.setdefault(head, {})[rest] = value
+        else:
+            own[name] = value
+    hints = typing.get_type_hints(cls)
+    return cls(**own, **{g: _construct(hints[g], v) for g, v in groups.items()})
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
