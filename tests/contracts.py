@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from a2w.arms.backend import ArmError, RigBackend
-from a2w.cameras.source import CameraSource, CameraStateError, CameraTimeout
+from a2w.cameras.source import CameraSource, CameraStateError, CameraTimeout, Capture
 from a2w.geometry import rotation_angle
 from a2w.msgs.arms import ArmState, ArmTarget
 from a2w.msgs.cameras import CameraFrame
@@ -24,6 +24,8 @@ def check_camera_source(make: Callable[[], CameraSource], frames: int = 5, timeo
     """``make()`` returns an unopened source that delivers frames once started."""
     src = make()
     cfg = src.config
+    # What the camera node reports per camera is on every source, with defaults (no probing).
+    assert isinstance(src.serial, str) and src.restarts == 0 and src.fault == ""
     with pytest.raises(CameraStateError):
         src.latest()
     src.open()
@@ -43,6 +45,11 @@ def check_camera_source(make: Callable[[], CameraSource], frames: int = 5, timeo
         assert all(b > a for a, b in zip(numbers, numbers[1:])), f"frame numbers not increasing: {numbers}"
         latest = src.latest()
         assert latest is not None and latest.stamp >= got[-1].stamp
+        # wait_capture: a newer frame, with the device's metadata where the driver has it.
+        cap = src.wait_capture(timeout)
+        assert isinstance(cap, Capture) and cap.frame.stamp > got[-1].stamp and cap.frame.view == cfg.view
+        assert cap.meta is None or (cap.meta.frame_number, cap.meta.stamp) == (cap.frame.frame_number, cap.frame.stamp)
+        assert src.fault == "" and src.restarts == 0 and isinstance(src.serial, str)
     finally:
         src.close()
     src.close()  # idempotent

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraTimeout, Capture, CaptureSource
+from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraTimeout, Capture
 from a2w.cameras.stats import StreamStats
 from a2w.clock import Clock
 from a2w.host.component import Component, NodeHandle
@@ -186,7 +186,7 @@ class CameraComponent(Component):
                 try:
                     # Short waits so shutdown is seen promptly; silence is judged over the
                     # whole frame timeout (the source itself reports why it is silent).
-                    cap = self._wait(cam.source, min(p.frame_timeout, 0.2))
+                    cap = cam.source.wait_capture(min(p.frame_timeout, 0.2))
                 except CameraTimeout as exc:
                     if cam.stats.silent_for(time.time()) > p.frame_timeout:
                         cam.error = str(exc)
@@ -199,12 +199,6 @@ class CameraComponent(Component):
                 self._publish(cam, cap)
         finally:
             cam.source.close()
-
-    @staticmethod
-    def _wait(source: CameraSource, timeout: float) -> Capture:
-        if isinstance(source, CaptureSource):
-            return source.wait_capture(timeout)
-        return Capture(source.wait_frame(timeout), None)
 
     def _publish(self, cam: _Camera, cap: Capture) -> None:
         f = cap.frame
@@ -246,19 +240,19 @@ class CameraComponent(Component):
         rate = s.rate(now)
         j50, j99 = s.jitter()
         values = {
-            "serial": getattr(cam.source, "serial", "") or cam.source.config.serial,
+            "serial": cam.source.serial,
             "driver": p.driver,
             "rate_hz": f"{rate:.2f}",
             "frames": s.frames,
             "drops": s.drops,
-            "restarts": getattr(cam.source, "restarts", 0),
+            "restarts": cam.source.restarts,
             "jitter_p50_ms": f"{j50 * 1e3:.3f}",
             "jitter_p99_ms": f"{j99 * 1e3:.3f}",
             "max_gap_ms": f"{s.max_gap * 1e3:.1f}",
             "silent_s": f"{s.silent_for(now):.2f}",
             "exposure_us": f"{cam.exposure_us:g}",
         }
-        fault = cam.conflict or getattr(cam.source, "fault", "") or cam.error
+        fault = cam.conflict or cam.source.fault or cam.error
         if fault:
             level, msg = DiagnosticLevel.ERROR, fault
         elif s.frames == 0:

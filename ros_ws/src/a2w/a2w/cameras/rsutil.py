@@ -147,9 +147,6 @@ class RsCaptureBase(CameraSource, abc.ABC):
         self._sink: Any = None
         self._align: rs.align | None = None
         self._last_arrival = 0.0
-        self.fault = ""  # why the camera is not delivering; "" while healthy
-        self.restarts = 0
-        self.serial = config.serial
         self.stamps = StampMapper(now, f"camera {config.view!r}")
 
     # -- subclass hooks ----------------------------------------------------------------------

@@ -1,16 +1,19 @@
 """The camera-source interface every camera driver implements (RealSense, sim, playback).
 
 Life cycle: construct (cheap, no I/O) -> ``open()`` (find the device, check the profile) ->
-``start()`` (begin streaming) -> ``latest()`` / ``wait_frame()`` -> ``close()``. ``close()`` is
-idempotent and may be called in any state. Frames carry the device's own stamp (global time on
-RealSense, sim time in simulation), a frame number and the intrinsics of the image as delivered.
+``start()`` (begin streaming) -> ``latest()`` / ``wait_frame()`` / ``wait_capture()`` ->
+``close()``. ``close()`` is idempotent and may be called in any state. Frames carry the device's
+own stamp (global time on RealSense, sim time in simulation), a frame number and the intrinsics of
+the image as delivered.
+
+Every source also says what the camera node reports about it: ``serial``, ``restarts`` and
+``fault``. The defaults suit a driver with nothing to add; drivers that know more update them.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, FrameMetadata
 
@@ -56,6 +59,9 @@ class CameraSource(abc.ABC):
 
     def __init__(self, config: CameraConfig) -> None:
         self.config = config
+        self.serial = config.serial  # the device's serial, once the driver knows it
+        self.restarts = 0  # times the driver restarted a stream that stopped
+        self.fault = ""  # why the camera delivers nothing; "" while healthy
 
     @property
     def view(self) -> str:
@@ -82,6 +88,12 @@ class CameraSource(abc.ABC):
     def wait_frame(self, timeout: float) -> CameraFrame:
         """Block until a frame newer than the last one returned arrives; ``CameraTimeout`` else."""
 
+    def wait_capture(self, timeout: float) -> Capture:
+        """``wait_frame`` with what the device said about the frame; drivers that know it
+        (RealSense, playback: device stamp, domain, exposure, arrival) override this, and the
+        camera node publishes it next to the image, like realsense-ros's ``color/metadata``."""
+        return Capture(self.wait_frame(timeout), None)
+
     @abc.abstractmethod
     def close(self) -> None:
         """Stop streaming and release the device. Idempotent."""
@@ -102,15 +114,3 @@ class Capture:
     frame: CameraFrame
     meta: FrameMetadata | None
 
-
-@runtime_checkable
-class CaptureSource(Protocol):
-    """A source that can hand out metadata with each frame (same newness rule as wait_frame).
-
-    ``CameraSource.wait_frame`` returns a bare ``CameraFrame``; sources that know more about each
-    frame (RealSense and playback: device stamp, domain, exposure, arrival time) also implement
-    ``wait_capture``. The camera component publishes the metadata next to the image, like
-    realsense-ros's ``color/metadata`` topic (ros2_facts.md §1.1 "Names and namespaces").
-    """
-
-    def wait_capture(self, timeout: float) -> Capture: ...

@@ -34,6 +34,7 @@ class SimCameraSource(CameraSource):
         self._world = world
         self._world_name = world_name
         self.camera = camera or VIEW_CAMERAS.get(config.view, config.view)
+        self.serial = f"sim:{self.camera}"
         self.width, self.height = int(config.width), int(config.height)
         self.period = 1.0 / float(config.fps)
         self._intrinsics: CameraIntrinsics | None = None
@@ -88,7 +89,7 @@ class SimCameraSource(CameraSource):
             self._count += 1
             self._latest = CameraFrame(
                 view=self.view, image=image, stamp=stamp, intrinsics=self._intrinsics,
-                frame_number=self._count, serial=f"sim:{self.camera}",
+                frame_number=self._count, serial=self.serial,
                 frame_id=f"{self.view}_color_optical_frame")
             self._cond.notify_all()
 
