@@ -26,8 +26,8 @@ import pyrealsense2 as rs
 
 from a2w.cameras import component as camera_component
 from a2w.cameras.component import CameraComponent, DriverContext
-from a2w.cameras.realsense import RealSenseSource
-from a2w.cameras.softcam import FrameFeeder, SoftwareCamera, SoftwareDeviceHub
+from a2w.cameras.realsense.source import RealSenseSource
+from a2w.cameras.realsense.softcam import FrameFeeder, SoftwareCamera, SoftwareDeviceHub
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
 from a2w.host.host import NodeSpec

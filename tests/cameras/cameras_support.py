@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from a2w.cameras.softcam import FrameFeeder, SoftwareCamera, SoftwareDeviceHub
+from a2w.cameras.realsense.softcam import FrameFeeder, SoftwareCamera, SoftwareDeviceHub
 
 
 def wait_until(cond: Callable[[], bool], timeout: float = 3.0, step: float = 0.01) -> bool:

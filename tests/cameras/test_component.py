@@ -12,8 +12,8 @@ import pytest
 from a2w.cameras import component as comp_mod
 from a2w.cameras.component import CameraComponent, DriverContext
 from a2w.cameras.pairing import FramePairer
-from a2w.cameras.realsense import RealSenseSource
-from a2w.cameras.softcam import SoftwareCamera, pattern
+from a2w.cameras.realsense.source import RealSenseSource
+from a2w.cameras.realsense.softcam import SoftwareCamera, pattern
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
 from a2w.host.host import NodeSpec

@@ -13,8 +13,8 @@ from contracts import check_camera_source
 
 from a2w.cameras.component import CameraComponent
 from a2w.cameras.pairing import FramePairer
-from a2w.cameras.playback import PlaybackSource, StampShift
-from a2w.cameras.softcam import SoftwareCamera, pattern
+from a2w.cameras.playback.source import PlaybackSource, StampShift
+from a2w.cameras.realsense.softcam import SoftwareCamera, pattern
 from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound, CameraTimeout
 from a2w.host import Host
 from a2w.host.host import NodeSpec

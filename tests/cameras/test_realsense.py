@@ -10,7 +10,7 @@ import pytest
 from contracts import check_camera_source
 
 from a2w.cameras.pairing import FramePairer
-from a2w.cameras.realsense import (
+from a2w.cameras.realsense.source import (
     CameraLinkError,
     DeviceInfo,
     RealSenseSource,
@@ -20,8 +20,8 @@ from a2w.cameras.realsense import (
     normalize_serial,
     select_device,
 )
-from a2w.cameras.rsutil import CameraProfileError, StampMapper
-from a2w.cameras.softcam import SoftwareCamera, SoftwareDeviceHub, pattern
+from a2w.cameras.realsense.rsutil import CameraProfileError, StampMapper
+from a2w.cameras.realsense.softcam import SoftwareCamera, SoftwareDeviceHub, pattern
 from a2w.cameras.source import CameraConfig, CameraNotFound, CameraTimeout
 from a2w.msgs.cameras import VIEW_NAMES
 from cameras_support import wait_until

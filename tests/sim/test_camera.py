@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound
-from a2w.sim.camera import SimCameraSource
+from a2w.cameras.sim.source import SimCameraSource
 from a2w.sim.scene import Marker, SceneConfig
 from a2w.sim.world import SimRunner, SimWorld
 from contracts import check_camera_source

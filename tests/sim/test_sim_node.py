@@ -12,7 +12,7 @@ from a2w.cameras.source import CameraConfig
 from a2w.host import Host
 from a2w.msgs.sim import FaultEvent, SimStatus
 from a2w.nodes import load
-from a2w.sim.camera import SimCameraSource
+from a2w.cameras.sim.source import SimCameraSource
 from a2w.sim.component import FAULT_TOPIC, STATUS_TOPIC, SimNode
 from a2w.sim.world import get_world
 

@@ -87,9 +87,9 @@ DriverFactory = Callable[[CameraConfig, DriverContext], CameraSource]
 # Driver name -> factory or "module:function" (imported on first use so that, e.g., the sim
 # driver does not need pyrealsense2 and the RealSense one does not need MuJoCo).
 DRIVERS: dict[str, DriverFactory | str] = {
-    "realsense": "a2w.cameras.realsense:make_source",
-    "playback": "a2w.cameras.playback:make_source",
-    "sim": "a2w.sim.camera:make_source",
+    "realsense": "a2w.cameras.realsense.source:make_source",
+    "playback": "a2w.cameras.playback.source:make_source",
+    "sim": "a2w.cameras.sim.source:make_source",
 }
 
 

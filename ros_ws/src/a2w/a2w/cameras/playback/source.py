@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import pyrealsense2 as rs
 
-from a2w.cameras.rsutil import RsCaptureBase, find_stream, to_intrinsics
+from a2w.cameras.realsense.rsutil import RsCaptureBase, find_stream, to_intrinsics
 from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import pyrealsense2 as rs
 
-from a2w.cameras.rsutil import (
+from a2w.cameras.realsense.rsutil import (
     CameraProfileError,
     RsCaptureBase,
     find_stream,

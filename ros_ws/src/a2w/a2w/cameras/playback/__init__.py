@@ -1,0 +1,1 @@
+"""The playback camera driver: recorded RealSense cameras (.db3) replayed behind the same interface."""
