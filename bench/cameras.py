@@ -26,7 +26,7 @@ import pyrealsense2 as rs
 
 from a2w.cameras import component as camera_component
 from a2w.cameras.component import CameraComponent, DriverContext
-from a2w.cameras.realsense.source import RealSenseSource
+from a2w.cameras.realsense import source as realsense
 from a2w.cameras.realsense.softcam import FrameFeeder, SoftwareCamera, SoftwareDeviceHub
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
@@ -76,8 +76,9 @@ def run_node(seconds: float) -> dict[str, Any]:
     cams = make_cams()
     hub = SoftwareDeviceHub(cams)
 
-    def factory(cfg: CameraConfig, ctx: DriverContext) -> RealSenseSource:
-        return RealSenseSource(cfg, devices=hub, frame_timeout=ctx.params.frame_timeout)
+    def factory(cfg: CameraConfig, ctx: DriverContext) -> realsense.RealSenseSource:
+        ctx.shared["rs_lister"] = hub  # the RealSense driver, on the software devices
+        return realsense.make_source(cfg, ctx)
 
     camera_component.DRIVERS["bench_soft"] = factory
     host = Host(diagnostics_period=0)
@@ -94,7 +95,7 @@ def run_node(seconds: float) -> dict[str, Any]:
     for v in VIEW_NAMES:
         host.bus.topic(f"/cameras/{v}/color/image_raw", CameraFrame, "bench").taps.append(tap)
     comp = host.add(NodeSpec(CameraComponent, "camera_node", params={
-        "driver": "bench_soft", "serials": [c.serial for c in cams], "frame_timeout": 2.0}))
+        "driver": "bench_soft", "realsense.serials": [c.serial for c in cams], "frame_timeout": 2.0}))
     host.start()
     time.sleep(0.3)
     try:

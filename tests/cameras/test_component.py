@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from a2w.cameras import component as comp_mod
 from a2w.cameras.component import CameraComponent, DriverContext
 from a2w.cameras.pairing import FramePairer
-from a2w.cameras.realsense.source import RealSenseSource
+from a2w.cameras.realsense import source as realsense
 from a2w.cameras.realsense.softcam import SoftwareCamera, pattern
 from a2w.cameras.source import CameraConfig
 from a2w.host import Host
@@ -44,17 +45,16 @@ class Tap:
 def soft_driver(monkeypatch: pytest.MonkeyPatch, rig):
     hub, cams = rig
 
-    def make(cfg: CameraConfig, ctx: DriverContext) -> RealSenseSource:
-        p = ctx.params
-        return RealSenseSource(cfg, devices=hub, frame_timeout=p.frame_timeout,
-                               retry_period=p.retry_period)
+    def make(cfg: CameraConfig, ctx: DriverContext) -> realsense.RealSenseSource:
+        ctx.shared["rs_lister"] = hub  # the RealSense driver, on the software devices
+        return realsense.make_source(cfg, ctx)
 
     monkeypatch.setitem(comp_mod.DRIVERS, "soft", make)
     return hub, cams
 
 
 def start(host: Host, **params: Any) -> CameraComponent:
-    base = {"driver": "soft", "serials": ["000000000001", "000000000002", "000000000003"],
+    base = {"driver": "soft", "realsense.serials": ["000000000001", "000000000002", "000000000003"],
             "frame_timeout": 0.3, "retry_period": 0.1, "diagnostics_period": 0.1}
     base.update(params)
     c = host.add(NodeSpec(CameraComponent, "camera_node", params=base))
@@ -102,7 +102,7 @@ def test_publishes_three_views_with_info_metadata_and_pairs(soft_driver, feeder_
 def test_drops_and_jitter_are_measured(soft_driver) -> None:
     hub, cams = soft_driver
     host = Host(diagnostics_period=0)
-    c = start(host, views=["front"], serials=["000000000001"])
+    c = start(host, views=["front"], **{"realsense.serials": ["000000000001"]})
     try:
         cam = cams[0]
         t0 = time.time() * 1e3
@@ -175,7 +175,7 @@ def test_depth_topic(soft_driver) -> None:
     host = Host(diagnostics_period=0)
     depth = Tap(host, "/cameras/front/aligned_depth_to_color/image_raw", DepthFrame)
     try:
-        start(host, views=["front"], serials=[cam.serial], enable_depth=True)
+        start(host, views=["front"], enable_depth=True, **{"realsense.serials": [cam.serial]})
         t0 = time.time() * 1e3
         n = 0
         deadline = time.monotonic() + 3.0
@@ -194,10 +194,39 @@ def test_parameter_errors_name_the_field(soft_driver) -> None:
     with pytest.raises(ValueError, match="driver: unknown camera driver 'nope'.*playback.*realsense"):
         host.add(NodeSpec(CameraComponent, "a", params={"driver": "nope"}))
     with pytest.raises(ValueError, match="serials: need one per view"):
-        host.add(NodeSpec(CameraComponent, "b", params={"serials": ["1"]}))
+        host.add(NodeSpec(CameraComponent, "b", params={"realsense.serials": ["1"]}))
     with pytest.raises(ValueError, match="views: duplicate"):
         host.add(NodeSpec(CameraComponent, "c", params={"driver": "soft", "views": ["front", "front"]}))
     host.shutdown()
+
+
+DRIVER_PARAMS = {"realsense": {"serials": ["1", "2", "3"], "allow_usb2": True},
+                 "playback": {"dir": "/rec", "loop": False, "realtime": False, "restamp": False},
+                 "sim": {"world_name": "w2"}}
+
+
+def test_each_driver_declares_its_parameters_under_its_name(tmp_path) -> None:
+    from a2w.host.params import build_params, load_param_file, specs
+
+    names = {s.name for s in specs(comp_mod.CameraParams)}
+    flat = {f"{d}.{k}" for d, group in DRIVER_PARAMS.items() for k in group}
+    assert flat <= names
+    # The node's own parameters stay flat; none of a driver's is also declared at the top level.
+    assert not {n.rpartition(".")[2] for n in flat} & names
+    assert {"driver", "views", "width", "height", "fps", "frame_timeout", "retry_period"} <= names
+    for driver, group in DRIVER_PARAMS.items():
+        body = "\n".join(f"      {k}: {v!r}".replace("'", '"').replace("True", "true").replace("False", "false")
+                         for k, v in group.items())
+        f = tmp_path / f"{driver}.yaml"
+        f.write_text(f"camera_node:\n  ros__parameters:\n    driver: {driver}\n    {driver}:\n{body}\n")
+        p = build_params(comp_mod.CameraParams, load_param_file(f, "/camera_node"), "/camera_node")
+        assert vars(getattr(p, driver)) == group
+    # The names before drivers had their own parameters are refused, naming the new ones.
+    for old, new in (("serials", "realsense.serials"), ("allow_usb2", "realsense.allow_usb2"),
+                     ("playback_dir", "playback.dir"), ("playback_loop", "playback.loop"),
+                     ("playback_realtime", "playback.realtime"), ("playback_restamp", "playback.restamp")):
+        with pytest.raises(ValueError, match=rf"unknown parameter\(s\) \['{old}'\].*'{re.escape(new)}'"):
+            build_params(comp_mod.CameraParams, {old: DRIVER_PARAMS[new.split(".")[0]][new.split(".")[1]]}, "/c")
 
 
 def test_registered_as_camera_node() -> None:
@@ -224,11 +253,11 @@ FRONT = "/cameras/front/color/image_raw"
 
 
 @pytest.mark.parametrize("second", [
-    {"views": ["front"], "serials": ["000000000002"]},  # same view, another device
-    {"views": ["front"], "serials": ["000000000001"]},  # same view, same device
-    {"views": ["left_wrist", "front"], "serials": ["000000000002", "000000000003"]},  # second view clashes
-    {"namespace": "/rig", "views": ["front"], "serials": ["000000000002"]},  # absolute prefix: same topic
-    {"views": ["right_wrist"], "serials": ["000000000003"],  # remapped onto the first node's topic
+    {"views": ["front"], "realsense.serials": ["000000000002"]},  # same view, another device
+    {"views": ["front"], "realsense.serials": ["000000000001"]},  # same view, same device
+    {"views": ["left_wrist", "front"], "realsense.serials": ["000000000002", "000000000003"]},  # second view clashes
+    {"namespace": "/rig", "views": ["front"], "realsense.serials": ["000000000002"]},  # absolute prefix: same topic
+    {"views": ["right_wrist"], "realsense.serials": ["000000000003"],  # remapped onto the first node's topic
      "remaps": {"/cameras/right_wrist/color/image_raw": FRONT}},
 ])
 def test_second_camera_node_for_one_view_is_refused_naming_both(soft_driver, second) -> None:
@@ -238,7 +267,7 @@ def test_second_camera_node_for_one_view_is_refused_naming_both(soft_driver, sec
     base = {"driver": "soft", "frame_timeout": 0.3, "retry_period": 0.1}
     try:
         host.add(NodeSpec(CameraComponent, "cam_a", params={**base, "views": ["front"],
-                                                             "serials": ["000000000001"]}))
+                                                             "realsense.serials": ["000000000001"]}))
         with pytest.raises(ValueError) as exc:
             host.add(NodeSpec(CameraComponent, "cam_b", namespace=ns, remaps=remaps, params={**base, **second}))
         msg = str(exc.value)
@@ -255,11 +284,11 @@ def test_other_view_or_prefix_is_not_a_conflict(soft_driver) -> None:
     base = {"driver": "soft", "frame_timeout": 0.3, "retry_period": 0.1}
     try:
         host.add(NodeSpec(CameraComponent, "cam_a", params={**base, "views": ["front"],
-                                                             "serials": ["000000000001"]}))
+                                                             "realsense.serials": ["000000000001"]}))
         host.add(NodeSpec(CameraComponent, "cam_b", params={**base, "views": ["left_wrist"],
-                                                             "serials": ["000000000002"]}))
+                                                             "realsense.serials": ["000000000002"]}))
         host.add(NodeSpec(CameraComponent, "cam_c", namespace="/spare",
-                          params={**base, "views": ["front"], "serials": ["000000000003"],
+                          params={**base, "views": ["front"], "realsense.serials": ["000000000003"],
                                   "topic_prefix": "cameras"}))  # relative: /spare/cameras/front/...
     finally:
         host.shutdown()
@@ -270,10 +299,10 @@ def test_a_publisher_appearing_later_is_flagged_naming_both(soft_driver, caplog)
     host = Host(diagnostics_period=0)
     diag = Tap(host, "/diagnostics", DiagnosticStatus)
     try:
-        start(host, views=["front"], serials=["000000000001"])
+        start(host, views=["front"], **{"realsense.serials": ["000000000001"]})
         assert wait_until(lambda: (s := latest_status(diag, "front")) is not None and FRONT not in s.message)
         intruder = host.add(NodeSpec(CameraComponent, "intruder", namespace="/other",
-                                     params={"driver": "soft", "views": ["front"], "serials": ["000000000002"],
+                                     params={"driver": "soft", "views": ["front"], "realsense.serials": ["000000000002"],
                                              "topic_prefix": "cameras"}))
         # It publishes where camera_node does (a remap the launch file forgot, another process...).
         intruder.node.create_publisher(FRONT, CameraFrame, comp_mod.QoS.sensor())

@@ -131,7 +131,7 @@ def test_camera_node_plays_a_session(recordings) -> None:
     for v in got:
         host.bus.topic(f"/cameras/{v}/color/image_raw", CameraFrame, "test").taps.append(got[v].append)
     host.add(NodeSpec(CameraComponent, "camera_node",
-                      params={"driver": "playback", "playback_dir": str(d), "playback_loop": False}))
+                      params={"driver": "playback", "playback.dir": str(d), "playback.loop": False}))
     host.start()
     try:
         # Every view reaches its last recorded frame (a loaded machine may skip one on the way).

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
+from a2w.cameras.component import CameraComponent
 from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound
 from a2w.cameras.sim.source import SimCameraSource
+from a2w.host import Host
+from a2w.host.host import NodeSpec
+from a2w.msgs.cameras import CameraFrame
+from a2w.sim.component import SimNode
 from a2w.sim.scene import Marker, SceneConfig
 from a2w.sim.world import SimRunner, SimWorld
 from contracts import check_camera_source
@@ -95,3 +102,31 @@ def test_unknown_view_and_oversized_profile_are_clear_errors() -> None:
     with pytest.raises(CameraNotFound, match="sim_node"):
         SimCameraSource(CameraConfig("front"), world_name="nowhere").open()
     world.close()
+
+
+@pytest.mark.parametrize("name", ["nowhere", "sim2", "t_other"])
+def test_a_missing_world_says_the_sim_runs_in_one_process(name: str) -> None:
+    with pytest.raises(CameraNotFound) as exc:
+        SimCameraSource(CameraConfig("front"), world_name=name).open()
+    msg = str(exc.value)
+    assert f"world_name={name!r}" in msg and "same process" in msg and "a2w launch" in msg, msg
+
+
+def test_the_camera_node_streams_the_world_its_sim_driver_names() -> None:
+    host = Host(diagnostics_period=0)
+    frames: list[CameraFrame] = []
+    host.bus.topic("/cameras/front/color/image_raw", CameraFrame, "test").taps.append(frames.append)
+    host.add_component(SimNode, "sim", task="none", realtime_factor=0.0, max_width=64, max_height=48,
+                       world_name="t_named")
+    cameras = host.add(NodeSpec(CameraComponent, "camera_node", params={
+        "driver": "sim", "views": ["front"], "width": 64, "height": 48, "sim.world_name": "t_named"}))
+    host.start()
+    try:
+        deadline = time.monotonic() + 30.0
+        while not frames and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert frames and frames[0].serial == "sim:front" and frames[0].image.shape == (48, 64, 3)
+        status = cameras.camera_status(cameras.cameras[0], time.time())
+        assert status.values["serial"] == "sim:front" and status.values["driver"] == "sim"
+    finally:
+        host.shutdown()

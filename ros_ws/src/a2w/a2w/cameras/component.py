@@ -16,7 +16,9 @@ publishing it, and flags one that appears later (discovery across processes) wit
 and an ERROR status naming both nodes.
 
 Drivers are looked up by name in ``DRIVERS`` (name -> factory, or "module:function" imported on
-first use), so adding one (the sim source) is one line. Each camera has its own worker thread:
+first use); each lives in its own package (``cameras/realsense``, ``cameras/playback``,
+``cameras/sim``) and declares its own parameters there, which the node declares under the
+driver's name (``realsense.serials``, ``playback.dir``, ``sim.world_name``). Each camera has its own worker thread:
 it opens the source (retrying while the device is missing, so a camera plugged in later is picked
 up without restarting the node), waits for frames and publishes them.
 """
@@ -30,6 +32,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from a2w.cameras.playback.config import PlaybackParams
+from a2w.cameras.realsense.config import RealSenseParams
+from a2w.cameras.sim.config import SimCameraParams
 from a2w.cameras.source import CameraConfig, CameraError, CameraSource, CameraTimeout, Capture
 from a2w.cameras.stats import StreamStats
 from a2w.clock import Clock
@@ -41,7 +46,7 @@ from a2w.msgs.cameras import (
 )
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 
-# Front first: the order a config that gives only ``serials`` has always assigned them in.
+# Front first: the order a config that gives only ``realsense.serials`` has always assigned them in.
 RIG_VIEWS = [FRONT, LEFT_WRIST, RIGHT_WRIST]
 
 
@@ -50,8 +55,6 @@ class CameraParams(Params):
     driver: str = param("realsense", "camera driver: a key of a2w.cameras.component.DRIVERS "
                                      "(realsense, playback, sim)")
     views: list[str] = param(list(RIG_VIEWS), "view names, one camera each")
-    serials: list[str] = param(["", "", ""], "device serial per view (realsense); a digit-only "
-                                             "serial may be written with a leading '_'")
     width: int = param(640, "colour width (px)", low=1)
     height: int = param(480, "colour height (px)", low=1)
     fps: float = param(30.0, "frame rate", low=1.0, high=300.0)
@@ -60,15 +63,13 @@ class CameraParams(Params):
     frame_timeout: float = param(1.0, "seconds without a frame before a camera counts as stopped",
                                  low=0.05)
     retry_period: float = param(1.0, "seconds between open / restart / reconnect attempts", low=0.05)
-    allow_usb2: bool = param(False, "accept cameras on a USB 2 link (realsense)")
-    playback_dir: str = param("", "directory with one <view>.db3 recording per view (playback)")
-    playback_loop: bool = param(True, "restart a recording when it ends (playback)")
-    playback_realtime: bool = param(True, "pace playback by the recorded stamps (playback)")
-    playback_restamp: bool = param(True, "shift recorded stamps to now, same shift for all views")
     diagnostics_period: float = param(1.0, "seconds between per-camera diagnostics", low=0.05)
     jitter_warn_ms: float = param(5.0, "stamp-interval error (p99) above which a camera warns", low=0.0)
     min_rate_ratio: float = param(0.8, "warn when the rate falls below this fraction of fps",
                                   low=0.0, high=1.0)
+    realsense: RealSenseParams = param(RealSenseParams(), "parameters of the realsense driver")
+    playback: PlaybackParams = param(PlaybackParams(), "parameters of the playback driver")
+    sim: SimCameraParams = param(SimCameraParams(), "parameters of the sim driver")
 
 
 @dataclass
@@ -133,25 +134,23 @@ class CameraComponent(Component):
             raise ValueError("views: at least one view is required")
         if len(set(p.views)) != len(p.views):
             raise ValueError(f"views: duplicate names in {p.views}")
-        if p.driver == "realsense" and len(p.serials) != len(p.views):
-            raise ValueError(f"serials: need one per view ({len(p.views)}), got {len(p.serials)}")
         factory = driver_factory(p.driver)
         shared: dict[str, Any] = {}
+        # Sources are cheap to build (no I/O before open()), and they know their serials.
+        sources = [factory(CameraConfig(view, "", p.width, p.height, p.fps, p.enable_depth),
+                           DriverContext(p, i, node.clock, self.log, shared))
+                   for i, view in enumerate(p.views)]
         self.cameras: list[_Camera] = []
         prefix = p.topic_prefix.rstrip("/")
         sensor = QoS.sensor()
         # Two nodes streaming one view interleave their frames on one topic, and consumers cannot
         # tell: refuse to start next to a node that already publishes one of our image topics.
-        for i, view in enumerate(p.views):
-            conflict = self._conflict(f"{prefix}/{view}/color/image_raw", view,
-                                      p.serials[i] if i < len(p.serials) else "")
+        for view, source in zip(p.views, sources):
+            conflict = self._conflict(f"{prefix}/{view}/color/image_raw", view, source.serial)
             if conflict:
                 raise ValueError(f"views: {conflict}")
-        for i, view in enumerate(p.views):
-            serial = p.serials[i] if i < len(p.serials) else ""
-            cfg = CameraConfig(view, serial, p.width, p.height, p.fps, p.enable_depth)
-            ctx = DriverContext(p, i, node.clock, self.log, shared)
-            cam = _Camera(view, factory(cfg, ctx), StreamStats(p.fps))
+        for view, source in zip(p.views, sources):
+            cam = _Camera(view, source, StreamStats(p.fps))
             base = f"{prefix}/{view}"
             cam.image_topic = f"{base}/color/image_raw"
             cam.pubs["image"] = node.create_publisher(cam.image_topic, CameraFrame, sensor)
@@ -228,7 +227,7 @@ class CameraComponent(Component):
     def _check_conflicts(self) -> None:
         # Across processes a second publisher appears only after discovery, hence periodically.
         for cam in self.cameras:
-            conflict = self._conflict(cam.image_topic, cam.view, cam.source.config.serial)
+            conflict = self._conflict(cam.image_topic, cam.view, cam.source.serial)
             if conflict and conflict != cam.conflict:
                 self.log.error("%s", conflict)
             cam.conflict = conflict

@@ -364,8 +364,10 @@ def get_world(name: str = DEFAULT_WORLD) -> SimWorld:
         world = _registry.get(name)
     if world is None:
         raise LookupError(
-            f"no sim world named {name!r} in this process: start the sim_node (with "
-            f"world_name={name!r}) before the components that attach to it")
+            f"no sim world named {name!r} in this process (registered: {registered_worlds() or 'none'}): "
+            f"the sim drivers reach the world of the sim_node with world_name={name!r} in memory, so "
+            "it must run in the same process (one `a2w launch` of the sim launch file), started "
+            "before the components that attach to it")
     return world
 
 

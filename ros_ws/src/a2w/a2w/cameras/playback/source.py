@@ -2,7 +2,7 @@
 
 pyrealsense2 2.59 records rosbag2 SQLite ``.db3`` files (``rs.recorder``) and plays them back with
 ``context.load_device`` (ros2_facts.md §1.2 "Recording and playback"). One file holds one camera;
-the camera node's playback driver reads ``<playback_dir>/<view>.db3``.
+the camera node's playback driver reads ``<playback.dir>/<view>.db3``.
 
 Stamps: by default recorded stamps are shifted so the first frame seen by any view of the node
 maps to "now"; the shift is shared by all views (``StampShift``), so the recorded offsets between
@@ -131,13 +131,10 @@ class PlaybackSource(RsCaptureBase):
 
 
 def make_source(config: CameraConfig, ctx: Any) -> PlaybackSource:
-    """Driver factory for the camera component (``DRIVERS["playback"]``)."""
-    p = ctx.params
-    if not p.playback_dir:
-        raise ValueError("playback_dir: the playback driver needs a directory of <view>.db3 files")
-    shift = None
-    if p.playback_restamp:
-        shift = ctx.shared.setdefault("playback_shift", StampShift())
-    return PlaybackSource(config, Path(p.playback_dir) / f"{config.view}.db3",
-                          realtime=p.playback_realtime, loop=p.playback_loop, restamp=shift,
-                          frame_timeout=min(p.frame_timeout, 0.5))
+    """Driver factory for the camera component (``DRIVERS["playback"]``): ``<playback.dir>/<view>.db3``."""
+    p = ctx.params.playback
+    if not p.dir:
+        raise ValueError("playback.dir: the playback driver needs a directory of <view>.db3 files")
+    shift = ctx.shared.setdefault("playback_shift", StampShift()) if p.restamp else None
+    return PlaybackSource(config, Path(p.dir) / f"{config.view}.db3", realtime=p.realtime,
+                          loop=p.loop, restamp=shift, frame_timeout=min(ctx.params.frame_timeout, 0.5))

@@ -14,6 +14,7 @@ are small pure functions so they are tested without hardware; the device list co
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import time
@@ -103,7 +104,7 @@ def check_usb_link(info: DeviceInfo, view: str, allow_usb2: bool = False) -> Non
     if info.usb.startswith("2") and not allow_usb2:
         raise CameraLinkError(
             f"camera {view!r} (serial {info.serial}, {info.name}) is connected over USB {info.usb}; "
-            "use a USB 3 port and cable (or set allow_usb2 to run with reduced bandwidth)")
+            "use a USB 3 port and cable (or set realsense.allow_usb2 to run with reduced bandwidth)")
 
 
 class SilenceAction(str, enum.Enum):
@@ -234,10 +235,16 @@ class RealSenseSource(RsCaptureBase):
 
 
 def make_source(config: CameraConfig, ctx: Any) -> RealSenseSource:
-    """Driver factory for the camera component (``DRIVERS["realsense"]``). One librealsense
-    context is shared by the component's cameras (ros2_facts.md §1.2 "Selection")."""
+    """Driver factory for the camera component (``DRIVERS["realsense"]``): the view's serial from
+    ``realsense.serials``. One librealsense context is shared by the component's cameras
+    (ros2_facts.md §1.2 "Selection")."""
     p = ctx.params
+    serials = p.realsense.serials
+    if len(serials) != len(p.views):
+        raise ValueError(f"realsense.serials: need one per view ({len(p.views)}: {p.views}), "
+                         f"got {len(serials)}")
     if "rs_lister" not in ctx.shared:
         ctx.shared["rs_lister"] = context_lister()
-    return RealSenseSource(config, devices=ctx.shared["rs_lister"], frame_timeout=p.frame_timeout,
-                           retry_period=p.retry_period, allow_usb2=p.allow_usb2)
+    return RealSenseSource(dataclasses.replace(config, serial=serials[ctx.index]),
+                           devices=ctx.shared["rs_lister"], frame_timeout=p.frame_timeout,
+                           retry_period=p.retry_period, allow_usb2=p.realsense.allow_usb2)

@@ -127,5 +127,5 @@ class SimCameraSource(CameraSource):
 
 def make_source(config: CameraConfig, ctx: Any) -> SimCameraSource:
     """Camera-node driver factory (``driver: sim``): the view's camera in the world the sim node
-    registered under the default name."""
-    return SimCameraSource(config)
+    of this process registered as ``sim.world_name``."""
+    return SimCameraSource(config, world_name=ctx.params.sim.world_name)
