@@ -35,8 +35,8 @@ class CommandLog:
         rig.backend.command = self
 
     def __call__(self, targets: tuple[ArmTarget, ArmTarget]) -> None:
-        p, q = self.rig.arm._to_world(0, np.asarray(targets[0].tcp_pose.position),
-                                      np.asarray(targets[0].tcp_pose.quaternion))
+        p, q = self.rig.arm.frames.to_world(0, np.asarray(targets[0].tcp_pose.position),
+                                            np.asarray(targets[0].tcp_pose.quaternion))
         with self._lock:
             self.entries.append((self.rig.arm.motion, p, q))
         self.inner(targets)
@@ -205,7 +205,7 @@ def _hold_cases(rig: Rig) -> None:
         if how == "set_mode":
             # a resumed stream anchors where the hold came to rest, not where it began
             resume_from = len(commands)
-            here = ArmTarget(rig.arm._to_base(0, rest, entries[end - 1][2]), left.gripper_open)
+            here = ArmTarget(rig.arm.frames.to_base(0, rest, entries[end - 1][2]), left.gripper_open)
             rig.stream(lambda t: (here, right), 0.3)
             after = np.array([e[1] for e in commands.since(resume_from)])
             assert len(after) and np.linalg.norm(after - rest, axis=1).max() < 1e-6

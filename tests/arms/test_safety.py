@@ -25,8 +25,8 @@ from a2w.arms.safety import (
     limit_gripper,
     limit_step,
     segment_distance,
-    target_problem,
 )
+from a2w.arms.supervisor import target_problem
 from a2w.msgs.arms import ControlMode
 
 Q0 = np.array([0.0, 0.0, 0.0, 1.0])
@@ -159,15 +159,19 @@ def test_interpolator_due_target_replaces_queue_and_earlier_supersedes_later() -
 def test_target_problem_reasons() -> None:
     ok = dict(position=np.zeros(3), quaternion=Q0, gripper=0.5, stamp=10.0, now=10.0,
               stale_after=0.2, max_lead=1.0)
-    assert target_problem(**ok) == ""
-    assert "non-finite" in target_problem(**{**ok, "position": np.array([np.nan, 0, 0])})
-    assert "non-finite" in target_problem(**{**ok, "gripper": float("inf")})
-    assert "quaternion norm" in target_problem(**{**ok, "quaternion": np.array([0, 0, 0, 2.0])})
-    assert "shapes" in target_problem(**{**ok, "position": np.zeros(2)})
-    assert "gripper_open" in target_problem(**{**ok, "gripper": 1.5})
-    assert target_problem(**{**ok, "stamp": 9.7}).startswith("stale")
-    assert target_problem(**{**ok, "stamp": 11.5}).startswith("too far ahead")
-    assert target_problem(**{**ok, "position": "abc"}).startswith("malformed")
+
+    def problem(**kw) -> str:
+        return str(target_problem(**{**ok, **kw}))
+
+    assert target_problem(**ok) is None
+    assert "non-finite" in problem(position=np.array([np.nan, 0, 0]))
+    assert "non-finite" in problem(gripper=float("inf"))
+    assert "quaternion norm" in problem(quaternion=np.array([0, 0, 0, 2.0]))
+    assert "shapes" in problem(position=np.zeros(2))
+    assert "gripper_open" in problem(gripper=1.5)
+    assert problem(stamp=9.7).startswith("stale")
+    assert problem(stamp=11.5).startswith("too far ahead")
+    assert problem(position="abc").startswith("malformed")
 
 
 def test_watchdog_hold_then_stop() -> None:

@@ -1,5 +1,5 @@
-"""Where the two Rizon 4S bases sit, and their forward kinematics, just enough for collision
-capsules between the two arms.
+"""Where the two Rizon 4S bases sit, poses between their frames and the world, and their forward
+kinematics, just enough for collision capsules between the two arms.
 
 Chain from rig_facts.md §1.1 (flexiv_description / RDK URDF / menagerie agree): each joint frame
 sits at ``xyz``/``rpy`` in its parent, then rotates about its local ``axis``.
@@ -8,11 +8,13 @@ sits at ``xyz``/``rpy`` in its parent, then rotates about its local ``axis``.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
-from a2w.geometry import xyz_rpy_to_matrix
-from a2w.geometry_fast import axis_transform
+from a2w.geometry import matrix_to_pose, xyz_rpy_to_matrix
+from a2w.geometry_fast import axis_transform, qconj, qmul
+from a2w.msgs.common import Pose
 
 # TRI's example layout of the bases in the table frame (rig_facts.md §4.1, §4.5) as x, y, z, roll,
 # pitch, yaw; left is the +y arm. The one copy: the arm node's default base poses and the sim
@@ -63,3 +65,29 @@ def key_points(q: np.ndarray) -> list[np.ndarray]:
     """Base origin, then shoulder, elbow, wrist and flange positions (arm base frame)."""
     frames = joint_frames(q)
     return [np.zeros(3)] + [frames[i][:3, 3].copy() for i in KEY_FRAMES]
+
+
+class RigFrames:
+    """The two arm bases in the world (table) frame. Targets and states are in each arm's base
+    frame (a2w.msgs.arms); the workspace and inter-arm checks run in the world frame."""
+
+    def __init__(self, base_T: Sequence[np.ndarray]) -> None:
+        self.base_T = tuple(np.asarray(T, dtype=float) for T in base_T)
+        self.base_q = tuple(matrix_to_pose(T).quaternion for T in self.base_T)
+
+    def to_world(self, arm: int, pos: np.ndarray, quat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        T = self.base_T[arm]
+        return T[:3, :3] @ pos + T[:3, 3], qmul(self.base_q[arm], np.asarray(quat, dtype=float))
+
+    def to_base(self, arm: int, pos: np.ndarray, quat: np.ndarray) -> Pose:
+        T = self.base_T[arm]
+        p = T[:3, :3].T @ (pos - T[:3, 3])
+        q = qmul(qconj(self.base_q[arm]), quat)
+        return Pose(p, q / np.linalg.norm(q))
+
+    def key_points(self, arm: int, joints: np.ndarray) -> list[np.ndarray] | None:
+        """``key_points`` of arm ``arm`` in the world frame; None unless it reports 7 joints."""
+        if len(joints) != 7:
+            return None
+        T = self.base_T[arm]
+        return [T[:3, :3] @ k + T[:3, 3] for k in key_points(joints)]

@@ -1,5 +1,6 @@
 """Pure safety math of the arm component: timed-target interpolation, per-step Cartesian clamps,
-workspace boxes, inter-arm capsule distance, gripper rate limit, watchdog.
+workspace boxes, inter-arm capsule distance, gripper rate limit, watchdog (the target checks are
+the supervisor's, a2w.arms.supervisor).
 
 No I/O, no threads, no clock: every function takes the time it needs. Quaternions are xyzw
 (DESIGN.md §4). Positions here are in whatever frame the caller passes; the component passes
@@ -378,33 +379,7 @@ class TargetInterpolator:
                         w0.gripper + s * (w1.gripper - w0.gripper))
 
 
-# -- target checks and watchdog -------------------------------------------------------------
-
-def target_problem(position: np.ndarray, quaternion: np.ndarray, gripper: float, stamp: float,
-                   now: float, stale_after: float, max_lead: float, quat_tol: float = 1e-3) -> str:
-    """Why a target must be rejected ("" if acceptable). Re-checks what message constructors
-    check, because a codec or a buggy producer can hand over objects built around them."""
-    try:
-        p = np.asarray(position, dtype=float)
-        q = np.asarray(quaternion, dtype=float)
-        g = float(gripper)
-        t = float(stamp)
-    except (TypeError, ValueError) as exc:
-        return f"malformed: {exc}"
-    if p.shape != (3,) or q.shape != (4,):
-        return f"malformed: position/quaternion shapes {p.shape}/{q.shape}"
-    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(q)) and math.isfinite(g) and math.isfinite(t)):
-        return "non-finite value (NaN or inf)"
-    if abs(float(np.linalg.norm(q)) - 1.0) > quat_tol:
-        return f"malformed: quaternion norm {float(np.linalg.norm(q)):.4f}"
-    if not 0.0 <= g <= 1.0:
-        return f"malformed: gripper_open {g} outside [0, 1]"
-    if t < now - stale_after:
-        return f"stale: stamped {now - t:.3f} s in the past"
-    if t > now + max_lead:
-        return f"too far ahead: stamped {t - now:.3f} s in the future"
-    return ""
-
+# -- watchdog ---------------------------------------------------------------------------------
 
 class WatchdogState(str, enum.Enum):
     OK = "ok"
