@@ -1,12 +1,17 @@
-"""Messages of the simulator: its clock, where the episode stands, and the faults it injected.
+"""Messages of the simulator: its clock, where the episode stands, the task's privileged facts,
+and the faults it injected.
 
-ROS mirrors: ``ClockTick`` -> rosgraph_msgs/Clock. ``SimStatus`` and ``FaultEvent`` have no ROS
-mapping yet (in-process host only).
+ROS mirrors: ``ClockTick`` -> rosgraph_msgs/Clock. ``SimStatus``, ``TaskFacts`` and ``FaultEvent``
+have no ROS mapping yet (in-process host only).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from a2w.msgs.arms import ARM_NAMES
+from a2w.msgs.checks import finite_scalar
+from a2w.msgs.common import Pose
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,32 @@ class SimStatus:
     expert_done: bool
     faults: tuple[str, ...] = field(default_factory=tuple)  # "name@onset:target" of injected faults
     realtime_factor: float = 0.0  # measured sim seconds per wall second
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """Published latched on /sim/task, once per episode when its objects have come to rest: what
+    only the simulator knows and a scripted expert plans from (a policy never sees it). Poses are
+    in the table frame."""
+
+    stamp: float  # sim time the object pose was read
+    task: str
+    seed: int
+    object_name: str
+    object_pose: Pose
+    arm_bases: tuple[Pose, Pose]  # left, right: table <- arm base
+    arm: str = ""  # the arm a single-arm task uses; "" when it uses both
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stamp", finite_scalar("stamp", self.stamp))
+        if not isinstance(self.object_pose, Pose):
+            raise ValueError("object_pose: must be a Pose")
+        bases = tuple(self.arm_bases)
+        if len(bases) != 2 or not all(isinstance(b, Pose) for b in bases):
+            raise ValueError(f"arm_bases: must be two Poses (left, right), got {self.arm_bases!r}")
+        object.__setattr__(self, "arm_bases", bases)
+        if self.arm not in ("", *ARM_NAMES):
+            raise ValueError(f"arm: must be one of {['', *ARM_NAMES]}, got {self.arm!r}")
 
 
 @dataclass(frozen=True)

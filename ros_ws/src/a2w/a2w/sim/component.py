@@ -1,13 +1,15 @@
 """The sim node: owns the sim world, steps physics on the sim clock and publishes it on /clock.
 
 It registers its ``SimWorld`` under ``world_name`` so the camera and arm nodes configured with the
-sim driver (same process) attach to it, then steps it in a worker thread in chunks of
-``1 / clock_rate`` sim seconds, paced at ``realtime_factor`` (0 = as fast as possible; slower than
-asked when rendering cannot keep up: everything runs on the sim clock, so nothing is dropped).
-After every chunk it publishes ``ClockTick`` on /clock, which drives the host's sim clock for all
-``use_sim_time`` components. It also resets the task for ``seed``, injects the configured faults
-(seeded onsets) and reports task success on /sim/status; with ``run_expert`` it drives the arms
-itself with the scripted expert (a demo without a policy).
+sim driver attach to it; that registry is in memory, so those nodes must run in this process (the
+sim launch runs in one). It steps the world in a worker thread in chunks of ``1 / clock_rate`` sim
+seconds, paced at ``realtime_factor`` (0 = as fast as possible; slower than asked when rendering
+cannot keep up: everything runs on the sim clock, so nothing is dropped). After every chunk it
+publishes ``ClockTick`` on /clock, which drives the host's sim clock for all ``use_sim_time``
+components. It also resets the task for ``seed``, injects the configured faults (seeded onsets),
+publishes the task's privileged facts (object pose, arm bases) latched on /sim/task once the
+objects have come to rest, and reports task success on /sim/status; with ``run_expert`` it drives
+the arms itself with the scripted expert (a demo without a policy).
 """
 
 from __future__ import annotations
@@ -18,19 +20,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from a2w.sim.rig import SimRigBackend
 from a2w.host.component import Component, NodeHandle
 from a2w.host.host import CLOCK_TOPIC
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
-from a2w.msgs.sim import ClockTick, FaultEvent, SimStatus
+from a2w.msgs.sim import ClockTick, FaultEvent, SimStatus, TaskFacts
 from a2w.sim.expert import SETTLE_TIME, ExpertDriver, start_expert
 from a2w.sim.faults import FaultInjector, random_faults
-from a2w.sim.rig import SimRigBackend
 from a2w.sim.scene import BasePose, SceneConfig
 from a2w.sim.tasks import TASK_NAMES, get_task
 from a2w.sim.world import SimWorld, register_world, run_loop, unregister_world
 
 STATUS_TOPIC = "/sim/status"
+TASK_TOPIC = "/sim/task"
 FAULT_TOPIC = "/sim/faults"
 
 
@@ -74,7 +77,6 @@ class SimNode(Component):
         self.world = SimWorld(cfg)
         self.task = get_task(p.task) if p.task != "none" else None
         self.info = self.task.reset(self.world, np.random.default_rng(p.seed)) if self.task else {}
-        self.world.episode = (self.task, self.info) if self.task else None
         specs = random_faults(p.seed, p.faults, self.task.object_name if self.task else "",
                               (p.fault_window[0], p.fault_window[1]))
         if any(s.name.startswith("object") for s in specs) and self.task is None:
@@ -90,6 +92,8 @@ class SimNode(Component):
         register_world(p.world_name, self.world)
         self._clock_pub = node.create_publisher(CLOCK_TOPIC, ClockTick, QoS.reliable(1))
         self._status_pub = node.create_publisher(STATUS_TOPIC, SimStatus, QoS.latched_state())
+        self._facts_pub = node.create_publisher(TASK_TOPIC, TaskFacts, QoS.latched_state())
+        self._facts: TaskFacts | None = None  # published once the objects have come to rest
         self._fault_pub = node.create_publisher(FAULT_TOPIC, FaultEvent, QoS.reliable(50))
         self._published_faults = 0
         self._next_status = 0.0
@@ -111,8 +115,11 @@ class SimNode(Component):
             self._wall0 = now
         elif now > self._wall0:
             self._rate = t / (now - self._wall0)
-        if self.rig is not None and self.driver is None and t >= SETTLE_TIME:
-            self.driver = start_expert(self.task, self.info, self.world, self.rig)
+        if self.task is not None and self._facts is None and t >= SETTLE_TIME:
+            self._facts = self.task.facts(self.world, self.info, self.params.seed)
+            self._facts_pub.publish(self._facts)
+            if self.rig is not None:
+                self.driver = start_expert(self.task, self._facts, self.world, self.rig)
         self._clock_pub.publish(ClockTick(t))
         events = self.injector.events
         while self._published_faults < len(events):

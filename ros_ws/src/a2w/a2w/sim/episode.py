@@ -8,9 +8,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from a2w.sim.rig import SimRigBackend, SimRigParams
 from a2w.sim.faults import FaultInjector, FaultSpec
 from a2w.sim.expert import SETTLE_TIME, ExpertDriver, start_expert
-from a2w.sim.rig import SimRigBackend, SimRigParams
 from a2w.sim.scene import SceneConfig
 from a2w.sim.tasks import Task, get_task
 from a2w.sim.world import SimWorld
@@ -59,7 +59,8 @@ class Episode:
         """Settle, run the expert to its end, return the result. ``on_chunk(t)`` after every
         ``chunk_steps`` physics steps (progress bars, fault bookkeeping)."""
         self.world.step_for(SETTLE_TIME)
-        self.driver = start_expert(self.task, self.info, self.world, self.rig, on_action)
+        facts = self.task.facts(self.world, self.info, self.seed)
+        self.driver = start_expert(self.task, facts, self.world, self.rig, on_action)
         while not self.driver.done:
             self.world.step(chunk_steps)
             if on_chunk is not None:

@@ -1,7 +1,8 @@
 """Scripted experts: demonstrations through the arm interface, in the A2World action convention.
 
 An expert is a list of segments (duration, per-arm TCP goal in the table frame, gripper opening)
-planned from the privileged object pose at the start of the episode. The ``ExpertDriver`` runs
+planned from the task's privileged facts (``TaskFacts``: object pose, arm bases) at the start of
+the episode. The ``ExpertDriver`` runs
 as a world pre-step hook at exactly 30 Hz of sim time (every 20 physics steps): it samples the
 min-jerk trajectory, converts it to each arm's base frame and calls ``RigBackend.command``, just
 as the policy or teleop path would. The recorded actions are the A2World 14-D deltas between
@@ -14,17 +15,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from a2w.actions import encode_dual
 from a2w.arms.backend import ArmFaultError
+from a2w.sim.rig import SimRigBackend
 from a2w.geometry import matrix_to_pose, pose_to_matrix
 from a2w.msgs.arms import ArmTarget
 from a2w.msgs.common import Pose
-from a2w.sim.rig import SimRigBackend
+from a2w.msgs.sim import TaskFacts
 from a2w.sim.scene import ARMS
 from a2w.sim.tasks import LiftBox, PickCube, Task
 from a2w.sim.world import SimWorld
@@ -69,12 +71,14 @@ def _min_jerk(s: float) -> float:
     return min(1.0, max(0.0, s * s * s * (10 - 15 * s + 6 * s * s)))
 
 
-def plan(task: Task, info: dict[str, Any], world: SimWorld, tcp0: tuple[np.ndarray, np.ndarray]) -> list[Segment]:
-    """Segments for ``task`` from the measured TCP poses ``tcp0`` (table frame)."""
-    pos, rot = task.object_pose(world)
+def plan(task: Task, facts: TaskFacts, tcp0: tuple[np.ndarray, np.ndarray]) -> list[Segment]:
+    """Segments for ``task`` from its privileged ``facts`` and the measured TCP poses ``tcp0``
+    (4x4, table frame)."""
+    obj = pose_to_matrix(facts.object_pose)
+    pos, rot = obj[:3, 3], obj[:3, :3]
     yaw = math.atan2(rot[1, 0], rot[0, 0])
     if isinstance(task, PickCube):
-        a = ARMS.index(info["arm"])
+        a = ARMS.index(facts.arm)
         # The gripper is symmetric: any cube face pair, fingers' angle modulo pi/2.
         ang = _closest(yaw + np.arange(4) * math.pi / 2, _finger_angle(tcp0[a]), math.pi / 2)
         above = tool_down(ang, pos + [0, 0, 0.13])
@@ -209,12 +213,11 @@ def _pose8(pose: Pose, grip: float) -> np.ndarray:
     return np.concatenate([pose.position, pose.quaternion, [grip]])
 
 
-def start_expert(task: Task, info: dict[str, Any], world: SimWorld, rig: SimRigBackend,
+def start_expert(task: Task, facts: TaskFacts, world: SimWorld, rig: SimRigBackend,
                  on_action: Callable[[float], None] | None = None) -> ExpertDriver:
-    """Plan from the current state and attach a driver to ``world``."""
+    """Plan from ``facts`` and the arms' current state, and attach a driver to ``world``."""
     with world.lock:
         states = rig.read()
         tcp0 = tuple(rig.base_pose(a) @ pose_to_matrix(states[a].tcp_pose) for a in range(2))
-        expert = ScriptedExpert(plan(task, info, world, tcp0), tcp0,
-                                (states[0].gripper_open, states[1].gripper_open))
+        expert = ScriptedExpert(plan(task, facts, tcp0), tcp0, (states[0].gripper_open, states[1].gripper_open))
         return ExpertDriver(world, rig, expert, on_action)

@@ -6,7 +6,9 @@ arm node (ownership, clamps, workspace, watchdog) is exercised exactly as with a
 plan has run (or ``timeout`` passes) it reads the task outcome from /sim/status and asks the host
 to stop, with exit code 0 on success and 1 otherwise: the demo's verdict.
 
-It plans from the world the sim node registered (same process only, like every sim driver).
+It plans from the task's privileged facts that the sim node publishes latched on /sim/task (object
+pose, arm bases) and the arms' state on /arms/state: topics and the arm node's interfaces only, so
+unlike the sim drivers it does not need the sim node's process.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from a2w.host.params import Params, param
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.services import SetControlModeRequest
-from a2w.msgs.sim import SimStatus
-from a2w.sim.component import STATUS_TOPIC
+from a2w.msgs.sim import SimStatus, TaskFacts
+from a2w.sim.component import STATUS_TOPIC, TASK_TOPIC
 from a2w.sim.expert import SETTLE_TIME, ScriptedExpert, plan
-from a2w.sim.world import get_world
+from a2w.sim.tasks import get_task
 
 
 class Phase(enum.Enum):
-    WAIT_STATE = "waiting for /arms/state"
+    WAIT_STATE = f"waiting for {STATE_TOPIC} and the task facts on {TASK_TOPIC} (sim_node task:=none?)"
     WAIT_MODE = "waiting for the policy mode"
     RUN = "running the plan"
     DONE = "done"
@@ -38,7 +40,6 @@ class Phase(enum.Enum):
 
 @dataclass
 class ExpertNodeParams(Params):
-    world_name: str = param("sim", "SimWorld registered by the sim node")
     rate: float = param(30.0, "target rate (Hz of the node's clock)", low=1.0, high=200.0)
     settle: float = param(0.5, "extra time after the plan before judging success (s)", low=0.0)
     timeout: float = param(60.0, "give up (exit 1) after this long on the node's clock (s)", low=1.0)
@@ -50,12 +51,11 @@ class ExpertNode(Component):
 
     def __init__(self, node: NodeHandle, params: ExpertNodeParams) -> None:
         super().__init__(node, params)
-        self.world = get_world(params.world_name)
-        if self.world.episode is None:
-            raise ValueError(f"world_name: world {params.world_name!r} has no task (sim_node task:=none?)")
         self.phase = Phase.WAIT_STATE
         self.state: RigState | None = None
         self.status: SimStatus | None = None
+        self.facts: TaskFacts | None = None
+        self._bases: tuple[np.ndarray, ...] = ()  # table <- arm base, from the facts
         self.expert: ScriptedExpert | None = None
         self.t0 = 0.0
         self.sent = 0
@@ -66,6 +66,7 @@ class ExpertNode(Component):
         self._mode = node.create_client(SET_MODE_SERVICE, SetControlModeRequest)
         node.create_subscription(STATE_TOPIC, RigState, self._on_state, QoS.sensor())
         node.create_subscription(STATUS_TOPIC, SimStatus, self._on_status, QoS.latched_state())
+        node.create_subscription(TASK_TOPIC, TaskFacts, self._on_facts, QoS.latched_state())
         node.create_timer(1.0 / params.rate, self._tick)
 
     def _on_state(self, state: RigState) -> None:
@@ -74,6 +75,9 @@ class ExpertNode(Component):
     def _on_status(self, status: SimStatus) -> None:
         self.status = status
 
+    def _on_facts(self, facts: TaskFacts) -> None:
+        self.facts = facts
+
     def _tick(self) -> None:
         now = self.node.clock.now()
         if self.phase is Phase.DONE:
@@ -81,7 +85,8 @@ class ExpertNode(Component):
         if now - self._start > self.params.timeout:
             self._finish(False, f"timed out after {self.params.timeout:.0f} s while {self.phase.value}")
             return
-        if self.phase is Phase.WAIT_STATE and self.state is not None and now >= SETTLE_TIME:
+        if (self.phase is Phase.WAIT_STATE and self.state is not None and self.facts is not None
+                and now >= SETTLE_TIME):
             self.phase = Phase.WAIT_MODE
             fut = self._mode.call_async(SetControlModeRequest(ControlMode.POLICY, requester=self.node.name))
             fut.add_done_callback(lambda f: self.node.post(lambda: self._on_mode(f)))
@@ -94,17 +99,14 @@ class ExpertNode(Component):
         if exc or not resp.success:
             self._finish(False, f"arm node refused the policy mode: {exc or resp.message}")
             return
-        task, info = self.world.episode
-        with self.world.lock:
-            tcp0 = tuple(self._base(a) @ pose_to_matrix(self.state.arm(a).tcp_pose) for a in range(2))
-            grips = (self.state.left.gripper_open, self.state.right.gripper_open)
-            self.expert = ScriptedExpert(plan(task, info, self.world, tcp0), tcp0, grips)
+        task = get_task(self.facts.task)
+        self._bases = tuple(pose_to_matrix(b) for b in self.facts.arm_bases)
+        tcp0 = tuple(self._bases[a] @ pose_to_matrix(self.state.arm(a).tcp_pose) for a in range(2))
+        grips = (self.state.left.gripper_open, self.state.right.gripper_open)
+        self.expert = ScriptedExpert(plan(task, self.facts, tcp0), tcp0, grips)
         self.t0 = self.node.clock.now()
         self.phase = Phase.RUN
         self.log.info("expert plan: %.1f s for task %s", self.expert.duration, task.name)
-
-    def _base(self, arm: int) -> np.ndarray:
-        return self.world.arms[("left", "right")[arm]].base_T
 
     def _run(self, now: float) -> None:
         t = now - self.t0
@@ -117,7 +119,7 @@ class ExpertNode(Component):
         step = 1.0 / self.params.rate
         arms = []
         for a, (pose_w, grip) in enumerate(self.expert.sample(min(t + step, self.expert.duration))):
-            pose_b = matrix_to_pose(np.linalg.inv(self._base(a)) @ pose_w)
+            pose_b = matrix_to_pose(np.linalg.inv(self._bases[a]) @ pose_w)
             arms.append(ArmTarget(pose_b, float(np.clip(grip, 0.0, 1.0))))
         self._pub.publish(RigTarget(arms[0], arms[1], now + step, ControlMode.POLICY, self.node.name))
         self.sent += 1

@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from a2w.geometry import matrix_to_pose
+from a2w.msgs.arms import ARM_NAMES
+from a2w.msgs.sim import TaskFacts
+
 if TYPE_CHECKING:
     from a2w.sim.world import SimWorld
 
@@ -63,6 +67,16 @@ class Task(abc.ABC):
     def object_pose(self, world: "SimWorld") -> tuple[np.ndarray, np.ndarray]:
         """Object position and rotation matrix in the table frame."""
         return world.body_pose(self.object_name)
+
+    def facts(self, world: "SimWorld", info: dict[str, Any], seed: int) -> TaskFacts:
+        """What a scripted expert plans from, as of now: the object's pose and the arm bases."""
+        with world.lock:
+            pos, rot = self.object_pose(world)
+            bases = tuple(matrix_to_pose(world.arms[a].base_T) for a in ARM_NAMES)
+            t = world.time
+        obj = np.eye(4)
+        obj[:3, :3], obj[:3, 3] = rot, pos
+        return TaskFacts(t, self.name, seed, self.object_name, matrix_to_pose(obj), bases, info.get("arm", ""))
 
     @abc.abstractmethod
     def success(self, world: "SimWorld", info: dict[str, Any]) -> bool: ...

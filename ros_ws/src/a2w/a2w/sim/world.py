@@ -1,5 +1,7 @@
-"""The sim world: one MjModel/MjData, stepping, rendering, and a registry so that the sim node,
-the camera nodes and the arm node of one process attach to the same world.
+"""The sim world: one MjModel/MjData, stepping, rendering, and a registry so that the sim drivers
+(the camera node's and the arm node's) attach to the world the sim node owns. The registry is in
+memory: those nodes must run in the sim node's process. Everything else (the expert node, a
+monitor) gets the sim's facts from its topics (/clock, /sim/status, /sim/task).
 
 Stepping order per physics step: pre-step hooks (controllers, fault injection) -> ``mj_step`` ->
 post-step hooks (fault detection) -> cameras whose frame is due are rendered, in the stepping
@@ -19,7 +21,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import mujoco
 import numpy as np
@@ -90,9 +92,6 @@ class SimWorld:
         # Injected camera faults by camera name: "freeze" or "black" (a2w.sim.faults).
         self.camera_effects: dict[str, str] = {}
         self.gripper_stuck: dict[str, bool] = {a: False for a in ARMS}
-        # The episode the owner (sim node) reset this world for, so other in-process components
-        # (the expert node) plan against the same task state: (Task, reset info) or None.
-        self.episode: tuple[Any, dict[str, Any]] | None = None
         self.steps = 0
         m = self.model
         self.arms: dict[str, ArmIndex] = {}
