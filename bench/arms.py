@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from a2w.arms.component import SET_MODE_SERVICE, ArmNode, Motion
+from a2w.arms.sim.backend import SimRigBackend
 from a2w.clock import WallClock
 from a2w.host import Component, Host
 from a2w.host.host import NodeSpec
@@ -28,7 +29,6 @@ from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmTarget, ControlMode, RigTarget
 from a2w.msgs.common import Pose
 from a2w.msgs.services import SetControlModeRequest
-from a2w.sim.rig import SimRigBackend
 from a2w.sim.scene import SceneConfig
 from a2w.sim.world import SimRunner, SimWorld, register_world, unregister_world
 
@@ -95,10 +95,10 @@ def _figures(rec: Recorder, sent: dict[int, float]) -> dict[str, float]:
 
 def run_node(world: SimWorld, name: str, seconds: float) -> tuple[dict[str, float], float]:
     host = Host(diagnostics_period=0)
-    arm = host.add(NodeSpec(ArmNode, "arm_node", params=dict(
-        backend="sim", sim_world=name, sim_command_rate=RATE, state_rate=RATE, hold_after=0.5,
-        stop_after=2.0, max_linear_vel=2.0, max_linear_acc=100.0, max_angular_vel=10.0,
-        max_angular_acc=1000.0)))
+    arm = host.add(NodeSpec(ArmNode, "arm_node", params={
+        "backend": "sim", "sim.world_name": name, "sim.command_rate": RATE, "state_rate": RATE,
+        "hold_after": 0.5, "stop_after": 2.0, "max_linear_vel": 2.0, "max_linear_acc": 100.0,
+        "max_angular_vel": 10.0, "max_angular_acc": 1000.0}))
     pub = host.add(NodeSpec(_Pub, "bench_pub"))
     host.start()
     deadline = time.monotonic() + 10

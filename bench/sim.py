@@ -23,10 +23,10 @@ os.environ.setdefault("MUJOCO_GL", "osmesa")
 
 import mujoco  # noqa: E402
 
+from a2w.arms.sim.backend import SimRigBackend  # noqa: E402
 from a2w.cameras.source import CameraConfig  # noqa: E402
 from a2w.cameras.sim.source import SimCameraSource  # noqa: E402
 from a2w.sim.episode import Episode  # noqa: E402
-from a2w.sim.rig import SimRigBackend  # noqa: E402
 from a2w.sim.scene import SceneConfig  # noqa: E402
 from a2w.sim.world import VIEW_CAMERAS, SimWorld  # noqa: E402
 

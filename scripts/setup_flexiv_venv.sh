@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent: a Python 3.12 virtualenv with the pinned flexivrdk (requirements/flexiv.txt) for the
-# Flexiv RDK worker processes (arm node parameter flexiv_worker_python) and the SDK conformance
+# Flexiv RDK worker processes (arm node parameter flexiv.worker_python) and the SDK conformance
 # tests. flexivrdk has no Python 3.11 wheels, so this cannot live in .venv (flexiv_facts.md §1.1).
 # Prints the venv's python path on success; exits 3 when no Python 3.12 can be found.
 set -euo pipefail

@@ -136,7 +136,8 @@ def make_rig(task: str = "none", clock: Any = None, **params: Any) -> Iterator[R
         runner = owned.enter_context(SimRunner(world, realtime_factor=1.0))
         host = Host(diagnostics_period=0) if clock is None else Host(clock=clock, diagnostics_period=0)
         owned.callback(host.shutdown)
-        defaults = dict(backend="sim", sim_world=name, hold_after=0.15, stop_after=0.6, stale_after=0.5)
+        defaults = {"backend": "sim", "sim.world_name": name, "hold_after": 0.15, "stop_after": 0.6,
+                    "stale_after": 0.5}
         arm = host.add(NodeSpec(ArmNode, "arm_node", params={**defaults, **params}))
         probe = host.add(NodeSpec(Probe, "probe"))
         host.start()

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from a2w.arms.rdk_api import RDK_SYMBOLS
+from a2w.arms.flexiv.rdk_api import RDK_SYMBOLS
 
 
 def _split_top(s: str) -> list[str]:

@@ -13,25 +13,26 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-import a2w.arms.flexiv_worker as worker_mod
+import a2w.arms.flexiv.worker as worker_mod
 from a2w.arms.backend import ArmConnectionError, ArmFaultError, FaultKind, RecoveryRefused
-from a2w.arms.flexiv import FlexivConfig, FlexivRigBackend
-from a2w.arms.flexiv_link import TargetSlot
-from a2w.arms.gripper import GripperConfig, MoveTracker, open_to_width, width_to_open
-from a2w.arms.rdk_api import RDK_SYMBOLS, RdkBinding, check_rdk_line, fsp_for_rdk, versions_match
+from a2w.arms.flexiv.backend import FlexivRigBackend
+from a2w.arms.flexiv.gripper import MoveTracker, open_to_width, width_to_open
+from a2w.arms.flexiv.link import TargetSlot
+from a2w.arms.flexiv.params import FlexivParams
+from a2w.arms.flexiv.rdk_api import RDK_SYMBOLS, RdkBinding, check_rdk_line, fsp_for_rdk, versions_match
 from a2w.msgs.arms import ArmTarget
 from a2w.msgs.common import Pose
 
 HERE = Path(__file__).parent
 
 
-def _cfg(**kw) -> FlexivConfig:
-    base = dict(serials=("Rizon4s-062001", "Rizon4s-062002"), software_version="3.11.2",
-                rdk_module="fake_flexivrdk", extra_pythonpath=(str(HERE),), tool_name="Robotiq-2F-85",
-                gripper=GripperConfig("rdk_device", "Robotiq-2F-85"), stiffness=(5000.0,) * 3 + (500.0,) * 3,
-                hello_timeout=20.0)
+def _cfg(**kw) -> FlexivParams:
+    base = dict(left_serial="Rizon4s-062001", right_serial="Rizon4s-062002", software_version="3.11.2",
+                rdk_module="fake_flexivrdk", worker_pythonpath=[str(HERE)], tool_name="Robotiq-2F-85",
+                gripper_interface="rdk_device", gripper_device="Robotiq-2F-85",
+                cartesian_stiffness=[5000.0] * 3 + [500.0] * 3, hello_timeout=20.0)
     base.update(kw)
-    return FlexivConfig(**base)
+    return FlexivParams(**base)
 
 
 @pytest.fixture
@@ -151,18 +152,18 @@ def test_close_is_idempotent_and_ends_the_workers(fake_env) -> None:
 
 def test_bad_serial_and_unreachable_robot_map_to_clear_errors(fake_env) -> None:
     with pytest.raises(ArmConnectionError, match="configuration error") as e:
-        FlexivRigBackend(_cfg(serials=("bogus", "Rizon4s-062002"))).connect()
+        FlexivRigBackend(_cfg(left_serial="bogus")).connect()
     assert "bogus" in str(e.value) and "Format of the provided robot serial number" in str(e.value)
     with pytest.raises(ArmConnectionError, match="robot not found") as e:
-        FlexivRigBackend(_cfg(serials=("Rizon4s-062001", "Rizon4s-999999"))).connect()
+        FlexivRigBackend(_cfg(right_serial="Rizon4s-999999")).connect()
     assert "right arm" in str(e.value) and "Rizon4s-999999" in str(e.value) and "flexivrdk 1.9.3" in str(e.value)
 
 
 def test_gripper_wiring_must_be_configured(fake_env) -> None:
     with pytest.raises(ArmConnectionError, match="gripper_interface is unset"):
-        FlexivRigBackend(_cfg(gripper=GripperConfig())).connect()
-    with pytest.raises(ArmConnectionError, match="flexiv_gripper_device"):
-        FlexivRigBackend(_cfg(gripper=GripperConfig("rdk_device", ""))).connect()
+        FlexivRigBackend(_cfg(gripper_interface="unset")).connect()
+    with pytest.raises(ArmConnectionError, match=r"flexiv\.gripper_device"):
+        FlexivRigBackend(_cfg(gripper_device="")).connect()
 
 
 def test_version_rules() -> None:
@@ -179,12 +180,12 @@ def test_version_rules() -> None:
     FlexivRigBackend(_cfg(accept_unverified_pairing=True))._check_versions("1.9.4")
     with pytest.raises(ArmConnectionError, match="is for FSP 3.10"):
         b._check_versions("1.8.1")
-    with pytest.raises(ArmConnectionError, match="flexiv_software_version is unset"):
+    with pytest.raises(ArmConnectionError, match=r"flexiv\.software_version is unset"):
         FlexivRigBackend(_cfg(software_version=""))._check_versions("1.9.3")
-    with pytest.raises(ValueError, match="flexiv_rate"):
-        _cfg(rate=200.0)
-    with pytest.raises(ValueError, match="flexiv_left_serial"):
-        _cfg(serials=("", "Rizon4s-1"))
+    with pytest.raises(ValueError, match=r"flexiv\.rate"):
+        FlexivRigBackend(_cfg(rate=200.0))
+    with pytest.raises(ValueError, match=r"flexiv\.left_serial"):
+        FlexivRigBackend(_cfg(left_serial="", right_serial="Rizon4s-1"))
 
 
 def test_worker_reaches_rdk_only_through_the_symbol_table() -> None:
@@ -229,4 +230,4 @@ def test_gripper_mapping_and_completion_rule() -> None:
     tr = MoveTracker(0.02, started=0.0, timeout=1.0)
     widths = iter(np.linspace(0.08, 0.05, 30))
     assert [tr.update(next(widths), True, 0.05 * k) for k in range(1, 25)][-1] == "timeout"
-    assert re.search("modbus", GripperConfig("modbus_rtu").problem())
+    assert re.search("modbus", _cfg(gripper_interface="modbus_rtu").gripper_problem())

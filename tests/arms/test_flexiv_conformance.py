@@ -1,7 +1,7 @@
 """SDK conformance tier: the real, pinned flexivrdk in its Python 3.12 venv.
 
 * every class, method (argument names and order), enum member and field the backend uses
-  (``a2w.arms.rdk_api.RDK_SYMBOLS``) exists in the installed wheel, and the stand-in robot used
+  (``a2w.arms.flexiv.rdk_api.RDK_SYMBOLS``) exists in the installed wheel, and the stand-in robot used
   by the plumbing tests has the same surface;
 * the installed version is the pinned one, of the 1.x line, with a known FSP pairing;
 * through the real backend and worker processes, a malformed serial and an unreachable robot map
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from tiers import unavailable
 
-from a2w.arms.rdk_api import PINNED_VERSION, check_rdk_line, fsp_for_rdk
+from a2w.arms.flexiv.rdk_api import PINNED_VERSION, check_rdk_line, fsp_for_rdk
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
@@ -70,14 +70,14 @@ if nics != ["lo"]:
     print(json.dumps({"error": f"not an isolated namespace: {nics}"})); sys.exit(0)
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 from a2w.arms.backend import ArmConnectionError
-from a2w.arms.flexiv import FlexivConfig, FlexivRigBackend
-from a2w.arms.gripper import GripperConfig
+from a2w.arms.flexiv.backend import FlexivRigBackend
+from a2w.arms.flexiv.params import FlexivParams
 out = {}
 for label, serials in (("bad_serial", ("Rizon4s123456", "Rizon4s-000002")),
                        ("unreachable", ("Rizon4s-000001", "Rizon4s-000002"))):
-    cfg = FlexivConfig(serials=serials, software_version="3.11.2", nics=(("127.0.0.1",), ("127.0.0.1",)),
-                       gripper=GripperConfig("none"), worker_python=sys.argv[1], hello_timeout=60.0,
-                       connect_timeout=30.0)
+    cfg = FlexivParams(left_serial=serials[0], right_serial=serials[1], software_version="3.11.2",
+                       left_nics=["127.0.0.1"], right_nics=["127.0.0.1"], gripper_interface="none",
+                       worker_python=sys.argv[1], hello_timeout=60.0, connect_timeout=30.0)
     t0 = time.monotonic()
     try:
         FlexivRigBackend(cfg).connect()

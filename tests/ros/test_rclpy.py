@@ -113,3 +113,15 @@ def test_a_signal_ends_the_run_as_interrupted_while_building_or_spinning(ros_tie
             code, text = r[f"{sig.name} {phase}"]
             assert code == 128 + sig, f"{sig.name} while {phase}: exit {code}\n{text}"
             assert f"interrupted by {sig.name}" in text, f"{sig.name} while {phase}:\n{text}"
+
+
+def test_arm_node_driver_parameters_are_dotted_ros_parameters_checked_by_the_driver(ros_tier: Path) -> None:
+    rc, out, r = run_isolated("arm_params.py", timeout=300)
+    assert rc == 0 and r is not None, out[-3000:]
+    for label, name in (("range", "parameter 'flexiv.rate': InvalidParameterValueException"),
+                        ("old_name", "unknown parameter(s) ['flexiv_rate']"),
+                        ("unset", "flexiv.left_serial: the arm's serial number is required"),
+                        ("file", "flexiv.right_serial: both arms have the same serial number")):
+        code, text = r[label]
+        assert code == 2, f"{label}: {text}"
+        assert name in text, f"{label}: {text}"

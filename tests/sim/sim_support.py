@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from a2w.arms.sim.backend import SimRigBackend
+from a2w.arms.sim.params import SimRigParams
 from a2w.msgs.arms import ArmTarget
 from a2w.msgs.common import Pose
-from a2w.sim.rig import SimRigBackend, SimRigParams
 from a2w.sim.scene import SceneConfig
 from a2w.sim.world import SimWorld
 

@@ -9,8 +9,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from a2w.arms.backend import ArmFaultError, FaultKind, RecoveryRefused
+from a2w.arms.sim.backend import SimRigBackend
+from a2w.arms.sim.params import SimRigParams
 from a2w.geometry import rotation_angle
-from a2w.sim.rig import SimRigBackend, SimRigParams
 from a2w.sim.scene import GRIPPER_STROKE, SceneConfig
 from a2w.sim.world import SimWorld
 from contracts import check_rig_backend

@@ -1,6 +1,7 @@
 """The arm node: a RigBackend behind ownership, interpolation, safety clamps, watchdog and faults.
 
-Same component for the Flexiv arms and the simulated rig (the backend is a parameter). The node
+Same component for the Flexiv arms and the simulated rig: ``backend`` picks the driver, whose own
+parameters are the group of that name (``flexiv.*``, ``sim.*``; ``DRIVERS``). The node
 is the wiring: the backend and its worker threads (connect, recovery: everything slow, so
 callbacks never block), the topics, services and timers. What to do is decided by the pure
 supervisor (``a2w.arms.supervisor``: motion states, target acceptance, ownership, watchdog,
@@ -18,6 +19,7 @@ world (table) frame, converted with the base poses (``kinematics.RigFrames``).
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 from dataclasses import dataclass
@@ -28,10 +30,11 @@ import numpy as np
 from a2w.arms import kinematics
 from a2w.arms.backend import ArmError, ArmFaultError, Fault, FaultKind, RecoveryRefused, RigBackend
 from a2w.arms.commander import Commander
-from a2w.arms.drivers import resolve
+from a2w.arms.flexiv.params import FlexivParams
 from a2w.arms.kinematics import RigFrames
 from a2w.arms.ownership import Ownership
 from a2w.arms.safety import CartesianCommand, MotionLimits, WorkspaceBox
+from a2w.arms.sim.params import SimRigParams
 from a2w.arms.supervisor import Effect, Motion, Supervisor
 from a2w.clock import RateMeter
 from a2w.geometry import xyz_rpy_to_matrix
@@ -48,10 +51,17 @@ STATUS_TOPIC = "/arms/status"
 SET_MODE_SERVICE = "/arms/set_mode"
 RECOVER_SERVICE = "/arms/recover"
 
+# The drivers: backend name -> factory of its RigBackend from its parameter group, imported only
+# when chosen (the sim driver loads MuJoCo).
+DRIVERS = {
+    "flexiv": "a2w.arms.flexiv.backend:backend_from_params",
+    "sim": "a2w.arms.sim.backend:backend_from_params",
+}
+
 
 @dataclass
 class ArmNodeParams(Params):
-    backend: str = param("sim", "rig backend: 'flexiv', 'sim' or 'package.module:factory'")
+    backend: str = param("sim", "rig backend: the driver whose parameter group is used", choices=tuple(DRIVERS))
     state_rate: float = param(100.0, "RigState and /joint_states publish rate (Hz)", low=100.0, high=1000.0)
     initial_mode: str = param("hold", "mode after connecting", choices=("idle", "hold"))
     hold_after: float = param(0.2, "watchdog: no fresh target for this long (s) -> hold", low=0.01)
@@ -88,30 +98,9 @@ class ArmNodeParams(Params):
         "capsule radii (m): base-shoulder, upper arm, forearm, wrist-flange, flange-TCP (gripper)")
     min_arm_distance: float = param(0.05, "stop a step that brings the arms' capsules closer than this (m)",
                                     low=0.0)
-    # Flexiv backend (a2w.arms.flexiv); the open questions of flexiv_facts.md §9 are explicit here.
-    flexiv_left_serial: str = param("", "left arm serial, e.g. Rizon4s-062000")
-    flexiv_right_serial: str = param("", "right arm serial")
-    flexiv_left_nics: list[str] = param([], "IPv4 of the local NIC wired to the left arm ([] = all)")
-    flexiv_right_nics: list[str] = param([], "IPv4 of the local NIC wired to the right arm ([] = all)")
-    flexiv_software_version: str = param("", "robot FSP version read in Elements, e.g. 3.11.2 (open question 1)")
-    flexiv_accept_unverified_pairing: bool = param(False, "run an RDK whose FSP pairing is not verified")
-    flexiv_rate: float = param(100.0, "NRT Cartesian streaming rate (Hz)", low=30.0, high=100.0)
-    flexiv_tool_name: str = param("", "Elements Tool entry of the 2F-85 to switch to ('' = keep)")
-    flexiv_gripper_interface: str = param(
-        "unset", "how the 2F-85 is wired (open question 2): rdk_device | modbus_rtu | none",
-        choices=("unset", "rdk_device", "modbus_rtu", "none"))
-    flexiv_gripper_device: str = param("", "Elements Device name of the gripper (rdk_device)")
-    flexiv_gripper_velocity: float = param(0.1, "gripper finger speed (m/s)", low=1e-3, high=1.0)
-    flexiv_gripper_force: float = param(20.0, "gripper force limit (N)", low=0.1, high=300.0)
-    flexiv_cartesian_stiffness: list[float] = param([], "K_x (6) re-applied on mode entry ([] = nominal)")
-    flexiv_max_contact_wrench: list[float] = param([], "max contact wrench (6) ([] = robot default)")
-    flexiv_worker_python: str = param("", "interpreter of the RDK worker processes ('' = this one)")
-    flexiv_rdk_module: str = param("flexivrdk", "module providing the RDK API")
-    flexiv_enable_timeout: float = param(30.0, "wait for operational after Enable (s)", low=1.0)
-    flexiv_connect_timeout: float = param(60.0, "whole bring-up timeout per arm (s)", low=5.0)
-    # Sim backend (a2w.sim)
-    sim_world: str = param("sim", "name of the SimWorld the sim node registered")
-    sim_command_rate: float = param(100.0, "control rate with the sim backend (Hz)", low=10.0, high=1000.0)
+    # Each driver's own parameters, under its name (``flexiv.left_serial``); ``backend`` picks one.
+    flexiv: FlexivParams = param(FlexivParams(), "the Flexiv driver (a2w.arms.flexiv)")
+    sim: SimRigParams = param(SimRigParams(), "the simulated arms (a2w.arms.sim)")
 
 
 def _base_matrix(v: list[float], name: str) -> np.ndarray:
@@ -138,7 +127,8 @@ class ArmNode(Component):
                           WorkspaceBox(p.right_workspace_lo, p.right_workspace_hi))
         self.base_T = (_base_matrix(p.left_base_pose, "left_base_pose"),
                        _base_matrix(p.right_base_pose, "right_base_pose"))
-        self.backend: RigBackend = resolve(p.backend)(p, node)
+        module, _, factory = DRIVERS[p.backend].partition(":")
+        self.backend: RigBackend = getattr(importlib.import_module(module), factory)(getattr(p, p.backend))
         self.dt = 1.0 / float(self.backend.command_rate)
         base_pose = getattr(self.backend, "base_pose", None)
         if callable(base_pose):

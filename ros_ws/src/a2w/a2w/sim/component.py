@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from a2w.sim.rig import SimRigBackend
+from a2w.arms.sim.backend import SimRigBackend
 from a2w.host.component import Component, NodeHandle
 from a2w.host.host import CLOCK_TOPIC
 from a2w.host.params import Params, param

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from a2w.sim.rig import SimRigBackend, SimRigParams
+from a2w.arms.sim.backend import SimRigBackend
+from a2w.arms.sim.params import SimRigParams
 from a2w.sim.faults import FaultInjector, FaultSpec
 from a2w.sim.expert import SETTLE_TIME, ExpertDriver, start_expert
 from a2w.sim.scene import SceneConfig

@@ -22,7 +22,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from a2w.actions import encode_dual
 from a2w.arms.backend import ArmFaultError
-from a2w.sim.rig import SimRigBackend
+from a2w.arms.sim.backend import SimRigBackend
 from a2w.geometry import matrix_to_pose, pose_to_matrix
 from a2w.msgs.arms import ArmTarget
 from a2w.msgs.common import Pose

@@ -1,6 +1,7 @@
-"""RigBackend for two Flexiv Rizon 4S arms through the Flexiv RDK (1.x line, NRT Cartesian).
+"""RigBackend for two Flexiv Rizon 4S arms through the Flexiv RDK (1.x line, NRT Cartesian), and
+the arm node's factory of it (``backend_from_params``).
 
-Each arm gets its own worker process (``a2w.arms.flexiv_worker``) that makes every RDK call, so
+Each arm gets its own worker process (``a2w.arms.flexiv.worker``) that makes every RDK call, so
 a blocking call (the constructor holds the GIL ~3 s; SwitchMode, ClearFault, Enable block) never
 freezes the node, the other arm or the watchdog (flexiv_facts.md §0.6, §4.1). This class only
 moves data: requests over a socket, targets through a shared slot (never blocks), states back.
@@ -21,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,10 @@ from a2w.arms.backend import (
     RecoveryRefused,
     RigBackend,
 )
-from a2w.arms.flexiv_link import TargetSlot
-from a2w.arms.gripper import STROKE_M, GripperConfig, open_to_width, width_to_open
-from a2w.arms.rdk_api import (
+from a2w.arms.flexiv.gripper import DEADBAND_M, STROKE_M, open_to_width, width_to_open
+from a2w.arms.flexiv.link import TargetSlot
+from a2w.arms.flexiv.params import FlexivParams
+from a2w.arms.flexiv.rdk_api import (
     ESTOP_STATES,
     OPERATOR_ACTIONS,
     OPERATOR_STATES,
@@ -54,51 +55,20 @@ from a2w.msgs.common import Pose
 
 log = logging.getLogger(__name__)
 
-_A2W_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the a2w package
+_A2W_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the a2w package
 
 
-@dataclass(frozen=True)
-class FlexivConfig:
-    serials: tuple[str, str]
-    software_version: str  # the robots' FSP version, read in Elements (flexiv_facts.md §9.1)
-    nics: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
-    accept_unverified_pairing: bool = False
-    rate: float = 100.0  # Hz, NRT streaming (Flexiv's examples: 1-100 Hz, §2.10)
-    tool_name: str = ""
-    gripper: GripperConfig = field(default_factory=GripperConfig)
-    stiffness: tuple[float, ...] = ()
-    max_contact_wrench: tuple[float, ...] = ()
-    # Robot-side motion limits sent with every target (our own clamps run before, in the node).
-    limits: tuple[float, float, float, float] = (0.5, 1.0, 2.0, 5.0)
-    worker_python: str = ""
-    rdk_module: str = "flexivrdk"
-    extra_pythonpath: tuple[str, ...] = ()
-    enable_timeout: float = 30.0
-    clear_fault_timeout: int = 30
-    connect_timeout: float = 60.0
-    deadman_stop: float = 1.0  # s without a target -> the worker stops the arm by itself
-    hello_timeout: float = 30.0
-
-    def __post_init__(self) -> None:
-        if not 30.0 <= self.rate <= 100.0:
-            raise ValueError(f"flexiv_rate: must be within 30-100 Hz, got {self.rate}")
-        for name, sn in zip(ARM_NAMES, self.serials):
-            if not sn:
-                raise ValueError(f"flexiv_{name}_serial: the arm's serial number is required")
-        if self.serials[0] == self.serials[1]:
-            raise ValueError("flexiv_right_serial: both arms have the same serial number")
-        for n in ("stiffness", "max_contact_wrench"):
-            v = getattr(self, n)
-            if v and len(v) != 6:
-                raise ValueError(f"flexiv_{n}: need 6 values or none, got {len(v)}")
-        if any(not x > 0 for x in self.limits):
-            raise ValueError(f"limits: must be positive (RDK raises otherwise), got {self.limits}")
+# Robot-side motion limits sent with every target (our own clamps run before, in the node):
+# max linear vel (m/s), angular vel (rad/s), linear acc (m/s^2), angular acc (rad/s^2).
+ROBOT_LIMITS = (0.5, 1.0, 2.0, 5.0)
+CLEAR_FAULT_TIMEOUT = 30  # s the worker waits for ClearFault
+DEADMAN_STOP = 1.0  # s without a target -> the worker stops the arm by itself
 
 
 class _ArmWorker:
     """The parent's end of one worker process."""
 
-    def __init__(self, index: int, cfg: FlexivConfig) -> None:
+    def __init__(self, index: int, cfg: FlexivParams) -> None:
         self.index = index
         self.name = ARM_NAMES[index]
         self.cfg = cfg
@@ -107,12 +77,12 @@ class _ArmWorker:
         self.slot = TargetSlot(path, create=True)
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([_A2W_ROOT, *cfg.extra_pythonpath,
+        env["PYTHONPATH"] = os.pathsep.join([_A2W_ROOT, *cfg.worker_pythonpath,
                                              *filter(None, [env.get("PYTHONPATH", "")])])
         python = cfg.worker_python or sys.executable
         try:
             self.proc = subprocess.Popen(
-                [python, "-m", "a2w.arms.flexiv_worker", "--fd", str(child_sock.fileno()),
+                [python, "-m", "a2w.arms.flexiv.worker", "--fd", str(child_sock.fileno()),
                  "--slot", path, "--arm", self.name, "--rdk-module", cfg.rdk_module],
                 pass_fds=(child_sock.fileno(),), env=env, stdin=subprocess.DEVNULL)
         except OSError as exc:
@@ -163,7 +133,7 @@ class _ArmWorker:
             raise ArmConnectionError(self.dead or f"{self.name} arm: RDK worker did not start within {timeout} s")
         if not self.hello.get("ok"):
             raise ArmConnectionError(f"{self.name} arm: {self.hello.get('error')}. Build the RDK venv with "
-                                     f"scripts/setup_flexiv_venv.sh and set flexiv_worker_python")
+                                     f"scripts/setup_flexiv_venv.sh and set flexiv.worker_python")
         return self.hello
 
     def post(self, op: str, payload: Any = None) -> int:
@@ -240,7 +210,8 @@ class FlexivRigBackend(RigBackend):
     joint_names = (tuple(f"left_joint{i + 1}" for i in range(7)),
                    tuple(f"right_joint{i + 1}" for i in range(7)))
 
-    def __init__(self, cfg: FlexivConfig) -> None:
+    def __init__(self, cfg: FlexivParams) -> None:
+        cfg.check()
         self.cfg = cfg
         self._workers: list[_ArmWorker] = []
         self._info: list[dict[str, Any]] = [{}, {}]
@@ -261,14 +232,14 @@ class FlexivRigBackend(RigBackend):
             raise ArmConnectionError(problem)
         if not cfg.software_version:
             raise ArmConnectionError(
-                "flexiv_software_version is unset: read the robots' software (FSP) version in "
+                "flexiv.software_version is unset: read the robots' software (FSP) version in "
                 "Flexiv Elements and configure it (flexiv_facts.md §9.1); the RDK must match it")
         paired = fsp_for_rdk(version)
         if paired is None:
             msg = (f"flexivrdk {version} has no verified FSP pairing (known: 1.7-3.9, 1.8-3.10, "
                    f"1.9-3.11, 1.9.1-3.11.1, 1.9.3-3.11.2); the pinned release is {PINNED_VERSION}")
             if not cfg.accept_unverified_pairing:
-                raise ArmConnectionError(msg + "; set flexiv_accept_unverified_pairing to try anyway")
+                raise ArmConnectionError(msg + "; set flexiv.accept_unverified_pairing to try anyway")
             log.warning(msg)
         elif not versions_match(paired, cfg.software_version):
             raise ArmConnectionError(
@@ -278,14 +249,13 @@ class FlexivRigBackend(RigBackend):
 
     def _worker_cfg(self, i: int) -> dict[str, Any]:
         c = self.cfg
-        g = c.gripper
         return {
             "serial": c.serials[i], "nics": list(c.nics[i]), "rate": c.rate, "tool_name": c.tool_name,
-            "gripper": {"interface": g.interface, "device_name": g.device_name, "velocity": g.velocity,
-                        "force": g.force, "deadband": g.deadband},
-            "stiffness": list(c.stiffness), "max_contact_wrench": list(c.max_contact_wrench),
-            "limits": list(c.limits), "enable_timeout": c.enable_timeout,
-            "clear_fault_timeout": c.clear_fault_timeout, "deadman_stop": c.deadman_stop,
+            "gripper": {"interface": c.gripper_interface, "device_name": c.gripper_device,
+                        "velocity": c.gripper_velocity, "force": c.gripper_force},
+            "stiffness": list(c.cartesian_stiffness), "max_contact_wrench": list(c.max_contact_wrench),
+            "limits": list(ROBOT_LIMITS), "enable_timeout": c.enable_timeout,
+            "clear_fault_timeout": CLEAR_FAULT_TIMEOUT, "deadman_stop": DEADMAN_STOP,
         }
 
     def _connection_error(self, failures: list[_WorkerFailure]) -> ArmConnectionError:
@@ -315,7 +285,7 @@ class FlexivRigBackend(RigBackend):
     def connect(self) -> None:
         if self._connected:
             return
-        problem = self.cfg.gripper.problem()
+        problem = self.cfg.gripper_problem()
         if problem:
             raise ArmConnectionError(problem)
         try:
@@ -339,7 +309,7 @@ class FlexivRigBackend(RigBackend):
                 if not versions_match(self.cfg.software_version, info.get("software_ver", "")):
                     raise ArmConnectionError(
                         f"{ARM_NAMES[i]} arm reports software {info.get('software_ver')!r}, configured "
-                        f"flexiv_software_version is {self.cfg.software_version!r}")
+                        f"flexiv.software_version is {self.cfg.software_version!r}")
             deadline = time.monotonic() + 5.0
             while any(w.state is None for w in self._workers) and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -392,7 +362,7 @@ class FlexivRigBackend(RigBackend):
             lo, hi = st.get("gripper_range", (0.0, STROKE_M))
             width = open_to_width(t.gripper_open, lo, hi) if "gripper_range" in st else math.nan
             self._last_grip[i] = float(t.gripper_open)
-            w.slot.write(time.time(), pose, width, self.cfg.limits)
+            w.slot.write(time.time(), pose, width, ROBOT_LIMITS)
 
     def hold(self) -> None:
         self._require()
@@ -431,7 +401,7 @@ class FlexivRigBackend(RigBackend):
         refused = [f for f in faults if not f.recoverable]
         if refused:
             raise RecoveryRefused("; ".join(f"{ARM_NAMES[f.arm]} arm: {f.text}" for f in refused))
-        timeout = self.cfg.enable_timeout + self.cfg.clear_fault_timeout + 15.0
+        timeout = self.cfg.enable_timeout + CLEAR_FAULT_TIMEOUT + 15.0
         pending = []
         for f in faults:
             w = self._workers[f.arm]
@@ -482,22 +452,9 @@ class FlexivRigBackend(RigBackend):
         self._close_workers()
 
 
-def backend_from_params(p: Any, _node: Any = None) -> FlexivRigBackend:
-    """The arm node's driver-table entry: ``flexiv_*`` parameters -> backend."""
+def backend_from_params(params: FlexivParams) -> FlexivRigBackend:
+    """The arm node's driver-table entry: the ``flexiv.*`` parameters -> backend."""
     try:
-        cfg = FlexivConfig(
-            serials=(p.flexiv_left_serial, p.flexiv_right_serial),
-            software_version=p.flexiv_software_version,
-            nics=(tuple(p.flexiv_left_nics), tuple(p.flexiv_right_nics)),
-            accept_unverified_pairing=p.flexiv_accept_unverified_pairing,
-            rate=p.flexiv_rate, tool_name=p.flexiv_tool_name,
-            gripper=GripperConfig(p.flexiv_gripper_interface, p.flexiv_gripper_device,
-                                  p.flexiv_gripper_velocity, p.flexiv_gripper_force),
-            stiffness=tuple(p.flexiv_cartesian_stiffness),
-            max_contact_wrench=tuple(p.flexiv_max_contact_wrench),
-            worker_python=p.flexiv_worker_python, rdk_module=p.flexiv_rdk_module,
-            enable_timeout=p.flexiv_enable_timeout, connect_timeout=p.flexiv_connect_timeout,
-        )
+        return FlexivRigBackend(params)
     except ValueError as exc:
         raise ValueError(f"arm node: {exc}") from exc
-    return FlexivRigBackend(cfg)

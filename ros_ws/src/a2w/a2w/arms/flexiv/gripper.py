@@ -1,43 +1,17 @@
-"""Robotiq 2F-85 behind the Flexiv controller: configuration, opening<->width mapping, and the
-completion rule. Stdlib only: the RDK worker process imports it.
+"""Robotiq 2F-85 behind the Flexiv controller: the ways it can be wired, opening<->width mapping,
+and the completion rule. Stdlib only: the RDK worker process imports it.
 
 How the rig wires the 2F-85 is an open question (flexiv_facts.md §3.2, §9.2): through the robot
 as an Elements *Device* (RDK ``Gripper``, path A) or straight from the host over Modbus-RTU
-(path B). The interface must therefore be chosen in config; "unset" refuses to start.
+(path B). The interface must therefore be chosen in config (``flexiv.gripper_interface``);
+"unset" refuses to start.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 INTERFACES = ("unset", "rdk_device", "modbus_rtu", "none")
 STROKE_M = 0.085  # 2F-85 nominal stroke; the RDK's params() range wins when available (§3.2)
-
-
-@dataclass(frozen=True)
-class GripperConfig:
-    interface: str = "unset"
-    device_name: str = ""  # Elements Device name (rdk_device)
-    velocity: float = 0.1  # m/s (flexiv_gripper default, §5)
-    force: float = 20.0  # N (flexiv_gripper default)
-    deadband: float = 0.002  # m: width changes below this are not re-sent (2 mm, §3.1)
-
-    def problem(self) -> str:
-        """Why this config cannot drive a gripper ("" if it can, or if there is none)."""
-        if self.interface not in INTERFACES:
-            return f"gripper_interface: {self.interface!r} is not one of {INTERFACES}"
-        if self.interface == "unset":
-            return ("gripper_interface is unset: say how the rig's 2F-85 is wired "
-                    "(flexiv_facts.md §9.2): 'rdk_device' (an Elements Device, give "
-                    "flexiv_gripper_device), 'modbus_rtu' (host RS-485) or 'none'")
-        if self.interface == "modbus_rtu":
-            return ("gripper_interface 'modbus_rtu' (direct Robotiq Modbus-RTU driver) is not "
-                    "implemented yet; use 'rdk_device' or 'none'")
-        if self.interface == "rdk_device" and not self.device_name:
-            return "flexiv_gripper_device: the Elements Device name is required for 'rdk_device'"
-        if not self.velocity > 0 or not self.force > 0:
-            return "gripper velocity and force must be positive"
-        return ""
+DEADBAND_M = 0.002  # width changes below this are not re-sent (2 mm, §3.1)
 
 
 def open_to_width(gripper_open: float, min_width: float, max_width: float) -> float:

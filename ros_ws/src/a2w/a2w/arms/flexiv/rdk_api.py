@@ -129,7 +129,7 @@ class RdkBinding:
     def _check(name: str, kind: str) -> None:
         sym = RDK_SYMBOLS.get(name)
         if sym is None or sym.kind != kind:
-            raise KeyError(f"RDK symbol {name!r} ({kind}) is not in a2w.arms.rdk_api.RDK_SYMBOLS")
+            raise KeyError(f"RDK symbol {name!r} ({kind}) is not in a2w.arms.flexiv.rdk_api.RDK_SYMBOLS")
 
     def new(self, cls: str, *args: Any, **kwargs: Any) -> Any:
         self._check(f"{cls}.__init__", "method")

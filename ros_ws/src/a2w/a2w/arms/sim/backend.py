@@ -1,4 +1,5 @@
-"""SimRigBackend: the two simulated arms behind the ``RigBackend`` interface.
+"""SimRigBackend: the two simulated arms behind the ``RigBackend`` interface, and the arm node's
+factory of it (``backend_from_params``).
 
 Cartesian TCP targets are tracked by damped-least-squares differential IK on a *reference*
 configuration integrated at the control rate (rate-limited by Flexiv's joint velocity limits and a
@@ -30,11 +31,12 @@ import numpy as np
 
 from a2w.arms.backend import (RECOVERABLE, ArmConnectionError, ArmFaultError, Fault, FaultKind,
                               RecoveryRefused, RigBackend)
+from a2w.arms.sim.params import SimRigParams
 from a2w.geometry import matrix_to_pose, pose_to_matrix
 from a2w.geometry_fast import matrix_to_rotvec
 from a2w.msgs.arms import ArmState, ArmTarget
 from a2w.sim.scene import ARMS, GRIPPER_STROKE, N_JOINTS, SOFT_LIMITS, VELOCITY_LIMITS
-from a2w.sim.world import SimWorld
+from a2w.sim.world import SimWorld, get_world
 
 log = logging.getLogger(__name__)
 
@@ -42,30 +44,6 @@ IK_DAMPING = 0.03
 NULLSPACE_GAIN = 2.0  # 1/s, pulls the redundant DoF toward the ready pose
 TRACK_GAIN = 30.0  # 1/s, reference convergence toward the target
 FINGER_FORCE_PER_N = 1.0  # finger actuator force (N) per newton of requested grip force
-
-
-@dataclass(frozen=True)
-class SimRigParams:
-    """Tunables of the simulated arms (SI units)."""
-
-    command_rate: float = 100.0  # Hz at which the arm component is expected to stream
-    control_decimation: int = 4  # IK/fault checks every N physics steps (150 Hz)
-    max_linear_speed: float = 0.5  # m/s (RDK NRT default, flexiv_facts.md §6)
-    max_angular_speed: float = 1.5  # rad/s
-    velocity_scale: float = 1.0  # fraction of Flexiv's joint velocity limits
-    force_limit: float = 150.0  # N at the TCP before EXCESSIVE_FORCE
-    grip_force: float = 60.0  # N per finger (2F-85: 20-235 N, rig_facts.md §2.1)
-    gripper_speed: float = 0.15  # m/s of opening change (2F-85: 0.02-0.15 m/s)
-
-    def __post_init__(self) -> None:
-        for name in ("command_rate", "max_linear_speed", "max_angular_speed", "velocity_scale",
-                     "force_limit", "grip_force", "gripper_speed"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: must be positive, got {getattr(self, name)!r}")
-        if self.control_decimation < 1:
-            raise ValueError(f"control_decimation: must be >= 1, got {self.control_decimation}")
-        if not 20.0 <= self.grip_force <= 235.0:
-            raise ValueError(f"grip_force: must be in [20, 235] N (2F-85), got {self.grip_force}")
 
 
 @dataclass
@@ -210,13 +188,6 @@ class SimRigBackend(RigBackend):
             a = self._arms[arm]
             if a.engaged is not None:
                 self._release(a, a.engaged.kind)
-
-    def set_grip_force(self, newtons: float) -> None:
-        """Per-finger squeeze force (N), like the 2F-85's force setting."""
-        if not 20.0 <= newtons <= 235.0:
-            raise ValueError(f"grip_force: must be in [20, 235] N, got {newtons}")
-        self.params = _replace(self.params, grip_force=float(newtons))
-        self._apply_grip_force()
 
     # -- internals ------------------------------------------------------------------------
     def _require_connected(self) -> None:
@@ -409,7 +380,11 @@ def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                      a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
 
 
-def _replace(params: SimRigParams, **changes: float) -> SimRigParams:
-    from dataclasses import replace
-
-    return replace(params, **changes)
+def backend_from_params(params: SimRigParams) -> SimRigBackend:
+    """The arm node's driver-table entry: the world the sim node registered as ``sim.world_name``
+    (in this process) and the ``sim.*`` parameters -> backend."""
+    try:
+        world = get_world(params.world_name)
+    except LookupError as exc:
+        raise ValueError(f"sim.world_name: {exc}") from exc
+    return SimRigBackend(world, params)

@@ -5,8 +5,8 @@ calls release it is unverified (flexiv_facts.md §0.6, §4.1), so in the node's 
 call could freeze the other arm, the watchdog and the publishers. Here it can only stall this
 arm, whose own dead-man (below) still holds.
 
-Run as ``python -m a2w.arms.flexiv_worker --fd N --slot PATH [--rdk-module M]`` by
-``a2w.arms.flexiv``. Stdlib + the RDK only (this runs in the RDK's Python 3.12 venv). RDK names
+Run as ``python -m a2w.arms.flexiv.worker --fd N --slot PATH [--rdk-module M]`` by
+``a2w.arms.flexiv.backend``. Stdlib + the RDK only (this runs in the RDK's Python 3.12 venv). RDK names
 come through ``RdkBinding`` (the ``rdk_api`` table). Quaternions stay in RDK order (w, x, y, z):
 the conversion is the parent's job.
 
@@ -29,9 +29,9 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from a2w.arms.flexiv_link import TargetSlot
-from a2w.arms.gripper import MoveTracker, clamp_to_range
-from a2w.arms.rdk_api import ESTOP_STATES, OPERATOR_ACTIONS, OPERATOR_STATES, RdkBinding
+from a2w.arms.flexiv.gripper import DEADBAND_M, MoveTracker, clamp_to_range
+from a2w.arms.flexiv.link import TargetSlot
+from a2w.arms.flexiv.rdk_api import ESTOP_STATES, OPERATOR_ACTIONS, OPERATOR_STATES, RdkBinding
 
 log = logging.getLogger("a2w.flexiv_worker")
 
@@ -142,24 +142,24 @@ class Worker:
         if status in ESTOP_STATES or status in OPERATOR_STATES:
             raise WorkerError("operator", f"robot status {status}: {OPERATOR_ACTIONS.get(status, '')}")
         if r.call(robot, "Robot.fault"):
-            if not r.call(robot, "Robot.ClearFault", timeout_sec=int(cfg.get("clear_fault_timeout", 30))):
+            if not r.call(robot, "Robot.ClearFault", timeout_sec=int(cfg["clear_fault_timeout"])):
                 raise WorkerError("power_cycle", f"ClearFault failed ({self._last_event()}): power-cycle the robot")
         if not r.call(robot, "Robot.estop_released"):
             raise WorkerError("operator", "e-stop is pressed: release it first")
         r.call(robot, "Robot.Enable")
-        deadline = time.monotonic() + float(cfg.get("enable_timeout", 30.0))
+        deadline = time.monotonic() + float(cfg["enable_timeout"])
         while not r.call(robot, "Robot.operational"):
             if time.monotonic() > deadline:
-                raise WorkerError("other", f"not operational {cfg.get('enable_timeout', 30.0)} s after "
+                raise WorkerError("other", f"not operational {cfg['enable_timeout']} s after "
                                            f"Enable (status {self._status()})")
             time.sleep(0.2)  # flexiv_ros2 polls every 200 ms
-        tool_name = cfg.get("tool_name", "")
+        tool_name = cfg["tool_name"]
         if tool_name and self.tool is None:
             self.tool = r.new("Tool", robot)
             if not r.call(self.tool, "Tool.exist", tool_name):
                 raise WorkerError("config", f"tool {tool_name!r} is not defined in Elements")
             r.call(self.tool, "Tool.Switch", tool_name)  # IDLE only, before SwitchMode
-        grip = cfg.get("gripper", {})
+        grip = cfg["gripper"]
         if grip.get("interface") == "rdk_device" and self.gripper is None:
             g = r.new("Gripper", robot)
             r.call(g, "Gripper.Enable", grip["device_name"])
@@ -187,7 +187,7 @@ class Worker:
     def _send_hold(self) -> None:
         r = self.rdk
         pose = list(r.field(r.call(self.robot, "Robot.states"), "RobotStates.tcp_pose"))
-        self._send(pose, self.cfg.get("limits", (0.5, 1.0, 2.0, 5.0)))
+        self._send(pose, self.cfg["limits"])
 
     def _send(self, pose: list[float], limits: tuple[float, ...]) -> None:
         self.rdk.call(self.robot, "Robot.SendCartesianMotionForce", pose=pose, wrench=[0.0] * 6,
@@ -221,7 +221,7 @@ class Worker:
         self.streaming = False
         r.call(robot, "Robot.Stop")
         if r.call(robot, "Robot.fault"):
-            if not r.call(robot, "Robot.ClearFault", timeout_sec=int(self.cfg.get("clear_fault_timeout", 30))):
+            if not r.call(robot, "Robot.ClearFault", timeout_sec=int(self.cfg["clear_fault_timeout"])):
                 raise WorkerError("power_cycle", f"ClearFault failed ({self._last_event()}): power-cycle the robot")
         self._bring_up()
 
@@ -289,7 +289,7 @@ class Worker:
                 self.streaming = False
                 self.fault_text = f"command refused: {exc}"
                 self.note("error", self.fault_text)
-        if self.streaming and now - self.last_target_mono > float(self.cfg.get("deadman_stop", 1.0)):
+        if self.streaming and now - self.last_target_mono > float(self.cfg["deadman_stop"]):
             # Our own dead-man: the robot's reaction to a silent host is undocumented (§6, #169).
             self.note("warning", "no target from the node: dead-man stop")
             self.op_stop(None)
@@ -310,11 +310,11 @@ class Worker:
             return
         p = self.gripper_params
         w = clamp_to_range(width, p["min_width"], p["max_width"])
-        cfg = self.cfg.get("gripper", {})
-        if abs(w - self.grip_sent) <= cfg.get("deadband", 0.002) or now - self.grip_sent_at < 0.1:
+        if abs(w - self.grip_sent) <= DEADBAND_M or now - self.grip_sent_at < 0.1:
             return
-        vel = clamp_to_range(cfg.get("velocity", 0.1), p["min_vel"], p["max_vel"])
-        force = clamp_to_range(cfg.get("force", 20.0), p["min_force"], p["max_force"])
+        cfg = self.cfg["gripper"]
+        vel = clamp_to_range(cfg["velocity"], p["min_vel"], p["max_vel"])
+        force = clamp_to_range(cfg["force"], p["min_force"], p["max_force"])
         self.rdk.call(self.gripper, "Gripper.Move", width=w, velocity=vel, force_limit=force)
         self.grip_sent, self.grip_sent_at = w, now
         self.grip_tracker = MoveTracker(w, now)
