@@ -26,6 +26,7 @@ import mujoco  # noqa: E402
 from a2w.arms.sim.backend import SimRigBackend  # noqa: E402
 from a2w.cameras.source import CameraConfig  # noqa: E402
 from a2w.cameras.sim.source import SimCameraSource  # noqa: E402
+from a2w.msgs.arms import ArmTarget  # noqa: E402
 from a2w.sim.episode import Episode  # noqa: E402
 from a2w.sim.scene import SceneConfig  # noqa: E402
 from a2w.sim.world import VIEW_CAMERAS, SimWorld  # noqa: E402
@@ -49,7 +50,8 @@ def physics(seconds: float) -> None:
     bare = _rate(lambda: mujoco.mj_step(m, d), seconds, 1)
     rig = SimRigBackend(world)
     rig.connect()
-    rig.hold()
+    # The controller hooks track a target (as while the arm node holds the arms at rest).
+    rig.command(tuple(ArmTarget(st.tcp_pose, st.gripper_open) for st in rig.read()))
     full = _rate(lambda: world.step(20), seconds, 20)
     world.close()
     print(f"physics   bare mj_step           {bare:10.0f} steps/s  ({bare * world.dt:6.1f}x real time)")

@@ -97,10 +97,11 @@ def check_rig_backend(
             assert err < tolerance, f"target not reached: error {err:.4f} m"
             assert rotation_angle(st.tcp_pose.quaternion, tgt.tcp_pose.quaternion) < 0.02
 
-        # Hold keeps the pose.
+        # Streaming the measured poses keeps them (how the arm node holds the arms at rest).
         before = backend.read()
-        backend.hold()
-        advance(backend, 0.5)
+        for _ in range(int(0.5 / dt)):
+            backend.command(tuple(ArmTarget(st.tcp_pose, st.gripper_open) for st in before))
+            advance(backend, dt)
         after = backend.read()
         for a, b in zip(before, after):
             assert np.linalg.norm(np.array(a.tcp_pose.position) - b.tcp_pose.position) < tolerance

@@ -7,11 +7,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from a2w.arms.backend import RigBackend
 from a2w.arms.component import DRIVERS, ArmNode, ArmNodeParams
+from a2w.arms.flexiv.backend import FlexivRigBackend
 from a2w.arms.flexiv.params import FlexivParams
 from a2w.arms.sim.params import SimRigParams
+from a2w.geometry import xyz_rpy_to_matrix
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.host.params import build_params, load_param_file, specs
@@ -71,3 +75,20 @@ def test_the_chosen_driver_checks_its_group_when_the_node_is_built(params: dict,
     finally:
         host.shutdown()
 
+
+
+def test_base_poses_come_from_a_backend_that_knows_them_and_from_the_parameters_otherwise() -> None:
+    assert "base_pose" not in RigBackend.__abstractmethods__ and "hold" not in dir(RigBackend)
+    flexiv = FlexivRigBackend(FlexivParams(left_serial="Rizon4s-1", right_serial="Rizon4s-2"))
+    assert flexiv.base_pose(0) is None and flexiv.base_pose(1) is None
+    # Real arms: the configured (calibrated) base poses. (The node's connect fails here: no RDK.)
+    left, right = [0.1, 0.6, 0.0, 0.0, 0.0, -0.5], [0.1, -0.6, 0.0, 0.0, 0.0, 0.5]
+    host = Host(diagnostics_period=0)
+    try:
+        arm = host.add(NodeSpec(ArmNode, "arm_node", params={
+            "backend": "flexiv", "flexiv.left_serial": "Rizon4s-1", "flexiv.right_serial": "Rizon4s-2",
+            "flexiv.hello_timeout": 5.0, "left_base_pose": left, "right_base_pose": right}))
+        for T, v in zip(arm.base_T, (left, right)):
+            assert np.allclose(T, xyz_rpy_to_matrix(v[:3], v[3:]))
+    finally:
+        host.shutdown()

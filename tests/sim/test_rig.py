@@ -66,7 +66,7 @@ def test_gripper_closes_at_a_realistic_speed(rig: SimRigBackend) -> None:
     assert a.gripper_open < 0.02 and b.gripper_open > 0.98
 
 
-def test_hold_and_stop_keep_the_pose(rig: SimRigBackend) -> None:
+def test_stop_and_streaming_the_measured_pose_keep_the_pose(rig: SimRigBackend) -> None:
     left, right = rig.read()
     stream(rig, (target(left.tcp_pose.position + [0, 0, -0.05], left.tcp_pose.quaternion),
                  target(right.tcp_pose.position, right.tcp_pose.quaternion)), 0.1)
@@ -76,8 +76,8 @@ def test_hold_and_stop_keep_the_pose(rig: SimRigBackend) -> None:
     # Stopped mid-motion: the arm settles within a few mm of where it was, and stays there.
     settled = rig.read()[0].tcp_pose.position
     assert np.linalg.norm(settled - before) < 0.01
-    rig.hold()
-    rig.world.step_for(0.5)
+    stream(rig, tuple(target(st.tcp_pose.position, st.tcp_pose.quaternion, st.gripper_open) for st in rig.read()),
+           0.5)
     assert np.linalg.norm(rig.read()[0].tcp_pose.position - settled) < 0.001
 
 

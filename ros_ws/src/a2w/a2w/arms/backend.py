@@ -7,8 +7,10 @@ which is the same for every backend. Faults surface the same way for every backe
 refused (``ArmFaultError``) until ``clear_fault()`` succeeds.
 
 Life cycle: construct (no I/O) -> ``connect()`` (bring-up: connect, clear minor faults, enable,
-enter the streaming mode) -> ``read()`` / ``command()`` / ``hold()`` ... -> ``stop()`` ->
-``close()`` (idempotent).
+enter the streaming mode) -> ``read()`` / ``command()`` ... -> ``stop()`` -> ``close()``
+(idempotent). Holding still is streaming the pose to hold: the arm node brakes along the current
+path and then streams where the arms came to rest, which a backend-side "hold the measured pose"
+could not do (it would jump back to wherever the arm was measured, outside the node's box checks).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass
+
+import numpy as np
 
 from a2w.msgs.arms import ArmState, ArmTarget
 
@@ -90,10 +94,6 @@ class RigBackend(abc.ABC):
         Raises ``ArmFaultError`` if either arm is faulted; nothing moves then."""
 
     @abc.abstractmethod
-    def hold(self) -> None:
-        """Actively hold the current poses (targets = measured poses)."""
-
-    @abc.abstractmethod
     def stop(self) -> None:
         """Stop motion now; the arms stay stopped until the next ``command()``."""
 
@@ -109,6 +109,12 @@ class RigBackend(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Stop and disconnect. Idempotent."""
+
+    def base_pose(self, arm: int) -> np.ndarray | None:
+        """4x4 pose of arm ``arm``'s base in the world (table) frame, if the backend knows it (a
+        simulated scene does); None for real arms, whose bases are calibrated: the arm node's
+        ``left_base_pose`` / ``right_base_pose`` parameters."""
+        return None
 
     def __enter__(self) -> "RigBackend":
         self.connect()

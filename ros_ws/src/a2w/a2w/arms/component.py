@@ -130,11 +130,11 @@ class ArmNode(Component):
         module, _, factory = DRIVERS[p.backend].partition(":")
         self.backend: RigBackend = getattr(importlib.import_module(module), factory)(getattr(p, p.backend))
         self.dt = 1.0 / float(self.backend.command_rate)
-        base_pose = getattr(self.backend, "base_pose", None)
-        if callable(base_pose):
+        known = [self.backend.base_pose(i) for i in range(2)]
+        if known[0] is not None and known[1] is not None:
             # A backend that knows its bases (the sim scene) is the truth; the parameters are for
             # backends that do not (the real arms: calibration).
-            self.base_T = (np.asarray(base_pose(0), float), np.asarray(base_pose(1), float))
+            self.base_T = (np.asarray(known[0], float), np.asarray(known[1], float))
         self.frames = RigFrames(self.base_T)
         commander = Commander(self.frames, limits, self.workspace, p.capsule_radii, p.min_arm_distance,
                               self.dt, self.log)

@@ -364,11 +364,6 @@ class FlexivRigBackend(RigBackend):
             self._last_grip[i] = float(t.gripper_open)
             w.slot.write(time.time(), pose, width, ROBOT_LIMITS)
 
-    def hold(self) -> None:
-        self._require()
-        for w in self._workers:
-            w.post("hold")
-
     def stop(self) -> None:
         self._require()
         for w in self._workers:

@@ -196,12 +196,6 @@ class Worker:
                       max_linear_acc=limits[2], max_angular_acc=limits[3])
         self.sent += 1
 
-    def op_hold(self, _: Any) -> None:
-        if self.robot is not None and self.streaming:
-            self._send_hold()
-            cur = self.slot.read()
-            self.accept_after_seq = cur.seq if cur is not None else 0
-
     def op_stop(self, _: Any) -> None:
         if self.robot is None:
             return

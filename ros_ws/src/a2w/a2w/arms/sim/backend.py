@@ -113,14 +113,6 @@ class SimRigBackend(RigBackend):
                 arm.target = self.world.arms[arm.name].base_T @ pose_to_matrix(tgt.tcp_pose)
                 arm.grip_target = tgt.gripper_open * GRIPPER_STROKE
 
-    def hold(self) -> None:
-        self._require_connected()
-        with self.world.lock:
-            for arm in self._arms:
-                q = self._measured_q(arm)
-                arm.q_ref = q.copy()
-                arm.target = self._fk(arm, q)
-
     def stop(self) -> None:
         self._require_connected()
         with self.world.lock:
@@ -157,11 +149,11 @@ class SimRigBackend(RigBackend):
                     hooks.remove(fn)
             self._connected = False
 
-    # -- sim-only API ---------------------------------------------------------------------
     def base_pose(self, arm: int) -> np.ndarray:
-        """4x4 pose of arm ``arm``'s base in the table frame."""
+        """4x4 pose of arm ``arm``'s base in the table frame (the scene's: the arm node's truth)."""
         return self.world.arms[ARMS[arm]].base_T.copy()
 
+    # -- sim-only API ---------------------------------------------------------------------
     def press_estop(self) -> None:
         """Emulate the operator's e-stop: both arms fault with ESTOP and stop."""
         with self.world.lock:
