@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import tiers
+from tests import tiers
 
 
 @pytest.mark.parametrize("tier", tiers.TIERS)

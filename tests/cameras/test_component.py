@@ -20,7 +20,7 @@ from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
-from cameras_support import wait_until
+from tests.support import wait_until
 
 VIEWS = ["front", "left_wrist", "right_wrist"]
 
@@ -300,7 +300,7 @@ def test_a_publisher_appearing_later_is_flagged_naming_both(soft_driver, caplog)
     diag = Tap(host, "/diagnostics", DiagnosticStatus)
     try:
         start(host, views=["front"], **{"realsense.serials": ["000000000001"]})
-        assert wait_until(lambda: (s := latest_status(diag, "front")) is not None and FRONT not in s.message)
+        assert wait_until(lambda: (s := latest_status(diag, "front")) is not None and FRONT not in s.message, 3.0)
         intruder = host.add(NodeSpec(CameraComponent, "intruder", namespace="/other",
                                      params={"driver": "soft", "views": ["front"], "realsense.serials": ["000000000002"],
                                              "topic_prefix": "cameras"}))

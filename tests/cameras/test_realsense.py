@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pyrealsense2 as rs
 import pytest
-from contracts import check_camera_source
+from tests.contracts import check_camera_source
 
 from a2w.cameras.pairing import FramePairer
 from a2w.cameras.realsense.source import (
@@ -24,7 +24,7 @@ from a2w.cameras.realsense.rsutil import CameraProfileError, StampMapper
 from a2w.cameras.realsense.softcam import SoftwareCamera, SoftwareDeviceHub, pattern
 from a2w.cameras.source import CameraConfig, CameraNotFound, CameraTimeout
 from a2w.msgs.cameras import VIEW_NAMES
-from cameras_support import wait_until
+from tests.support import wait_until
 
 
 def source(hub: SoftwareDeviceHub, serial: str, view: str = "front", **kw) -> RealSenseSource:

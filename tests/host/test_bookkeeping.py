@@ -10,7 +10,7 @@ import pytest
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
-from probe_components import Ticker
+from tests.probe_components import Ticker
 
 
 @pytest.mark.parametrize("level", list(DiagnosticLevel))

@@ -12,16 +12,8 @@ from a2w.clock import SimClock
 from a2w.host import Host, QoS
 from a2w.host.host import NodeSpec
 from a2w.msgs.sim import ClockTick
-from probe_components import Collector, Doubled, Doubler, Exploder, Ticker
-
-
-def wait_for(pred, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.005)
-    return False
+from tests.probe_components import Collector, Doubled, Doubler, Exploder, Ticker
+from tests.support import wait_until
 
 
 def test_publish_subscribe_in_order_across_components():
@@ -29,7 +21,7 @@ def test_publish_subscribe_in_order_across_components():
     t = host.add(NodeSpec(Ticker, "ticker", params={"period": 0.002}))
     c = host.add(NodeSpec(Collector, "collector"))
     host.start()
-    assert wait_for(lambda: len(c.got) >= 50)
+    assert wait_until(lambda: len(c.got) >= 50)
     host.shutdown()
     assert c.got == list(range(1, len(c.got) + 1))
     assert t.n >= len(c.got)
@@ -41,11 +33,11 @@ def test_keep_last_drops_oldest_and_counts():
     pub = host.nodes[0].create_publisher("ticks", int, QoS.reliable())
     host.start()
     pub.publish(1)
-    assert wait_for(lambda: host.nodes[0].subscriptions[0].delivered == 1)  # 1 is being handled
+    assert wait_until(lambda: host.nodes[0].subscriptions[0].delivered == 1)  # 1 is being handled
     for i in range(2, 11):
         pub.publish(i)
     c.release.set()
-    assert wait_for(lambda: len(c.got) == 4)
+    assert wait_until(lambda: len(c.got) == 4)
     host.shutdown()
     sub = host.nodes[0].subscriptions[0]
     assert c.got == [1, 8, 9, 10]  # depth 3 kept the newest three
@@ -65,7 +57,7 @@ def test_sensor_qos_newest_wins():
     for i in range(20):
         pub.publish(i)
     block.set()
-    assert wait_for(lambda: got and got[-1] == 19)
+    assert wait_until(lambda: got and got[-1] == 19)
     host.shutdown()
     # At most the one in flight when the burst started, plus the newest.
     assert got[-1] == 19 and len(got) <= 2
@@ -78,7 +70,7 @@ def test_exception_in_callback_is_isolated_and_counted(caplog):
     e = host.add(NodeSpec(Exploder, "exploder"))
     c = host.add(NodeSpec(Collector, "collector"))
     host.start()
-    assert wait_for(lambda: len(c.got) >= 20 and e.ok >= 5)
+    assert wait_until(lambda: len(c.got) >= 20 and e.ok >= 5)
     host.shutdown()
     info = {n["name"]: n for n in host.introspect()["nodes"]}
     assert info["/exploder"]["callback_errors"] >= 5
@@ -108,8 +100,8 @@ def test_timers_on_sim_clock_are_deterministic():
         clock_pub = host.nodes[1].create_publisher("/clock", ClockTick, QoS.sensor())
         for k in range(1, 21):
             clock_pub.publish(ClockTick(k * 0.05))  # 1 s of sim time in 20 steps
-            assert wait_for(lambda: t.n >= (k * 0.05 + 1e-9) // 0.1)
-        assert wait_for(lambda: len(c.got) == t.n)
+            assert wait_until(lambda: t.n >= (k * 0.05 + 1e-9) // 0.1)
+        assert wait_until(lambda: len(c.got) == t.n)
         host.shutdown()
         return t.n, t.timer.stats.report()
 
@@ -151,7 +143,7 @@ def test_namespaces_remaps_and_private_names():
     host.add(NodeSpec(Ticker, "t", namespace="/right", params={"topic": "~/out"},
                       remaps={"~/out": "/left/data"}))
     host.start()
-    assert wait_for(lambda: len(c.got) >= 3)
+    assert wait_until(lambda: len(c.got) >= 3)
     host.shutdown()
     names = {t["name"] for t in host.introspect()["topics"]}
     assert "/left/data" in names and "/right/t/out" not in names
@@ -165,7 +157,7 @@ def test_latched_topic_reaches_late_subscriber():
     got = []
     node.create_subscription("/mode", str, got.append, QoS.latched_state())
     host.start()
-    assert wait_for(lambda: got == ["hold"])
+    assert wait_until(lambda: got == ["hold"])
     host.shutdown()
 
 
@@ -199,7 +191,7 @@ def test_diagnostics_are_published():
     host.nodes[0].create_subscription("/diagnostics", __import__("a2w.msgs.diagnostics", fromlist=["x"]).DiagnosticStatus,
                                       got.append, QoS.reliable(50))
     host.start()
-    assert wait_for(lambda: any(d.name == "/t" for d in got))
+    assert wait_until(lambda: any(d.name == "/t" for d in got))
     host.shutdown()
 
 
@@ -210,7 +202,7 @@ def test_signal_shuts_down_cleanly(tmp_path, sig):
         sys.path.insert(0, sys.argv[1])
         from a2w.host import Host
         from a2w.host.host import NodeSpec
-        from probe_components import Ticker
+        from tests.probe_components import Ticker
 
         class Loud(Ticker):
             def shutdown(self):
@@ -222,7 +214,7 @@ def test_signal_shuts_down_cleanly(tmp_path, sig):
         host.spin()
         print("exited", host.exit_code, flush=True)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script, os.path.dirname(os.path.dirname(__file__))],
+    proc = subprocess.Popen([sys.executable, "-c", script, os.path.dirname(os.path.dirname(os.path.dirname(__file__)))],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.2)
@@ -255,13 +247,13 @@ def test_wall_clock_step_neither_stalls_nor_bursts_timers(step):
     t.node.create_timer(0.01, lambda: stamps.append(t.node.clock.now()))
     host.start()
     try:
-        assert wait_for(lambda: t.n >= 10 and len(stamps) >= 10)
+        assert wait_until(lambda: t.n >= 10 and len(stamps) >= 10)
         before, n_before = len(stamps), t.n
         overruns_before = t.timer.stats.overruns
         wall.offset += step
         # Old behaviour: a backwards step stalled every timer for |step| seconds. The wait is
         # generous (a liveness bound far below the smallest step's stall), not a timing check.
-        assert wait_for(lambda: t.n >= n_before + 20 and len(stamps) >= before + 20, timeout=4.0), \
+        assert wait_until(lambda: t.n >= n_before + 20 and len(stamps) >= before + 20, timeout=4.0), \
             f"timers stalled after a {step:+g} s wall-clock step"
     finally:
         host.shutdown()

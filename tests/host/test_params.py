@@ -1,7 +1,7 @@
 import pytest
 
 from a2w.host.params import build_params, load_param_file, specs
-from probe_components import TickerParams
+from tests.probe_components import TickerParams
 
 
 def write(tmp_path, text, name="p.yaml"):
@@ -129,7 +129,7 @@ def test_non_finite_values_are_refused_on_every_path_into_a_node(value):
     from a2w.host import Host
     from a2w.host.host import NodeSpec
     from a2w.launch.runner import parse_value
-    from probe_components import Ticker
+    from tests.probe_components import Ticker
 
     spelled = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[repr(value)]
     parsed = parse_value(spelled)

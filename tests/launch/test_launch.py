@@ -9,8 +9,8 @@ from a2w.launch.cli import parse_arguments
 
 @pytest.fixture(autouse=True)
 def probe_nodes(monkeypatch):
-    monkeypatch.setitem(nodes.NODES, "ticker", "probe_components:Ticker")
-    monkeypatch.setitem(nodes.NODES, "collector", "probe_components:Collector")
+    monkeypatch.setitem(nodes.NODES, "ticker", "tests.probe_components:Ticker")
+    monkeypatch.setitem(nodes.NODES, "collector", "tests.probe_components:Collector")
 
 
 def write(tmp_path, name, body):

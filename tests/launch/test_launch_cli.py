@@ -13,8 +13,8 @@ from a2w import cli, nodes
 
 @pytest.fixture(autouse=True)
 def probe_nodes(monkeypatch, tmp_path):
-    monkeypatch.setitem(nodes.NODES, "ticker", "probe_components:Ticker")
-    monkeypatch.setitem(nodes.NODES, "collector", "probe_components:Collector")
+    monkeypatch.setitem(nodes.NODES, "ticker", "tests.probe_components:Ticker")
+    monkeypatch.setitem(nodes.NODES, "collector", "tests.probe_components:Collector")
     monkeypatch.setenv("A2W_RUN_DIR", str(tmp_path / "run"))
 
 
@@ -51,7 +51,7 @@ def test_launch_exit_code_from_component_and_check(tmp_path, capsys):
     f.write_text(LAUNCH)
     assert cli.main(["launch", str(f), "count:=3", "--duration", "10"]) == 3
     assert cli.main(["launch", str(f), "--check"]) == 0
-    assert "probe_components.Ticker" in capsys.readouterr().out
+    assert "tests.probe_components.Ticker" in capsys.readouterr().out
 
 
 def test_launch_reports_errors_without_traceback(tmp_path, capsys):
@@ -71,7 +71,7 @@ def test_help_lists_subcommands():
 
 # `a2w launch` in a child process, with the probe components registered as in the fixture above.
 RUN_WITH_PROBES = ("import sys; from a2w import cli, nodes; "
-                   "nodes.NODES.update(ticker='probe_components:Ticker', collector='probe_components:Collector'); "
+                   "nodes.NODES.update(ticker='tests.probe_components:Ticker', collector='tests.probe_components:Collector'); "
                    "sys.exit(cli.main(sys.argv[1:]))")
 
 
@@ -80,9 +80,9 @@ def test_signal_exits_nonzero_and_the_summary_says_interrupted(tmp_path, sig, co
     """0 means the task succeeded (README); a run cut short by a signal must not look like that."""
     f = tmp_path / "x.launch.xml"
     f.write_text(LAUNCH)
-    tests = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "A2W_RUN_DIR": str(tmp_path / "run"),
-           "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", RUN_WITH_PROBES, "launch", str(f)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:

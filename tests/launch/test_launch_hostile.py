@@ -22,7 +22,7 @@ from a2w import nodes
 from a2w.launch import LaunchRunner
 from a2w.launch.safe_eval import EvalError, evaluate
 
-TESTS = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GUARD_S = 120
 
 # A long-lived child evaluates the cases one per line (one interpreter start, not one per case).
@@ -30,7 +30,7 @@ SERVER = """
 import json, sys, traceback
 from a2w import nodes
 from a2w.launch import LaunchError, LaunchRunner
-nodes.NODES["ticker"] = "probe_components:Ticker"
+nodes.NODES["ticker"] = "tests.probe_components:Ticker"
 for path in sys.stdin:
     try:
         res = LaunchRunner(env={}).load(path.strip())
@@ -50,7 +50,7 @@ class Evaluator:
 
     def __call__(self, main: Path) -> dict:
         if self.proc is None:
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
             self.proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, text=True, env=env)
         self.proc.stdin.write(f"{main}\n")
@@ -312,5 +312,5 @@ def test_eval_keeps_ordinary_expressions(tmp_path, value, expected):
     main = make(tmp_path, {"main.launch.xml": lines('<let name="side" value="left"/>', '<let name="n" value="3"/>',
                                                     f'<node pkg="a2w" exec="ticker" name={quoteattr(value)}/>')})
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(nodes.NODES, "ticker", "probe_components:Ticker")
+        mp.setitem(nodes.NODES, "ticker", "tests.probe_components:Ticker")
         assert [s.name for s in LaunchRunner(env={}).load(main).nodes] == [expected]

@@ -26,7 +26,6 @@ from safetensors.torch import save_file
 
 from a2world.checkpoint import load_checkpoint, load_reference_checkpoint, save_checkpoint
 from a2world.config import tiny_config
-from a2world.dit import build_dit
 from a2world.load_checks import CheckpointLoadError, NonFiniteTensorError
 from a2world.policy.checkpoint import load_policy, save_policy
 from a2world.policy.init import read_state_dict
@@ -34,15 +33,10 @@ from a2world.text_embeddings import CACHE_FORMAT, CACHE_VERSION, TextEmbeddingCa
 from a2world.vae.config import VAEConfig
 from a2world.vae.model import WanVAE
 from a2world.vae.weights import SAFETENSORS_FORMAT, SAFETENSORS_VERSION, load_vae, save_vae
-from policy_testlib import make_policy
+from tests.models.support import make_net, make_policy
 
 A2W = Path(sys.executable).with_name("a2w")
 UNREADABLE = "empty|truncated|not a readable|corrupted"
-
-
-def make_net(variant: str, **overrides):
-    torch.manual_seed(0)
-    return build_dit(tiny_config(variant, **overrides)).eval()
 
 
 # ----------------------------------------------------------------------------- the loaders

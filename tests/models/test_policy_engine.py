@@ -21,7 +21,7 @@ from a2world.policy.onnx import OnnxDenoiser, export_denoiser
 from a2world.sampler import SamplerConfig, first_frame_mask
 from a2world.text_embeddings import MissingInstructionError
 from a2world.tokenizer import WanTokenizer
-from policy_testlib import INSTRUCTION, make_cache, make_policy, random_views
+from tests.models.support import INSTRUCTION, make_cache, make_policy, random_views
 
 SIZE = (32, 32)  # 4×4 latents, 2×2 tokens per frame with the tiny tokenizer
 VIEWS = (0, 1, 2)
@@ -30,12 +30,7 @@ ONNX_X0_ATOL = 1e-4
 ONNX_CHUNK_ATOL = 1e-3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

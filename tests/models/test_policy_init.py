@@ -7,30 +7,18 @@ import torch
 
 from a2w.cli import main as a2w_main
 from a2world.checkpoint import CheckpointMismatchError, save_checkpoint
-from a2world.config import tiny_config
-from a2world.dit import build_dit
 from a2world.policy.checkpoint import load_policy, save_policy
 from a2world.policy.config import tiny_policy_config
 from a2world.policy.init import init_policy_from_state
-from policy_testlib import LATENT_HW
+from tests.models.support import LATENT_HW, make_net
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def a2world(variant: str, seed: int = 0, **overrides):
-    torch.manual_seed(seed)
-    return build_dit(tiny_config(variant, **overrides)).eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("variant", ["pretrained", "sim"])
 def test_key_mapping(variant):
-    net = a2world(variant)
+    net = make_net(variant)
     src = net.state_dict()
     policy, report = init_policy_from_state({"net." + k: v for k, v in src.items()}, tiny_policy_config())
     dst = policy.state_dict()
@@ -68,7 +56,7 @@ def test_key_mapping(variant):
 def test_initialised_policy_reproduces_a2world_video_at_zero_action():
     """With video rows masked off the action tokens and A2World's own (constant) cross-attention
     token as the context, the initialised policy's video velocity is A2World's at a zero action."""
-    net = a2world("pretrained", seed=3)
+    net = make_net("pretrained", seed=3)
     cfg = tiny_policy_config(video_attends_actions=False)
     policy, _ = init_policy_from_state(net.state_dict(), cfg)
     g = torch.Generator().manual_seed(4)
@@ -91,8 +79,8 @@ def test_initialised_policy_reproduces_a2world_video_at_zero_action():
 
 
 def test_cross_attention_from_another_checkpoint():
-    net = a2world("pretrained", seed=0)
-    other = a2world("pretrained", seed=7).state_dict()
+    net = make_net("pretrained", seed=0)
+    other = make_net("pretrained", seed=7).state_dict()
     cross = {"net." + k: v for k, v in other.items() if ".cross_attn." in k}
     policy, report = init_policy_from_state(net.state_dict(), tiny_policy_config(), cross, cross_attention_name="cosmos")
     dst = policy.state_dict()
@@ -105,17 +93,17 @@ def test_cross_attention_from_another_checkpoint():
 
 
 def test_init_rejects_mismatching_a2world_state():
-    state = a2world("pretrained").state_dict()
+    state = make_net("pretrained").state_dict()
     del state["blocks.0.mlp.layer1.weight"]
     with pytest.raises(CheckpointMismatchError, match="blocks.0.mlp.layer1.weight"):
         init_policy_from_state(state, tiny_policy_config())
-    wider = a2world("pretrained", model_channels=192, num_heads=3).state_dict()
+    wider = make_net("pretrained", model_channels=192, num_heads=3).state_dict()
     with pytest.raises(CheckpointMismatchError, match="mis-shaped"):
         init_policy_from_state(wider, tiny_policy_config())
 
 
 def test_narrow_action_mlp_keeps_first_hidden_units():
-    net = a2world("pretrained")
+    net = make_net("pretrained")
     policy, _ = init_policy_from_state(net.state_dict(), tiny_policy_config(action_mlp_ratio=1.0))
     src, dst = net.state_dict(), policy.state_dict()
     assert dst["blocks.0.action_mlp.layer1.weight"].shape == (128, 128)
@@ -124,7 +112,7 @@ def test_narrow_action_mlp_keeps_first_hidden_units():
 
 
 def test_cli_init_and_strict_round_trip(tmp_path, capsys):
-    net = a2world("pretrained", seed=5, state_t=6)
+    net = make_net("pretrained", seed=5, state_t=6)
     src = save_checkpoint(net, tmp_path / "a2world")
     for argv, out in (
         (["policy", "init", "--from", str(src), "--out", str(tmp_path / "p1"), "--max-prefix", "10"], "p1"),

@@ -15,7 +15,7 @@ from a2world.policy.positions import action_angles, rope_angles_at
 from a2world.release_layout import released_layout
 from a2world.rope import RotaryPosition3D, rope_split
 from a2world.stem import VideoStem
-from policy_testlib import make_inputs, make_policy
+from tests.models.support import make_policy, make_policy_inputs
 
 A2WORLD_PRETRAINED_PARAMS = 2_527_345_180  # a2world_release_facts.md §1.1
 STEM = ("x_embedder_multiview.", "pos_embedder_options.", "t_embedder.", "t_embedding_norm.", "view_embeddings.",
@@ -23,19 +23,13 @@ STEM = ("x_embedder_multiview.", "pos_embedder_options.", "t_embedder.", "t_embe
 DROPPED = ("action_embedder_B_D_agi.", "action_embedder_B_3D_agi.", "action_to_crossattn_emb.", "black_to_crossattn_emb.")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The test machine's cores are shared; one thread avoids oversubscription stalls.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tiny_forward_backward():
     policy = make_policy().train()
     cfg = policy.config
-    inputs = make_inputs(cfg, batch=2)
+    inputs = make_policy_inputs(cfg, batch=2)
     out_v, out_a = policy(**inputs)
     assert out_v.shape == inputs["x_video"].shape
     assert out_a.shape == (2, cfg.action_horizon, cfg.action_width)
@@ -121,7 +115,7 @@ def test_action_positions_share_video_time_axis(bf16):
 
 def test_video_attends_actions_switch():
     cfg = tiny_policy_config(state_t=2)
-    inputs = make_inputs(cfg, batch=1)
+    inputs = make_policy_inputs(cfg, batch=1)
     changed = dict(inputs, x_action=inputs["x_action"] + 1.0)
     with torch.no_grad():
         masked = make_policy(config=cfg.with_updates(video_attends_actions=False))
@@ -142,7 +136,7 @@ def test_action_timesteps_are_per_token():
     """Changing one action token's timestep changes that token's output (own AdaLN input)."""
     cfg = tiny_policy_config(state_t=2)
     policy = make_policy(config=cfg)
-    inputs = make_inputs(cfg, batch=1)
+    inputs = make_policy_inputs(cfg, batch=1)
     t = inputs["t_action"].clone()
     t[0, 5] = 0.99
     with torch.no_grad():
@@ -177,6 +171,6 @@ def test_config_validation_and_round_trip():
 def test_forward_rejects_bad_shapes(field, bad):
     cfg = tiny_policy_config(state_t=2)
     policy = make_policy(config=cfg)
-    inputs = make_inputs(cfg, batch=1)
+    inputs = make_policy_inputs(cfg, batch=1)
     with pytest.raises(ValueError, match=field):
         policy(**dict(inputs, **{field: bad(inputs)}))

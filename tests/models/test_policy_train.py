@@ -19,15 +19,10 @@ from a2world.policy.train import (
     train_step,
 )
 from a2world.sampler import SamplerConfig, first_frame_mask
-from policy_testlib import make_policy
+from tests.models.support import make_policy
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_sigma_coupling_and_high_sigma_augmentation():

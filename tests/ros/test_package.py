@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from catkin_pkg.package import InvalidPackage, parse_package
-from tiers import unavailable
+from tests.tiers import unavailable
 
 from a2w import nodes
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from a2w.msgs.diagnostics import DiagnosticLevel
-from ros_support import run_isolated
+from tests.ros.support import run_isolated
 
 GOLDEN = Path(__file__).parent / "golden" / "a2w_interfaces_type_hashes.json"
 

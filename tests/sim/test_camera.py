@@ -16,7 +16,7 @@ from a2w.msgs.cameras import CameraFrame
 from a2w.sim.component import SimNode
 from a2w.sim.scene import Marker, SceneConfig
 from a2w.sim.world import SimRunner, SimWorld
-from contracts import check_camera_source
+from tests.contracts import check_camera_source
 
 RED = (1.0, 0.0, 0.0, 1.0)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,17 +16,9 @@ from a2w.host.host import CLOCK_TOPIC
 from a2w.launch import LaunchRunner
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 from a2w.msgs.sim import ClockTick
+from tests.support import wait_until
 
 SIM_LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "sim.launch.xml"
-
-
-def _wait(cond, timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.mark.slow
@@ -47,18 +38,18 @@ def test_clock_jumps_during_a_sim_launch_are_refused_reported_and_the_run_ends(c
                                               done.set()), daemon=True)
     runner.start()
     try:
-        assert _wait(lambda: host.sim_clock.now() > 0.5)
+        assert wait_until(lambda: host.sim_clock.now() > 0.5, 60.0)
         offsets = [1000.0, -1000.0, 1e9, 3.0, -0.5, math.nan, math.inf, -math.inf]
         for k, offset in enumerate(offsets):
             t = host.sim_clock.now()
             clock_topic.publish(ClockTick(t + offset), False)  # never raises into the publisher
             # The sim clock did not follow the bad tick; physics and the sim clock keep moving.
             assert host.sim_clock.now() < t + 1.0, f"/clock {t + offset} was followed"
-            assert _wait(lambda: sim.world.time > t + 0.2 and host.sim_clock.now() > t + 0.2), \
+            assert wait_until(lambda: sim.world.time > t + 0.2 and host.sim_clock.now() > t + 0.2, 60.0), \
                 f"the sim stopped after /clock {t + offset} (sim time {t})"
             assert host.clock_follower.refused == k + 1
         assert host.introspect()["clock_jumps_refused"] == len(offsets)
-        assert _wait(lambda: any(d.name == CLOCK_TOPIC and d.level == DiagnosticLevel.ERROR for d in diags), 10.0)
+        assert wait_until(lambda: any(d.name == CLOCK_TOPIC and d.level == DiagnosticLevel.ERROR for d in diags), 10.0)
         jumps = [r for r in caplog.records if "refused a sim clock jump" in r.getMessage()]
         assert jumps and "1000" in jumps[0].getMessage()
         # The run ends by itself, as it does without the bad ticks.

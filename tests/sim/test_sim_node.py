@@ -4,7 +4,6 @@ its world, the expert runs on sim time, faults are published with their onsets."
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -23,15 +22,7 @@ from a2w.nodes import load
 from a2w.sim.component import FAULT_TOPIC, STATUS_TOPIC, TASK_TOPIC, SimNode
 from a2w.sim.expert import SETTLE_TIME, plan
 from a2w.sim.world import get_world
-
-
-def _wait(cond, timeout: float = 30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
+from tests.support import wait_until
 
 
 def test_registered_as_sim_node() -> None:
@@ -52,8 +43,8 @@ def test_clock_world_and_camera_share_sim_time() -> None:
         # Frames are stamped with world time; /clock publishes it after each stepped chunk, so
         # the host's sim clock reaches every frame's stamp within one chunk (not before it).
         assert frame.stamp <= world.time + 1e-9
-        assert _wait(lambda: host.sim_clock.now() >= frame.stamp - 1e-9)
-        assert _wait(lambda: host.sim_clock.now() > 0.3)
+        assert wait_until(lambda: host.sim_clock.now() >= frame.stamp - 1e-9, 30.0)
+        assert wait_until(lambda: host.sim_clock.now() > 0.3, 30.0)
         assert abs(frame.stamp * 30 - round(frame.stamp * 30)) < 1e-6  # on the 30 Hz grid
         cam.close()
     finally:
@@ -83,7 +74,7 @@ def test_expert_run_reports_success_and_faults_on_topics() -> None:
     host.bus.topic(FAULT_TOPIC, FaultEvent, "test").taps.append(on_fault)
     host.start()
     try:
-        assert _wait(lambda: any(s.success for s in list(statuses)), 60.0), statuses[-1:]
+        assert wait_until(lambda: any(s.success for s in list(statuses)), 60.0), statuses[-1:]
     finally:
         host.shutdown()
     with lock:
@@ -123,9 +114,9 @@ def test_task_facts_are_published_latched_once_the_objects_rest(task: str, seed:
     sim = host.add_component(SimNode, "sim", task=task, seed=seed, realtime_factor=0.0, world_name="t_facts")
     host.start()
     try:
-        assert _wait(lambda: sim.world.time > SETTLE_TIME + 0.5)
+        assert wait_until(lambda: sim.world.time > SETTLE_TIME + 0.5, 30.0)
         late = host.add_component(_Latecomer, "late")
-        assert _wait(lambda: late.facts)
+        assert wait_until(lambda: late.facts, 30.0)
         world = sim.world
         with world.lock:
             pos, rot = world.body_pose(sim.task.object_name)
@@ -152,7 +143,7 @@ def test_no_task_no_facts() -> None:
     sim = host.add_component(SimNode, "sim", task="none", realtime_factor=0.0, world_name="t_nofacts")
     host.start()
     try:
-        assert _wait(lambda: sim.world.time > SETTLE_TIME + 0.2)
+        assert wait_until(lambda: sim.world.time > SETTLE_TIME + 0.2, 30.0)
     finally:
         host.shutdown()
     assert published == []
@@ -196,7 +187,7 @@ def test_expert_node_plans_from_topics_and_the_arm_interfaces_only(task: str) ->
         expert = host.add(NodeSpec(load("expert_node"), "expert_node",
                                    params={"use_sim_time": True, "exit_when_done": False}))
         host.start()
-        assert _wait(lambda: len(arms.targets) >= 10)
+        assert wait_until(lambda: len(arms.targets) >= 10, 30.0)
         plan_from_world = plan(sim.task, sim.task.facts(sim.world, sim.info, 2), _tcp0(sim))
     finally:
         host.shutdown()

@@ -9,17 +9,17 @@ import rclpy
 from a2w.host.qos import QoS
 from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.ros.host import RosHost
-from ros_components import Collector, Latch, Sleepy, Ticker
+from tests.probe_components import LateJoiner, Latch, Sleepy, Stamper
 
 rclpy.init()
 host = RosHost(diagnostics_period=0.25)
 host.add(Latch, "latch")
 sleepy = host.add(Sleepy, "sleepy", params={"block_s": 1.5})
-ticker = host.add(Ticker, "ticker")
+ticker = host.add(Stamper, "ticker")
 spinner = threading.Thread(target=host.spin, kwargs={"install_signal_handlers": False}, daemon=True)
 spinner.start()
 time.sleep(0.5)
-collector = host.add(Collector, "collector")  # joins after the latched message was sent
+collector = host.add(LateJoiner, "collector")  # joins after the latched message was sent
 diags: list[DiagnosticStatus] = []
 collector.node.create_subscription("/diagnostics", DiagnosticStatus, diags.append, QoS.reliable(100))
 while not sleepy.started:

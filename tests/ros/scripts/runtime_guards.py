@@ -13,12 +13,12 @@ from rclpy.node import Node
 
 from a2w.ros.host import RosHost
 from a2w.ros.rclpy_kit import message_class
-from ros_components import Tunable
+from tests.probe_components import Tunable
 
 
 def node_run(target: str, name: str, *ros_args: str, duration: str = "30") -> list:
     t0 = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "a2w.ros.main", f"ros_components:{target}", "--name", name,
+    p = subprocess.run([sys.executable, "-m", "a2w.ros.main", f"tests.probe_components:{target}", "--name", name,
                         "--duration", duration, "--ros-args", *ros_args],
                        capture_output=True, text=True, timeout=90)
     return [p.returncode, (p.stdout + p.stderr)[-2000:], time.monotonic() - t0]
@@ -35,7 +35,7 @@ result["crash"] = node_run("Crashy", "crashy")
 # A talker in another process publishes a camera image topic: the graph query the camera node
 # uses to flag a second publisher of its topic names it. (The camera node itself cannot run under
 # rclpy yet: FrameMetadata has no ROS message mapping.)
-talker = subprocess.Popen([sys.executable, "-m", "a2w.ros.main", "ros_components:Talker", "--name", "talker",
+talker = subprocess.Popen([sys.executable, "-m", "a2w.ros.main", "tests.probe_components:Talker", "--name", "talker",
                            "--ros-args", "-p", "views:=[front]"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 rclpy.init()

@@ -14,7 +14,7 @@ from rclpy.node import Node
 
 from a2w.msgs.services import StopRequest
 from a2w.ros.host import RosHost
-from ros_components import Listener
+from tests.probe_components import Listener
 
 tmp = Path(sys.argv[1])
 marker = tmp / "talker_shutdown.txt"
@@ -31,7 +31,7 @@ listener:
     views: [front, left_wrist]
 """)
 talker = subprocess.Popen(
-    [sys.executable, "-m", "a2w.ros.main", "ros_components:Talker", "--name", "talker",
+    [sys.executable, "-m", "a2w.ros.main", "tests.probe_components:Talker", "--name", "talker",
      "--ros-args", "--params-file", str(params)],
     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -1,10 +1,12 @@
-"""Shared pieces of the A2World-policy tests: tiny policies, inputs, a tiny engine."""
+"""Helpers for the a2world model tests: tiny nets, policies and their inputs, seeded."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from a2world.config import tiny_config
+from a2world.dit import A2WorldDiT, HistoryInputs, build_dit
 from a2world.policy.config import PolicyConfig, tiny_policy_config
 from a2world.policy.model import A2WorldPolicy, build_policy
 from a2world.text_embeddings import TextEmbeddingCache
@@ -13,12 +15,37 @@ LATENT_HW = 8  # 8×8 latents -> 4×4 tokens per frame
 INSTRUCTION = "put the chain in the box"
 
 
+def make_net(variant: str, seed: int = 0, **overrides) -> A2WorldDiT:
+    torch.manual_seed(seed)
+    return build_dit(tiny_config(variant, **overrides)).eval()
+
+
+def make_dit_inputs(variant: str, batch: int = 1, views: tuple[int, ...] = (2, 0), seed: int = 1) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    v, t = len(views), 6
+    mask = torch.zeros(batch, v, t)
+    mask[:, :, 0] = 1
+    inputs = dict(
+        x=torch.randn(batch, 16, v * t, LATENT_HW, LATENT_HW, generator=g),
+        timesteps=torch.rand(batch, v * t, generator=g),
+        view_ids=torch.tensor([list(views)] * batch),
+        condition_mask=mask.reshape(batch, v * t),
+        actions=torch.randn(batch, 20, 14, generator=g) * 0.05,
+    )
+    if variant == "sim":
+        inputs["history"] = HistoryInputs(
+            latent=torch.randn(batch, 16, v * 5, LATENT_HW, LATENT_HW, generator=g),
+            state=torch.randn(batch, 20, 20, 22, generator=g),
+        )
+    return inputs
+
+
 def make_policy(seed: int = 0, config: PolicyConfig | None = None, **overrides) -> A2WorldPolicy:
     torch.manual_seed(seed)
     return build_policy(config or tiny_policy_config(**overrides)).eval()
 
 
-def make_inputs(cfg: PolicyConfig, batch: int = 2, views: tuple[int, ...] = (0, 1, 2), seed: int = 1) -> dict:
+def make_policy_inputs(cfg: PolicyConfig, batch: int = 2, views: tuple[int, ...] = (0, 1, 2), seed: int = 1) -> dict:
     g = torch.Generator().manual_seed(seed)
     vt = len(views) * cfg.latent_frames
     ta = cfg.action_horizon

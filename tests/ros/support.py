@@ -1,6 +1,6 @@
 """The real-rclpy tier: scripts run with the ROS tier's Python, each inside a fresh network
 namespace with only loopback, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a private
-ROS_DOMAIN_ID (DESIGN.md §7). rclpy is never initialised in the pytest process itself."""
+ROS_DOMAIN_ID (docs/architecture.md §10). rclpy is never initialised in the pytest process itself."""
 
 from __future__ import annotations
 
@@ -11,30 +11,20 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-from tiers import unavailable
-
 ROOT = Path(__file__).resolve().parents[2]
 TIER = ROOT / ".venv" / "ros-tier"
 SETUP_BASH = TIER / "ws" / "install" / "setup.bash"
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
-def _tier_problem() -> str | None:
+def tier_problem() -> str | None:
+    """Why the tier cannot run here, or None."""
     if not (TIER / ".ready").is_file() or not SETUP_BASH.is_file():
         return f"ROS tier not set up ({TIER}); run `bash scripts/setup_ros_tier.sh` (make setup does)"
     probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"cannot create a network namespace (unshare --net: {probe.stderr.strip()})"
     return None
-
-
-@pytest.fixture(scope="session")
-def ros_tier() -> Path:
-    problem = _tier_problem()
-    if problem:
-        unavailable("ros", problem)
-    return TIER
 
 
 def run_isolated(script: str, *args: str, timeout: float = 120.0) -> tuple[int, str, dict[str, Any] | None]:
@@ -47,7 +37,7 @@ def run_isolated(script: str, *args: str, timeout: float = 120.0) -> tuple[int, 
         "ROS_DOMAIN_ID": str(random.randint(1, 100)),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent), env.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),  # tests.probe_components
         "PYTHONUNBUFFERED": "1",
     })
     env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
