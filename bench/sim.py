@@ -24,8 +24,8 @@ os.environ.setdefault("MUJOCO_GL", "osmesa")
 import mujoco  # noqa: E402
 
 from a2w.arms.sim.backend import SimRigBackend  # noqa: E402
-from a2w.cameras.source import CameraConfig  # noqa: E402
 from a2w.cameras.sim.source import SimCameraSource  # noqa: E402
+from a2w.cameras.source import CameraConfig  # noqa: E402
 from a2w.msgs.arms import ArmTarget  # noqa: E402
 from a2w.sim.episode import Episode  # noqa: E402
 from a2w.sim.scene import SceneConfig  # noqa: E402

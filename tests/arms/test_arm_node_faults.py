@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import pytest
 
-from a2w.arms.backend import RECOVERABLE, ArmError, FaultKind
+from a2w.arms.backend import RECOVERABLE, ArmError, FaultKind, RecoveryRefused
 from a2w.arms.component import STATUS_TOPIC, Motion
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ARM_NAMES, ArmsStatus, ControlMode
@@ -189,3 +189,24 @@ def test_state_timeout_must_be_a_positive_time() -> None:
         with pytest.raises(ValueError, match="state_timeout"):
             next(make_rig(state_timeout=bad))
 
+
+
+@pytest.mark.parametrize("error,said", [(ArmError("clear fault timed out"), "recovery failed: clear fault timed out"),
+                                        (RecoveryRefused("pendant in manual"), "recovery refused: pendant in manual")])
+def test_a_failed_recovery_leaves_the_arms_faulted_and_a_later_one_can_succeed(rig, monkeypatch, error, said) -> None:
+    assert rig.set_mode("teleop").success
+    rig.backend.inject_fault(0, FaultKind.EXCESSIVE_FORCE, "External force exceeds the limit")
+    wait_for(lambda: rig.arm.motion == Motion.FAULTED, 2.0, "fault")
+    clear = rig.backend.clear_fault
+
+    def failing() -> None:
+        raise error
+
+    monkeypatch.setattr(rig.backend, "clear_fault", failing)
+    assert rig.recover().success
+    wait_for(lambda: rig.arm.recovery_ok is False, 5.0, "the recovery's failure")
+    assert rig.arm.motion == Motion.FAULTED and rig.arm.message == said
+    monkeypatch.setattr(rig.backend, "clear_fault", clear)
+    assert rig.recover().success
+    wait_for(lambda: rig.arm.recovery_ok is True, 5.0, "recovery")
+    assert rig.arm.ownership.mode == ControlMode.TELEOP

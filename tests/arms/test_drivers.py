@@ -15,10 +15,12 @@ from a2w.arms.component import DRIVERS, ArmNode, ArmNodeParams
 from a2w.arms.flexiv.backend import FlexivRigBackend
 from a2w.arms.flexiv.params import FlexivParams
 from a2w.arms.sim.params import SimRigParams
+from a2w.arms.supervisor import Motion
 from a2w.geometry import xyz_rpy_to_matrix
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.host.params import build_params, load_param_file, specs
+from arms_support import wait_for
 
 GROUPS = {"flexiv": FlexivParams, "sim": SimRigParams}
 
@@ -81,14 +83,27 @@ def test_base_poses_come_from_a_backend_that_knows_them_and_from_the_parameters_
     assert "base_pose" not in RigBackend.__abstractmethods__ and "hold" not in dir(RigBackend)
     flexiv = FlexivRigBackend(FlexivParams(left_serial="Rizon4s-1", right_serial="Rizon4s-2"))
     assert flexiv.base_pose(0) is None and flexiv.base_pose(1) is None
-    # Real arms: the configured (calibrated) base poses. (The node's connect fails here: no RDK.)
+    # Real arms: the configured (calibrated) base poses.
     left, right = [0.1, 0.6, 0.0, 0.0, 0.0, -0.5], [0.1, -0.6, 0.0, 0.0, 0.0, 0.5]
     host = Host(diagnostics_period=0)
     try:
         arm = host.add(NodeSpec(ArmNode, "arm_node", params={
             "backend": "flexiv", "flexiv.left_serial": "Rizon4s-1", "flexiv.right_serial": "Rizon4s-2",
-            "flexiv.hello_timeout": 5.0, "left_base_pose": left, "right_base_pose": right}))
+            "left_base_pose": left, "right_base_pose": right}))
         for T, v in zip(arm.base_T, (left, right)):
             assert np.allclose(T, xyz_rpy_to_matrix(v[:3], v[3:]))
+    finally:
+        host.shutdown()
+
+
+def test_a_backend_that_does_not_come_up_leaves_the_node_disconnected_saying_why() -> None:
+    host = Host(diagnostics_period=0)
+    try:
+        # The gripper's wiring is left unset: the backend refuses to connect (before any RDK call).
+        arm = host.add(NodeSpec(ArmNode, "arm_node", params={
+            "backend": "flexiv", "flexiv.left_serial": "Rizon4s-1", "flexiv.right_serial": "Rizon4s-2"}))
+        host.start()
+        wait_for(lambda: arm.motion == Motion.DISCONNECTED, 10.0, "the failed connect")
+        assert arm.message.startswith("connect failed: flexiv.gripper_interface is unset"), arm.message
     finally:
         host.shutdown()

@@ -214,7 +214,9 @@ class ArmNode(Component):
                 states = self.backend.read()
         except ArmError as exc:
             self.log.error("arm backend did not come up: %s", exc)
-            self.node.post(lambda: self._disconnected(f"connect failed: {exc}"))
+            # Post the text, not ``exc``: the name is unbound when this block ends, before the post runs.
+            message = f"connect failed: {exc}"
+            self.node.post(lambda: self._disconnected(message))
             return
         self.node.post(lambda: self._connected(states))
 
@@ -290,11 +292,10 @@ class ArmNode(Component):
             with self._backend_lock:
                 self.backend.clear_fault()
                 states = self.backend.read()
-        except RecoveryRefused as exc:
-            self.node.post(lambda: self._recovered(None, f"recovery refused: {exc}"))
-            return
         except ArmError as exc:
-            self.node.post(lambda: self._recovered(None, f"recovery failed: {exc}"))
+            # Post the text, not ``exc`` (unbound once this block ends, as in ``_connect``).
+            message = f"recovery {'refused' if isinstance(exc, RecoveryRefused) else 'failed'}: {exc}"
+            self.node.post(lambda: self._recovered(None, message))
             return
         self.node.post(lambda: self._recovered(states, "recovered"))
 

@@ -37,7 +37,7 @@ from a2w.arms.backend import (
     RecoveryRefused,
     RigBackend,
 )
-from a2w.arms.flexiv.gripper import DEADBAND_M, STROKE_M, open_to_width, width_to_open
+from a2w.arms.flexiv.gripper import STROKE_M, open_to_width, width_to_open
 from a2w.arms.flexiv.link import TargetSlot
 from a2w.arms.flexiv.params import FlexivParams
 from a2w.arms.flexiv.rdk_api import (
@@ -147,7 +147,7 @@ class _ArmWorker:
 
     def wait(self, rid: int, timeout: float) -> Any:
         with self._cond:
-            ok = self._cond.wait_for(lambda: rid in self._replies or bool(self.dead), timeout)
+            self._cond.wait_for(lambda: rid in self._replies or bool(self.dead), timeout)
             reply = self._replies.pop(rid, None)
         if reply is None:
             raise ArmError(self.dead if self.dead else f"{self.name} arm: no reply within {timeout:.0f} s")

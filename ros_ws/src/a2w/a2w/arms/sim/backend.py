@@ -29,8 +29,15 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from a2w.arms.backend import (RECOVERABLE, ArmConnectionError, ArmFaultError, Fault, FaultKind,
-                              RecoveryRefused, RigBackend)
+from a2w.arms.backend import (
+    RECOVERABLE,
+    ArmConnectionError,
+    ArmFaultError,
+    Fault,
+    FaultKind,
+    RecoveryRefused,
+    RigBackend,
+)
 from a2w.arms.sim.params import SimRigParams
 from a2w.geometry import matrix_to_pose, pose_to_matrix
 from a2w.geometry_fast import matrix_to_rotvec
