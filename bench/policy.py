@@ -28,10 +28,10 @@ from a2world.policy.config import PolicyConfig, released_policy_config, tiny_pol
 from a2world.policy.diffusion import Guidance, JointCondition, JointDenoiser, guided_x0, sample_joint
 from a2world.policy.model import build_policy
 from a2world.sampler import SamplerConfig, first_frame_mask
+from a2world.vae.config import SPATIAL_COMPRESSION
 
 log = logging.getLogger("bench.policy")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-SPATIAL_COMPRESSION = 8  # Wan2.1 VAE
 
 
 def _sync(device: torch.device) -> None:

@@ -155,11 +155,6 @@ class DiTConfig(JsonConfig):
     def patch_out_features(self) -> int:
         return self.latent_channels * self.patch_spatial**2 * self.patch_temporal
 
-    @property
-    def pixel_frames_per_chunk(self) -> int:
-        # Wan2.1 VAE: T_lat = 1 + (T_pix - 1) // 4 (§5)
-        return 1 + 4 * (self.state_t - 1)
-
 
 def released_config(variant: Variant) -> DiTConfig:
     """The 2B configuration of the released checkpoints (a2world_release_facts.md §1.1)."""

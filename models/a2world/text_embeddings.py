@@ -131,12 +131,6 @@ class TextEmbeddingCache:
         mask[: self.num_tokens(instruction)] = True
         return mask
 
-    def get_batch(
-        self, instructions: Sequence[str], *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
-    ) -> Tensor:
-        """(B, max_length, dim) for a batch of instructions."""
-        return torch.stack([self.get(i, dtype=dtype, device=device) for i in instructions])
-
     def merge(self, other: TextEmbeddingCache) -> None:
         """Add (or replace) every instruction of ``other``; both must have the same layout."""
         if (other.max_length, other.dim) != (self.max_length, self.dim):

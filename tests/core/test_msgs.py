@@ -49,13 +49,11 @@ def test_camera_frame_is_read_only_without_copy():
         f.image[0, 0, 0] = 1
 
 
-def test_intrinsics_validation_and_scaling():
+def test_intrinsics_validation():
     with pytest.raises(ValueError, match="fx"):
         CameraIntrinsics(640, 480, 0.0, 600.0, 320.0, 240.0)
     with pytest.raises(ValueError, match="width"):
         CameraIntrinsics(0, 480, 600.0, 600.0, 320.0, 240.0)
-    k = CameraIntrinsics(640, 480, 600.0, 600.0, 319.5, 239.5).scaled(320, 240)
-    assert (k.fx, k.cx, k.cy) == (300.0, 159.5, 119.5)
 
 
 def test_pose_rejects_non_unit_quaternion_and_nan():

@@ -12,7 +12,7 @@ instruction (zero context).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import numpy as np
@@ -137,11 +137,6 @@ class Guidance:
     # Run the unconditional branch even when both scales are 1 (tests, timing).
     always_run_unconditional: bool = False
 
-    @classmethod
-    def from_gamma(cls, gamma: float) -> "Guidance":
-        """Single scalar γ: s_v = s_a = 1 + γ (paper §3.3)."""
-        return cls(1.0 + gamma, 1.0 + gamma)
-
     @property
     def needs_unconditional(self) -> bool:
         return self.always_run_unconditional or self.video != 1.0 or self.action != 1.0
@@ -219,7 +214,3 @@ def sample_joint(
         if progress is not None:
             progress(total, total)
     return out[0].float(), out[1].float()
-
-
-def with_steps(config: SamplerConfig, num_steps: int) -> SamplerConfig:
-    return replace(config, num_steps=num_steps)

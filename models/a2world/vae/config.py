@@ -18,7 +18,6 @@ LATENT_STD: tuple[float, ...] = (
 )  # fmt: skip
 
 SPATIAL_COMPRESSION = 8
-TEMPORAL_COMPRESSION = 4
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ configuration, so tiny and full models load the same way. Every load error is a
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,12 +73,6 @@ def check_state_dict(model: nn.Module, state: Mapping[str, Tensor], source: str 
         raise error
 
 
-def load_state_dict_strict(model: nn.Module, state: Mapping[str, Tensor], source: str = "<state dict>") -> None:
-    """Copy ``state`` into ``model`` after checking every key and shape."""
-    check_state_dict(model, state, source)
-    model.load_state_dict(state, strict=True)
-
-
 def read_released_checkpoint(path: str | Path) -> dict[str, Tensor]:
     """Tensors of a released ``.pth`` VAE file (memory-mapped, no code execution)."""
     obj = read_torch_file(path, "VAE checkpoint")
@@ -87,15 +80,6 @@ def read_released_checkpoint(path: str | Path) -> dict[str, Tensor]:
         top = sorted(map(str, obj))[:8] if isinstance(obj, Mapping) else type(obj).__name__
         raise CheckpointLoadError(path, f"expected a flat dict of tensors (wan_vae_facts.md §1.3), got {top}")
     return dict(obj)
-
-
-def file_sha256(path: str | Path, block: int = 1 << 22) -> str:
-    """Hex sha256 of a file, for recording which release file was loaded."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_vae(vae: WanVAE, path: str | Path) -> None:

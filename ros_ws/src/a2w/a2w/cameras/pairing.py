@@ -72,15 +72,6 @@ class PairingStats:
     rejected: dict[str, int] = field(default_factory=lambda: {r.value: 0 for r in RejectReason})
     spreads: deque = field(default_factory=lambda: deque(maxlen=1024))
 
-    def as_dict(self) -> dict[str, float | int]:
-        s = np.asarray(self.spreads, dtype=float)
-        out: dict[str, float | int] = {"pairs_accepted": self.accepted}
-        out.update({f"pairs_rejected_{k}": v for k, v in self.rejected.items()})
-        if s.size:
-            out["spread_p50_ms"] = round(float(np.percentile(s, 50)) * 1e3, 3)
-            out["spread_p99_ms"] = round(float(np.percentile(s, 99)) * 1e3, 3)
-        return out
-
 
 def _fmt_stamps(stamps: dict[str, float], ref: float) -> str:
     return ", ".join(f"{v} {1e3 * (t - ref):+.1f} ms" for v, t in stamps.items())

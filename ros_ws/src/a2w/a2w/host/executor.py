@@ -38,10 +38,6 @@ class SerialExecutor:
             if threading.current_thread() is not self._thread:
                 self._thread.join(timeout)
 
-    @property
-    def in_executor(self) -> bool:
-        return threading.current_thread() is self._thread
-
     def _run(self) -> None:
         while True:
             item = self._queue.get()

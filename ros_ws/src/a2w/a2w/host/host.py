@@ -82,8 +82,8 @@ class _Publisher(Publisher):
 
 
 class _Timer(Timer):
-    def __init__(self, scheduler: "_TimerScheduler", period: float, callback: Callable[[], None],
-                 executor: SerialExecutor, clock: Clock, context: str) -> None:
+    def __init__(self, period: float, callback: Callable[[], None], executor: SerialExecutor, clock: Clock,
+                 context: str) -> None:
         if not period > 0:
             raise ValueError(f"timer period must be positive, got {period}")
         self.period = float(period)
@@ -95,7 +95,6 @@ class _Timer(Timer):
         self.cancelled = False
         self._pending = False
         self._lock = threading.Lock()
-        self._scheduler = scheduler
 
     def fire(self) -> None:
         with self._lock:
@@ -257,7 +256,7 @@ class _Node(HostedNode):
     def create_timer(self, period: float, callback: Callable[[], None]) -> Timer:
         # Scheduled (and its period measured) on the clock's timeline: monotonic for wall time.
         sched = self._host._scheduler_for(self.clock.timeline())
-        timer = _Timer(sched, period, callback, self.executor, sched.clock, f"timer {period:g}s")
+        timer = _Timer(period, callback, self.executor, sched.clock, f"timer {period:g}s")
         self.timers.append(timer)
         sched.add(timer)
         return timer

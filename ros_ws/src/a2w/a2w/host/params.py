@@ -27,8 +27,6 @@ import yaml
 
 from a2w.host.files import read_input_file
 
-ParamValue = Any
-
 
 @dataclass
 class ParamGroup:

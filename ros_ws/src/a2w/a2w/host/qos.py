@@ -41,8 +41,3 @@ class QoS:
     def latched_state() -> "QoS":
         """Configuration and mode that late joiners need (transient local, depth 1)."""
         return QoS(Reliability.RELIABLE, 1, latched=True)
-
-
-SENSOR = QoS.sensor()
-RELIABLE = QoS.reliable()
-LATCHED = QoS.latched_state()

@@ -57,15 +57,6 @@ class CameraIntrinsics:
         """The 3x3 camera matrix K."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def scaled(self, width: int, height: int) -> "CameraIntrinsics":
-        """Intrinsics of the same camera resized to ``width`` x ``height``."""
-        sx, sy = width / self.width, height / self.height
-        return CameraIntrinsics(
-            width, height, self.fx * sx, self.fy * sy,
-            (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
-            self.distortion_model, self.distortion,
-        )
-
 
 @dataclass(frozen=True)
 class CameraFrame:
@@ -162,9 +153,6 @@ class FrameMetadata:
     arrival: float
     exposure_us: float = math.nan
     gain: float = math.nan
-
-    def as_dict(self) -> dict[str, object]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True)

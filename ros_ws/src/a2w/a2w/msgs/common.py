@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -28,8 +27,3 @@ class Pose:
     def as_array(self) -> np.ndarray:
         """[x, y, z, qx, qy, qz, qw]."""
         return np.concatenate([self.position, self.quaternion])
-
-    @staticmethod
-    def from_array(a: Any, name: str = "pose") -> "Pose":
-        arr = frozen_array(name, a, shape=(7,), dtype=np.float64)
-        return Pose(arr[:3], arr[3:])

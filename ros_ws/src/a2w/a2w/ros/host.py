@@ -185,10 +185,6 @@ class _Publisher(Publisher):
             self._info = rn.node.create_publisher(message_class("sensor_msgs/msg/CameraInfo"),
                                                   _camera_info_topic(topic), profile(qos))
 
-    @property
-    def resolved_topic(self) -> str:
-        return self._pub.topic_name
-
     def publish(self, msg: Any) -> None:
         if not isinstance(msg, self.msg_type):
             raise TypeError(f"topic {self.topic}: expected {self.msg_type.__name__}, got {type(msg).__name__}")

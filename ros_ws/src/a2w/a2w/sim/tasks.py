@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,12 +28,6 @@ if TYPE_CHECKING:
 TASK_NAMES: tuple[str, ...] = ("pick_cube", "lift_box")
 LIFT_HEIGHT = 0.08
 ARM_NOISE = 0.03  # rad, uniform, on every arm joint at reset
-
-
-@dataclass(frozen=True)
-class ObjectPose:
-    position: np.ndarray
-    yaw: float
 
 
 class Task(abc.ABC):
