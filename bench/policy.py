@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     flops = counter.get_total_flops()
     base = _best(one_eval, device, args.repeats, warmup=2)
     print(f"one denoiser evaluation: {base * 1e3:.2f} ms, {flops / 1e9:.2f} GFLOP")
-    print(f"{'steps':>6} {'evals':>6} {'ms/chunk':>10} {'÷ 1 eval':>9} {'TFLOP/s':>8}" + (f" {'% peak':>7}" if args.peak_tflops else ""))
+    print(f"{'steps':>6} {'evals':>6} {'ms/chunk':>10} {'÷ 1 eval':>9} {'TFLOP/s':>8}"
+          + (f" {'% peak':>7}" if args.peak_tflops else ""))
     for n in args.steps:
         sampler = SamplerConfig(num_steps=n)
 

@@ -158,7 +158,8 @@ def main() -> int:
     print(f"rclpy (2 processes, rmw_fastrtps_cpp): {ros['frames']} frames, latency p50 {ros['p50_ms']:.3f} ms, "
           f"p99 {ros['p99_ms']:.3f} ms, CPU {ros['cpu_ms_per_frame']:.3f} ms/frame")
     print(f"ratio rclpy / in-process: latency p50 x{ros['p50_ms'] / base['p50_ms']:.1f}, "
-          f"p99 x{ros['p99_ms'] / base['p99_ms']:.1f}, CPU/frame x{ros['cpu_ms_per_frame'] / base['cpu_ms_per_frame']:.1f}; "
+          f"p99 x{ros['p99_ms'] / base['p99_ms']:.1f}, "
+          f"CPU/frame x{ros['cpu_ms_per_frame'] / base['cpu_ms_per_frame']:.1f}; "
           f"delivered {ros['delivered']:.0%} vs {base['delivered']:.0%} of the frames sent in the window")
     return 0
 

@@ -16,7 +16,6 @@ from typing import Iterator
 import pytest
 
 
-
 def _sim_threads() -> set[threading.Thread]:
     """Threads that step or render a world: a ``SimRunner`` or the sim node's physics worker."""
     return {t for t in threading.enumerate() if t.name == "sim-runner" or t.name.endswith(":physics")}

@@ -144,8 +144,9 @@ def read_actions(path: Path) -> np.ndarray:
 
 def write_mp4(video: np.ndarray, path: Path, fps: float) -> None:
     """video (V, T, H, W, 3) uint8 -> mp4 with the views side by side."""
-    import av
     from fractions import Fraction
+
+    import av
 
     frames = np.concatenate(list(video), axis=2)  # (T, H, V·W, 3)
     path.parent.mkdir(parents=True, exist_ok=True)

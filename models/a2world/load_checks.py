@@ -91,7 +91,8 @@ def _verify_zip(path: Path) -> None:
                         pass
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc):
-            raise CheckpointLoadError(path, f"corrupted: {exc} (the file's bytes changed after it was written)") from exc
+            raise CheckpointLoadError(
+                path, f"corrupted: {exc} (the file's bytes changed after it was written)") from exc
         raise CheckpointLoadError(
             path, f"not a readable torch checkpoint (zip archive): {exc}; the file is truncated or not a checkpoint"
         ) from exc
@@ -206,7 +207,8 @@ def read_json_file(path: str | Path, what: str = "configuration") -> dict[str, A
     except UnicodeDecodeError as exc:
         raise CheckpointLoadError(p, f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
-        raise CheckpointLoadError(p, f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise CheckpointLoadError(
+            p, f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     if not isinstance(data, dict):
         raise CheckpointLoadError(p, f"{what} must be a JSON object, got {type(data).__name__}")
     return data

@@ -182,7 +182,8 @@ class TextEmbeddingCache:
             try:
                 sizes[name] = int(meta[name])
             except ValueError:
-                raise CheckpointLoadError(path, f"cache metadata {name} must be an integer, got {meta[name]!r}") from None
+                raise CheckpointLoadError(
+                    path, f"cache metadata {name} must be an integer, got {meta[name]!r}") from None
         try:
             cache = cls(**sizes, encoder=meta.get("encoder", ""), path=path)
             keys = json.loads(meta["instructions"])

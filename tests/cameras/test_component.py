@@ -302,7 +302,8 @@ def test_a_publisher_appearing_later_is_flagged_naming_both(soft_driver, caplog)
         start(host, views=["front"], **{"realsense.serials": ["000000000001"]})
         assert wait_until(lambda: (s := latest_status(diag, "front")) is not None and FRONT not in s.message, 3.0)
         intruder = host.add(NodeSpec(CameraComponent, "intruder", namespace="/other",
-                                     params={"driver": "soft", "views": ["front"], "realsense.serials": ["000000000002"],
+                                     params={"driver": "soft", "views": ["front"],
+                                             "realsense.serials": ["000000000002"],
                                              "topic_prefix": "cameras"}))
         # It publishes where camera_node does (a remap the launch file forgot, another process...).
         intruder.node.create_publisher(FRONT, CameraFrame, comp_mod.QoS.sensor())

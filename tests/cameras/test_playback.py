@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pyrealsense2 as rs
 import pytest
-from tests.contracts import check_camera_source
 
 from a2w.cameras.component import CameraComponent
 from a2w.cameras.pairing import FramePairer
@@ -19,6 +18,7 @@ from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound, Camera
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.msgs.cameras import CameraFrame
+from tests.contracts import check_camera_source
 from tests.support import wait_until
 
 T0_MS = 1_700_000_000_000.0

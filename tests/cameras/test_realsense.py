@@ -7,9 +7,10 @@ import time
 import numpy as np
 import pyrealsense2 as rs
 import pytest
-from tests.contracts import check_camera_source
 
 from a2w.cameras.pairing import FramePairer
+from a2w.cameras.realsense.rsutil import CameraProfileError, StampMapper
+from a2w.cameras.realsense.softcam import SoftwareCamera, SoftwareDeviceHub, pattern
 from a2w.cameras.realsense.source import (
     CameraLinkError,
     DeviceInfo,
@@ -20,10 +21,9 @@ from a2w.cameras.realsense.source import (
     normalize_serial,
     select_device,
 )
-from a2w.cameras.realsense.rsutil import CameraProfileError, StampMapper
-from a2w.cameras.realsense.softcam import SoftwareCamera, SoftwareDeviceHub, pattern
 from a2w.cameras.source import CameraConfig, CameraNotFound, CameraTimeout
 from a2w.msgs.cameras import VIEW_NAMES
+from tests.contracts import check_camera_source
 from tests.support import wait_until
 
 

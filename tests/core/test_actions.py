@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.spatial.transform import Rotation
 
@@ -65,7 +66,8 @@ def test_rotation_is_scipy_xyz_euler_of_relative_rotation():
     np.testing.assert_allclose(d[0, 3:6], [0.05, 0.1, -0.2], atol=1e-12)
     # R = Rz(yaw) Ry(pitch) Rx(roll)
     roll, pitch, yaw = d[0, 3:6]
-    m = Rotation.from_euler("z", yaw).as_matrix() @ Rotation.from_euler("y", pitch).as_matrix() @ Rotation.from_euler("x", roll).as_matrix()
+    m = (Rotation.from_euler("z", yaw).as_matrix() @ Rotation.from_euler("y", pitch).as_matrix()
+         @ Rotation.from_euler("x", roll).as_matrix())
     np.testing.assert_allclose(m, (r0.inv() * r1).as_matrix(), atol=1e-12)
 
 

@@ -11,6 +11,7 @@ import pytest
 from a2w.clock import SimClock
 from a2w.host import Host, QoS
 from a2w.host.host import NodeSpec
+from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.msgs.sim import ClockTick
 from tests.probe_components import Collector, Doubled, Doubler, Exploder, Ticker
 from tests.support import wait_until
@@ -188,8 +189,7 @@ def test_diagnostics_are_published():
     host = Host(diagnostics_period=0.05)
     host.add(NodeSpec(Ticker, "t"))
     got = []
-    host.nodes[0].create_subscription("/diagnostics", __import__("a2w.msgs.diagnostics", fromlist=["x"]).DiagnosticStatus,
-                                      got.append, QoS.reliable(50))
+    host.nodes[0].create_subscription("/diagnostics", DiagnosticStatus, got.append, QoS.reliable(50))
     host.start()
     assert wait_until(lambda: any(d.name == "/t" for d in got))
     host.shutdown()

@@ -182,8 +182,10 @@ def test_a_group_declares_its_fields_under_its_name(tmp_path):
     assert build_params(Node, {}, "/n").dev == Dev()
     assert Node().dev.serials is not Node().dev.serials  # defaults are not shared between nodes
     # A nested YAML map, a dotted YAML key and a nested launch <param> all name the same parameter.
-    yaml_nested = load_param_file(write(tmp_path, "n:\n  ros__parameters:\n    dev: {rate: 2, serials: [a, b]}\n"), "/n")
-    yaml_dotted = load_param_file(write(tmp_path, "n:\n  ros__parameters:\n    dev.rate: 2\n    dev.serials: [a, b]\n"), "/n")
+    yaml_nested = load_param_file(
+        write(tmp_path, "n:\n  ros__parameters:\n    dev: {rate: 2, serials: [a, b]}\n"), "/n")
+    yaml_dotted = load_param_file(
+        write(tmp_path, "n:\n  ros__parameters:\n    dev.rate: 2\n    dev.serials: [a, b]\n"), "/n")
     launch = tmp_path / "t.launch.xml"
     launch.write_text('<launch><node pkg="a2w" exec="camera_node" name="n">'
                       '<param name="dev"><param name="rate" value="2"/></param>'

@@ -71,7 +71,8 @@ def test_help_lists_subcommands():
 
 # `a2w launch` in a child process, with the probe components registered as in the fixture above.
 RUN_WITH_PROBES = ("import sys; from a2w import cli, nodes; "
-                   "nodes.NODES.update(ticker='tests.probe_components:Ticker', collector='tests.probe_components:Collector'); "
+                   "nodes.NODES.update(ticker='tests.probe_components:Ticker', "
+                   "collector='tests.probe_components:Collector'); "
                    "sys.exit(cli.main(sys.argv[1:]))")
 
 

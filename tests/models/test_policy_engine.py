@@ -89,7 +89,8 @@ def test_prefix_is_held_exactly(parts):
         torch.randn(1, 16, cfg.latent_frames, 4, 4, generator=g), first_frame_mask(1, 1, cfg.latent_frames),
         torch.tensor([[2]]), clean_prefix, mask, torch.randn(1, cfg.text_tokens, cfg.context_dim, generator=g),
     )
-    x0_v, x0_a = sample_joint(den, cond, (1, cfg.action_horizon, 14), cfg.action_sigma_ratio, 0, SamplerConfig(num_steps=4))
+    x0_v, x0_a = sample_joint(den, cond, (1, cfg.action_horizon, 14), cfg.action_sigma_ratio, 0,
+                              SamplerConfig(num_steps=4))
     assert torch.equal(x0_a[:, :11], clean_prefix[:, :11])
     assert torch.equal(x0_v[:, :, 0], cond.clean_video[:, :, 0])
     assert not torch.equal(x0_a[:, 11:], clean_prefix[:, 11:])
@@ -162,8 +163,10 @@ def _drop(mapping, key):
         (lambda o: dataclasses.replace(o, images=_drop(o.images, 2)), ValueError, r"missing view 2 \(front\)"),
         (lambda o: dataclasses.replace(o, stamps=_drop(o.stamps, 1)), ValueError, "stamps is missing view 1"),
         (lambda o: dataclasses.replace(o, images={**o.images, 3: o.images[0]}), ValueError, "views \\[3\\]"),
-        (lambda o: dataclasses.replace(o, images={**o.images, 0: o.images[0][:16]}), ValueError, r"images\[0\] must be uint8 \(32, 32, 3\)"),
-        (lambda o: dataclasses.replace(o, images={**o.images, 1: o.images[1].astype(np.float32)}), ValueError, r"images\[1\]"),
+        (lambda o: dataclasses.replace(o, images={**o.images, 0: o.images[0][:16]}), ValueError,
+         r"images\[0\] must be uint8 \(32, 32, 3\)"),
+        (lambda o: dataclasses.replace(o, images={**o.images, 1: o.images[1].astype(np.float32)}), ValueError,
+         r"images\[1\]"),
         (lambda o: dataclasses.replace(o, stamps={**o.stamps, 0: float("nan")}), ValueError, "finite"),
         (lambda o: dataclasses.replace(o, stamps={**o.stamps, 0: 9.9}), ValueError, "spread"),
     ],
@@ -195,7 +198,9 @@ def test_non_finite_output_is_an_error(parts):
     policy = make_policy(seed=1, config=parts[0].config)
     with torch.no_grad():
         policy.action_final_layer.linear.weight[0, 0] = float("nan")
-    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, decode_video=False), clock=NOW)
+    eng = PolicyEngine(policy, tok, cache,
+                       PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, decode_video=False),
+                       clock=NOW)
     with pytest.raises(NonFiniteOutputError, match="actions"):
         eng.predict(observation(), INSTRUCTION)
 
@@ -203,7 +208,10 @@ def test_non_finite_output_is_an_error(parts):
 def test_bfloat16_engine_runs(parts):
     _, tok, cache = parts
     policy = make_policy(seed=0, config=parts[0].config)
-    eng = PolicyEngine(policy, tok, cache, PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, dtype="bfloat16", decode_video=False), clock=NOW)
+    eng = PolicyEngine(policy, tok, cache,
+                       PolicyEngineConfig(sampler=SamplerConfig(num_steps=2), image_size=SIZE, dtype="bfloat16",
+                                          decode_video=False),
+                       clock=NOW)
     assert eng.policy.dtype == torch.bfloat16
     out = eng.predict(observation(), INSTRUCTION)
     assert out.actions.dtype == np.float32 and np.isfinite(out.actions).all()
@@ -239,7 +247,8 @@ def test_onnx_matches_torch(parts, tmp_path):
 
     guidance = Guidance(1.5, 2.0)
     t_out = engine(parts, guidance=guidance).predict(observation(), INSTRUCTION)
-    o_out = engine(parts, guidance=guidance, backend="onnx", onnx_path=str(tmp_path / "e.onnx")).predict(observation(), INSTRUCTION)
+    o_out = engine(parts, guidance=guidance, backend="onnx",
+                   onnx_path=str(tmp_path / "e.onnx")).predict(observation(), INSTRUCTION)
     assert (tmp_path / "e.onnx").stat().st_size > 0
     assert np.abs(t_out.actions - o_out.actions).max() < ONNX_CHUNK_ATOL
 
@@ -252,7 +261,8 @@ def test_cli_export_onnx(parts, tmp_path, capsys):
     cfg = policy.config
     save_policy(policy, tmp_path / "policy")
     out = tmp_path / "cli.onnx"
-    argv = ["policy", "export-onnx", str(tmp_path / "policy"), "--out", str(out), "--views", "1", "--latent-size", "4", "4"]
+    argv = ["policy", "export-onnx", str(tmp_path / "policy"), "--out", str(out), "--views", "1",
+            "--latent-size", "4", "4"]
     assert a2w_main(argv) == 0
     assert "wrote" in capsys.readouterr().out
     ort = OnnxDenoiser(out, threads=1)

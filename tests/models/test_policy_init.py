@@ -12,7 +12,6 @@ from a2world.policy.config import tiny_policy_config
 from a2world.policy.init import init_policy_from_state
 from tests.models.support import LATENT_HW, make_net
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -40,7 +39,8 @@ def test_key_mapping(variant):
               "final_layer.linear.weight", "t_embedding_norm.weight"):
         assert torch.equal(dst[k], src[k])
     for j in (1, 2):
-        assert torch.equal(dst[f"action_final_layer.adaln_modulation.{j}.weight"], src[f"final_layer.adaln_modulation.{j}.weight"])
+        assert torch.equal(dst[f"action_final_layer.adaln_modulation.{j}.weight"],
+                           src[f"final_layer.adaln_modulation.{j}.weight"])
     # offsets = the A2World action MLPs run on an all-zero chunk
     zero = torch.zeros(1, 1, net.config.action_dim)
     with torch.no_grad():
@@ -48,7 +48,8 @@ def test_key_mapping(variant):
         assert torch.allclose(dst["adaln_lora_offset"], net.action_embedder_B_3D_agi(zero)[0, 0], atol=1e-6)
     assert torch.count_nonzero(dst["action_final_layer.linear.weight"]) == 0
     assert torch.equal(dst["action_std"], torch.ones(14))
-    assert set(report.fresh) == {"action_x_embedder.weight", "action_final_layer.linear.weight", "action_mean", "action_std"}
+    assert set(report.fresh) == {"action_x_embedder.weight", "action_final_layer.linear.weight", "action_mean",
+                                 "action_std"}
     assert any(k.startswith("action_to_crossattn_emb.") for k in report.dropped)
     assert len(report.copied) + len(report.derived) + len(report.fresh) + 12 == len(dst)  # 12 RoPE buffers
 
@@ -82,10 +83,12 @@ def test_cross_attention_from_another_checkpoint():
     net = make_net("pretrained", seed=0)
     other = make_net("pretrained", seed=7).state_dict()
     cross = {"net." + k: v for k, v in other.items() if ".cross_attn." in k}
-    policy, report = init_policy_from_state(net.state_dict(), tiny_policy_config(), cross, cross_attention_name="cosmos")
+    policy, report = init_policy_from_state(net.state_dict(), tiny_policy_config(), cross,
+                                            cross_attention_name="cosmos")
     dst = policy.state_dict()
     assert torch.equal(dst["blocks.1.cross_attn.v_proj.weight"], other["blocks.1.cross_attn.v_proj.weight"])
-    assert not torch.equal(dst["blocks.1.cross_attn.v_proj.weight"], net.state_dict()["blocks.1.cross_attn.v_proj.weight"])
+    assert not torch.equal(dst["blocks.1.cross_attn.v_proj.weight"],
+                           net.state_dict()["blocks.1.cross_attn.v_proj.weight"])
     assert report.cross_attention_from == "cosmos"
     del cross["net.blocks.0.cross_attn.q_norm.weight"]
     with pytest.raises(ValueError, match="blocks.0.cross_attn.q_norm.weight"):
@@ -120,7 +123,8 @@ def test_cli_init_and_strict_round_trip(tmp_path, capsys):
     ):
         assert a2w_main(argv) == 0
         policy = load_policy(tmp_path / out)
-        assert torch.equal(policy.state_dict()["blocks.1.mlp.layer2.weight"], net.state_dict()["blocks.1.mlp.layer2.weight"])
+        assert torch.equal(policy.state_dict()["blocks.1.mlp.layer2.weight"],
+                           net.state_dict()["blocks.1.mlp.layer2.weight"])
     assert load_policy(tmp_path / "p1").config.max_prefix == 10
     assert "copied" in capsys.readouterr().out
     assert a2w_main(["policy", "info", str(tmp_path / "p1")]) == 0

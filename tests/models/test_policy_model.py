@@ -20,7 +20,8 @@ from tests.models.support import make_policy, make_policy_inputs
 A2WORLD_PRETRAINED_PARAMS = 2_527_345_180  # a2world_release_facts.md §1.1
 STEM = ("x_embedder_multiview.", "pos_embedder_options.", "t_embedder.", "t_embedding_norm.", "view_embeddings.",
         "final_layer.")
-DROPPED = ("action_embedder_B_D_agi.", "action_embedder_B_3D_agi.", "action_to_crossattn_emb.", "black_to_crossattn_emb.")
+DROPPED = ("action_embedder_B_D_agi.", "action_embedder_B_3D_agi.", "action_to_crossattn_emb.",
+           "black_to_crossattn_emb.")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -92,7 +93,8 @@ def test_action_positions_share_video_time_axis(bf16):
     t, h, w = 6, 4, 4
     video = rope.angles(t, h, w, bf16=bf16).reshape(t, h, w, -1)
     # the fractional-position generator reproduces the integer table bit for bit
-    grid = torch.stack(torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij"), -1).reshape(-1, 3)
+    grid = torch.stack(torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij"),
+                       -1).reshape(-1, 3)
     same = rope_angles_at(rope, grid[:, 0].double(), grid[:, 1].double(), grid[:, 2].double(), bf16=bf16)
     assert torch.equal(same, video.reshape(t * h * w, -1))
 

@@ -21,7 +21,6 @@ from a2world.policy.train import (
 from a2world.sampler import SamplerConfig, first_frame_mask
 from tests.models.support import make_policy
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -100,7 +99,8 @@ def test_prefix_actions_are_not_in_the_loss():
         head["out"] = out
 
     handle = policy.action_final_layer.register_forward_hook(keep)
-    loss, _ = policy_loss(policy, batch, PolicyTrainConfig(prefix_probability=1.0), torch.Generator().manual_seed(5), den)
+    loss, _ = policy_loss(policy, batch, PolicyTrainConfig(prefix_probability=1.0), torch.Generator().manual_seed(5),
+                          den)
     loss.backward()
     handle.remove()
     grad = head["out"].grad[:, :, 0].abs().sum(-1)  # (B, Ta)
@@ -135,7 +135,8 @@ def test_tiny_policy_overfits_and_samples_the_targets():
         prefix_mask=torch.zeros(n, cfg.action_horizon),
         context=batch.context,
     )
-    _, x0_a = sample_joint(den, cond, tuple(batch.actions.shape), cfg.action_sigma_ratio, 0, SamplerConfig(num_steps=10))
+    _, x0_a = sample_joint(den, cond, tuple(batch.actions.shape), cfg.action_sigma_ratio, 0,
+                           SamplerConfig(num_steps=10))
     rmse = (x0_a - batch.actions).pow(2).mean().sqrt().item()
     zero_rmse = batch.actions.pow(2).mean().sqrt().item()
     assert rmse < 0.6 * zero_rmse, (rmse, zero_rmse)

@@ -241,4 +241,4 @@ def test_history_encode_uses_release_pixels(single_video):
 
 if __name__ == "__main__":
     for name, err in sim_forward_errors().items():
-        print(f"A2World-sim fp32 forward vs release reference, {name}: relative error {err:.3e}")
+        print(f"A2World-sim fp32 forward vs release reference, {name}: relative error {err:.3e}")  # noqa: T201 - the script's report

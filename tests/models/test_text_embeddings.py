@@ -18,7 +18,6 @@ from a2world.text_embeddings import (
     read_instruction_lines,
 )
 
-
 WORDS = "pick up the red cube and place it in bowl fold towel open drawer".split()
 
 
@@ -117,7 +116,8 @@ def test_cli_build_append_list_show(t5_dir: Path, tmp_path: Path, capsys: pytest
     listing = tmp_path / "instructions.txt"
     listing.write_text("# rig tasks\npick up the red cube\n\nopen drawer\n")
     assert a2w_main(["text-cache", "build", "--t5", str(t5_dir), "--out", str(out), "-f", str(listing)]) == 0
-    assert a2w_main(["text-cache", "build", "--t5", str(t5_dir), "--out", str(out), "--append", "-i", "fold towel"]) == 0
+    assert a2w_main(["text-cache", "build", "--t5", str(t5_dir), "--out", str(out), "--append",
+                     "-i", "fold towel"]) == 0
     assert TextEmbeddingCache.load(out).instructions == ["pick up the red cube", "open drawer", "fold towel"]
     capsys.readouterr()
     assert a2w_main(["text-cache", "list", str(out)]) == 0

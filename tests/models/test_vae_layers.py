@@ -73,7 +73,8 @@ def test_upsample3d_temporal_rule_never_shows_frame_0_to_time_conv() -> None:
         temporal += [rest[:, :4, t], rest[:, 4:, t]]
     conv2d = layer.resample[1]
     expected = torch.stack(
-        [F.conv2d(f.repeat_interleave(2, -2).repeat_interleave(2, -1), conv2d.weight, conv2d.bias, padding=1) for f in temporal],
+        [F.conv2d(f.repeat_interleave(2, -2).repeat_interleave(2, -1), conv2d.weight, conv2d.bias, padding=1)
+         for f in temporal],
         dim=2,
     )
     out = layer(x)

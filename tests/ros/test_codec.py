@@ -16,7 +16,12 @@ from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
 from a2w.msgs.policy import ActionChunk
 from a2w.msgs.services import (
-    Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse, StartPolicyRequest, StopRequest,
+    Outcome,
+    RecoverRequest,
+    SetControlModeRequest,
+    SetControlModeResponse,
+    StartPolicyRequest,
+    StopRequest,
 )
 from a2w.msgs.sim import ClockTick
 from a2w.ros import codec

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from catkin_pkg.package import InvalidPackage, parse_package
-from tests.tiers import unavailable
 
 from a2w import nodes
+from tests.tiers import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "ros_ws" / "src"
@@ -47,7 +47,8 @@ def test_console_scripts_are_derived_from_the_node_registry() -> None:
 def test_node_table_parser_follows_edits(tmp_path: Path) -> None:
     text = (SRC / "a2w" / "a2w" / "nodes.py").read_text()
     edited = tmp_path / "nodes.py"
-    edited.write_text(text.replace("NODES: dict[str, str] = {", 'NODES: dict[str, str] = {\n    "zz_new_node": "m:C",', 1))
+    edited.write_text(text.replace("NODES: dict[str, str] = {",
+                                   'NODES: dict[str, str] = {\n    "zz_new_node": "m:C",', 1))
     assert SETUP["node_executables"](edited) == sorted([*nodes.NODES, "zz_new_node"])
     edited.write_text("X = 1\n")
     with pytest.raises(ValueError, match="NODES"):
@@ -84,7 +85,8 @@ def test_launch_files_name_existing_executables(where: tuple[str, str, str]) -> 
 def test_colcon_builds_the_ament_python_package(tmp_path: Path) -> None:
     tier = ROOT / ".venv" / "ros-tier"
     if not (tier / ".ready").is_file():
-        unavailable("ros", f"colcon lives in the ROS tier venv, not set up ({tier}); run bash scripts/setup_ros_tier.sh")
+        unavailable("ros", f"colcon lives in the ROS tier venv, not set up ({tier}); "
+                           "run bash scripts/setup_ros_tier.sh")
     import subprocess
 
     proc = subprocess.run(

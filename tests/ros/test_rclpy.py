@@ -7,8 +7,6 @@ import json
 import signal
 from pathlib import Path
 
-import pytest
-
 from a2w.msgs.diagnostics import DiagnosticLevel
 from tests.ros.support import run_isolated
 

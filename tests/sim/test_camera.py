@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from a2w.cameras.component import CameraComponent
-from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound
 from a2w.cameras.sim.source import SimCameraSource
+from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.msgs.cameras import CameraFrame

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from a2w.cameras.source import CameraConfig
 from a2w.cameras.sim.source import SimCameraSource
+from a2w.cameras.source import CameraConfig
 from a2w.sim.episode import Episode, run_episode
 from a2w.sim.faults import FAULT_NAMES, FaultInjector, FaultSpec, random_faults
 from a2w.sim.scene import SceneConfig

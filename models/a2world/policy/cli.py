@@ -112,7 +112,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     action = sum(p.numel() for n, p in net.named_parameters() if "action" in n)
     bb = cfg.backbone
     print(f"width {bb.model_channels}, blocks {bb.num_blocks}, heads {bb.num_heads}")
-    print(f"chunk: {cfg.action_horizon} actions at {cfg.action_rate_hz:g} Hz, {cfg.predicted_frames} frames at {bb.fps:g} fps")
+    print(f"chunk: {cfg.action_horizon} actions at {cfg.action_rate_hz:g} Hz, "
+          f"{cfg.predicted_frames} frames at {bb.fps:g} fps")
     print(f"parameters: {total:,} ({action:,} action-specific)")
     print(f"video attends actions: {cfg.video_attends_actions}; max prefix {cfg.max_prefix}")
     return 0

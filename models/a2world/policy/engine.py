@@ -325,5 +325,6 @@ def resize_view(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(np.asarray(image), (w, h), interpolation=cv2.INTER_AREA)
 
 
-def make_observation(images: Sequence[np.ndarray], view_ids: Sequence[int], stamps: Sequence[float]) -> PolicyObservation:
+def make_observation(images: Sequence[np.ndarray], view_ids: Sequence[int],
+                     stamps: Sequence[float]) -> PolicyObservation:
     return PolicyObservation(dict(zip(view_ids, images)), dict(zip(view_ids, stamps)))

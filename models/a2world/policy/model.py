@@ -5,14 +5,22 @@ names, so weights map one to one); action tokens join it through MoE-like blocks
 (`a2world.policy.blocks`). Decisions the paper leaves open:
 
 - Action tokens: one token per 30 Hz step, a bias-free linear of [normalised 14-D action | prefix flag].
-- RoPE time: action k sits at fractional latent index k/12 (k / actions_per_latent) under the video's fps modulation, so it shares the angle of the latent frame ending at that instant; spatially it sits at the token-grid centre.
-- Attention: one joint self-attention over [video | action]; actions attend to everything, and video tokens also attend to action tokens (`video_attends_actions`, default True) as A2World's video was action-conditioned.
-- Timesteps: one per token; video per latent frame as in A2World, every action token its own (σ_a, or σ_cond for clean prefix tokens).
+- RoPE time: action k sits at fractional latent index k/12 (k / actions_per_latent) under the video's fps
+  modulation, so it shares the angle of the latent frame ending at that instant; spatially it sits at the
+  token-grid centre.
+- Attention: one joint self-attention over [video | action]; actions attend to everything, and video tokens
+  also attend to action tokens (`video_attends_actions`, default True) as A2World's video was
+  action-conditioned.
+- Timesteps: one per token; video per latent frame as in A2World, every action token its own (σ_a, or
+  σ_cond for clean prefix tokens).
 - Timestep embedder and its LoRA vector are shared; each block has separate AdaLN modulations and an MLP for actions.
-- Instruction: T5 token embeddings duplicated per view as each view's cross-attention context; action tokens read one copy through the same cross-attention with their own AdaLN.
-- A2World's action-conditioning MLPs are dropped; their output for a zero action becomes learnable offsets on t_emb and the LoRA vector, so the initialised video path computes A2World at zero action.
+- Instruction: T5 token embeddings duplicated per view as each view's cross-attention context; action
+  tokens read one copy through the same cross-attention with their own AdaLN.
+- A2World's action-conditioning MLPs are dropped; their output for a zero action becomes learnable offsets
+  on t_emb and the LoRA vector, so the initialised video path computes A2World at zero action.
 - Action head: the final layer's AdaLN (copied from the video final layer) then a linear D → 14.
-- Actions are normalised per dimension by stored `action_mean`/`action_std` buffers, since σ_data = 1 assumes unit scale.
+- Actions are normalised per dimension by stored `action_mean`/`action_std` buffers, since σ_data = 1
+  assumes unit scale.
 """
 
 from __future__ import annotations
@@ -52,7 +60,8 @@ class A2WorldPolicy(VideoStem):
 
     def set_action_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         if mean.shape != self.action_mean.shape or std.shape != self.action_std.shape:
-            raise ValueError(f"action stats must be ({self.config.action_width},), got {tuple(mean.shape)}, {tuple(std.shape)}")
+            raise ValueError(f"action stats must be ({self.config.action_width},), "
+                             f"got {tuple(mean.shape)}, {tuple(std.shape)}")
         if not bool((std > 0).all()) or not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
             raise ValueError("action_std must be positive and the stats finite")
         self.action_mean.copy_(mean)

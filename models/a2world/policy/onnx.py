@@ -106,7 +106,8 @@ def export_denoiser(
 class OnnxDenoiser:
     """Runs an exported denoiser with onnxruntime; same call signature as `JointDenoiser`."""
 
-    def __init__(self, model: str | Path | bytes, providers: list[str] | None = None, threads: int | None = None) -> None:
+    def __init__(self, model: str | Path | bytes, providers: list[str] | None = None,
+                 threads: int | None = None) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()

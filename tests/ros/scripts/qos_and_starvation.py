@@ -9,7 +9,7 @@ import rclpy
 from a2w.host.qos import QoS
 from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.ros.host import RosHost
-from tests.probe_components import LateJoiner, Latch, Sleepy, Stamper
+from tests.probe_components import Latch, LateJoiner, Sleepy, Stamper
 
 rclpy.init()
 host = RosHost(diagnostics_period=0.25)

@@ -10,7 +10,8 @@ import sys
 runs = {}
 for sig in (signal.SIGINT, signal.SIGTERM):
     for phase, startup_s, marker in (("building", 60.0, "building"), ("spinning", 0.0, "spinning")):
-        p = subprocess.Popen([sys.executable, "-m", "a2w.ros.main", "tests.probe_components:SlowStart", "--name", "slow",
+        p = subprocess.Popen([sys.executable, "-m", "a2w.ros.main", "tests.probe_components:SlowStart",
+                              "--name", "slow",
                               "--ros-args", "-p", f"startup_s:={startup_s}"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         seen = []

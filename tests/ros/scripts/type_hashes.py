@@ -6,8 +6,8 @@ import time
 import rclpy
 from rclpy.node import Node
 
-from a2w.ros.rclpy_kit import message_class
 from a2w.ros.interfaces import interface_names
+from a2w.ros.rclpy_kit import message_class
 
 rclpy.init()
 node = Node("hashes")

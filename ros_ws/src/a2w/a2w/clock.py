@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 
-
 # Largest forward step of a sim clock taken as time passing rather than a jump (s). A simulator
 # publishes /clock after every chunk it steps (the sim node: at least once per sim second), so a
 # bigger step comes from a second or broken /clock publisher.

@@ -42,7 +42,13 @@ from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
 from a2w.msgs.cameras import (
-    FRONT, LEFT_WRIST, RIGHT_WRIST, CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata,
+    FRONT,
+    LEFT_WRIST,
+    RIGHT_WRIST,
+    CameraFrame,
+    CameraIntrinsics,
+    DepthFrame,
+    FrameMetadata,
 )
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
 

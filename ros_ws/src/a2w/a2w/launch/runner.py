@@ -23,12 +23,12 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
+from a2w import nodes as node_registry
 from a2w.host.files import read_input_file
 from a2w.host.host import NodeSpec
 from a2w.host.names import join_namespace
 from a2w.host.params import MAX_PARAM_FILE_BYTES, RefusedYaml, load_param_file, load_yaml
 from a2w.launch.substitutions import Context, SubstitutionError, parse_bool, substitute
-from a2w import nodes as node_registry
 
 REPO_ROOT = Path(__file__).resolve().parents[5]
 
@@ -271,7 +271,8 @@ class LaunchRunner:
             elif tag == "let":
                 scope.variables[self._req(el, path, "name")] = self._sub(el, path, scope, self._req(el, path, "value"))
             elif tag in ("push-ros-namespace", "push_ros_namespace"):
-                scope.namespace = join_namespace(scope.namespace, self._sub(el, path, scope, self._req(el, path, "namespace")))
+                pushed = self._sub(el, path, scope, self._req(el, path, "namespace"))
+                scope.namespace = join_namespace(scope.namespace, pushed)
             elif tag == "group":
                 scoped = parse_bool(self._sub(el, path, scope, el.attrs.get("scoped", "true")), "scoped")
                 inner = _Scope(scope.variables.new_child(), scope.namespace, scope.budget) if scoped else scope
@@ -318,7 +319,8 @@ class LaunchRunner:
         pkg = self._sub(el, path, scope, self._req(el, path, "pkg"))
         exe = self._sub(el, path, scope, self._req(el, path, "exec"))
         if pkg != node_registry.PACKAGE:
-            raise LaunchError(path, el.line, "node", f"unknown package {pkg!r}; this runner knows {node_registry.PACKAGE!r}")
+            raise LaunchError(path, el.line, "node",
+                              f"unknown package {pkg!r}; this runner knows {node_registry.PACKAGE!r}")
         try:
             component = node_registry.load(exe)
         except (LookupError, ImportError, TypeError) as exc:

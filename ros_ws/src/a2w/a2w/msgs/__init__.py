@@ -3,7 +3,8 @@
 | module | types | ROS mirror |
 | --- | --- | --- |
 | ``common`` | ``Pose`` | geometry_msgs/Pose |
-| ``arms`` | ``ArmState``, ``RigState``, ``ArmTarget``, ``RigTarget``, ``ControlMode``, ``ARM_NAMES`` | a2w_interfaces/msg/* |
+| ``arms`` | ``ArmState``, ``RigState``, ``ArmTarget``, ``RigTarget`` | a2w_interfaces/msg/* |
+| | ``ControlMode``, ``ARM_NAMES`` | fields of the above |
 | | ``JointStates``, ``ArmsStatus`` | none yet (in-process host only) |
 | ``cameras`` | ``CameraFrame``, ``CameraIntrinsics``, ``VIEW_NAMES`` / ``VIEW_IDS`` | sensor_msgs/Image, CameraInfo |
 | | ``FrameMetadata``, ``DepthFrame`` | none yet (in-process host only) |
@@ -13,7 +14,8 @@
 | ``diagnostics`` | ``DiagnosticStatus``, ``DiagnosticLevel`` | diagnostic_msgs/DiagnosticArray |
 | ``sim`` | ``ClockTick`` | rosgraph_msgs/Clock |
 | | ``SimStatus``, ``FaultEvent`` | none yet (in-process host only) |
-| ``services`` | ``SetControlModeRequest`` / ``Response``, ``RecoverRequest``, ``StartPolicyRequest``, ``StopRequest``, ``Outcome`` | a2w_interfaces/srv/* |
+| ``services`` | ``SetControlModeRequest`` / ``Response``, ``RecoverRequest`` | a2w_interfaces/srv/* |
+| | ``StartPolicyRequest``, ``StopRequest``, ``Outcome`` | a2w_interfaces/srv/* |
 
 ``a2w.ros.codec`` maps each mirrored type to its ROS message. All constructors validate their
 inputs and raise ``ValueError`` naming the offending field (``a2w.msgs.checks``), so a malformed

@@ -31,7 +31,12 @@ from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
 from a2w.msgs.policy import ACTION_DIM, ActionChunk
 from a2w.msgs.services import (
-    Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse, StartPolicyRequest, StopRequest,
+    Outcome,
+    RecoverRequest,
+    SetControlModeRequest,
+    SetControlModeResponse,
+    StartPolicyRequest,
+    StopRequest,
 )
 from a2w.msgs.sim import ClockTick
 

@@ -41,8 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     import av
     from tqdm import tqdm
 
-    from a2w.cameras.source import CameraConfig
     from a2w.cameras.sim.source import SimCameraSource
+    from a2w.cameras.source import CameraConfig
     from a2w.sim.episode import Episode
     from a2w.sim.faults import random_faults
     from a2w.sim.scene import SceneConfig

@@ -10,8 +10,8 @@ import numpy as np
 
 from a2w.arms.sim.backend import SimRigBackend
 from a2w.arms.sim.params import SimRigParams
-from a2w.sim.faults import FaultInjector, FaultSpec
 from a2w.sim.expert import SETTLE_TIME, ExpertDriver, start_expert
+from a2w.sim.faults import FaultInjector, FaultSpec
 from a2w.sim.scene import SceneConfig
 from a2w.sim.tasks import Task, get_task
 from a2w.sim.world import SimWorld

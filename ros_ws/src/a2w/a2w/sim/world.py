@@ -12,8 +12,6 @@ All access to ``model``/``data`` from other threads goes through ``lock``.
 
 from __future__ import annotations
 
-import a2w.sim  # noqa: F401  # sets MUJOCO_GL before mujoco is imported
-
 import atexit
 import logging
 import math
@@ -23,7 +21,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-import mujoco
+import mujoco  # after MUJOCO_GL: the a2w.sim package, always imported before this module, sets it
 import numpy as np
 
 from a2w.clock import SimClock

@@ -22,7 +22,12 @@ import numpy as np
 import pyrealsense2 as rs
 
 from a2w.cameras.source import (
-    CameraConfig, CameraError, CameraSource, CameraStateError, CameraTimeout, Capture,
+    CameraConfig,
+    CameraError,
+    CameraSource,
+    CameraStateError,
+    CameraTimeout,
+    Capture,
 )
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, FrameMetadata
 

@@ -9,13 +9,12 @@ the rendered camera's ``fovy`` at the configured size, so they describe exactly 
 from __future__ import annotations
 
 import threading
-from typing import Any
 import time
+from typing import Any
 
 import numpy as np
 
-from a2w.cameras.source import (CameraConfig, CameraError, CameraNotFound, CameraSource,
-                                CameraStateError, CameraTimeout)
+from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound, CameraSource, CameraStateError, CameraTimeout
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 from a2w.sim.world import DEFAULT_WORLD, VIEW_CAMERAS, SimWorld, get_world
 
