@@ -1,4 +1,14 @@
-"""Fixtures for tests/arms; helpers and fixtures live in arms_support.py so test modules can
-import them by a unique name (a bare `conftest` import resolves to whichever conftest loaded first)."""
+"""Fixtures for tests/arms (helpers in tests/arms/support.py)."""
 
-from arms_support import *  # noqa: F401,F403
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.arms.support import Rig, make_rig
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    yield from make_rig()

@@ -105,8 +105,9 @@ class RobotEvent:
 
 
 class Robot:
-    def __init__(self, robot_sn: str, network_interface_whitelist: list = [], verbose: bool = True,
-                 lite: bool = False) -> None:  # noqa: B006 - the RDK's own signature
+    # The RDK's own signature, mutable default included.
+    def __init__(self, robot_sn: str, network_interface_whitelist: list = [],  # noqa: B006
+                 verbose: bool = True, lite: bool = False) -> None:
         _log("Robot.__init__")
         m = _SN.match(robot_sn.replace(" ", ""))
         if m is None:
@@ -213,7 +214,8 @@ class Robot:
                                  max_linear_vel: float = 0.5, max_angular_vel: float = 1.0,
                                  max_linear_acc: float = 2.0, max_angular_acc: float = 5.0) -> None:
         if self._mode != Mode.NRT_CARTESIAN_MOTION_FORCE:
-            raise RuntimeError("[flexiv::rdk::Robot::SendCartesianMotionForce] Robot is not in an applicable control mode")
+            raise RuntimeError("[flexiv::rdk::Robot::SendCartesianMotionForce] Robot is not in an applicable "
+                               "control mode")
         if len(pose) != 7:
             raise TypeError("incompatible function arguments")
         if min(max_linear_vel, max_angular_vel, max_linear_acc, max_angular_acc) <= 0:

@@ -107,7 +107,7 @@ def main() -> int:
         report["fake_problems"] = check(fake)
     except ImportError as exc:
         report["fake_problems"] = [f"cannot import the stand-in: {exc}"]
-    print(json.dumps(report))
+    sys.stdout.write(json.dumps(report) + "\n")
     return 0
 
 

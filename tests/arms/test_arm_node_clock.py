@@ -10,7 +10,7 @@ import pytest
 
 from a2w.arms.component import Motion
 from a2w.clock import WallClock
-from arms_support import hold_targets, make_rig, wait_for
+from tests.arms.support import hold_targets, make_rig, wait_for
 
 
 class SteppableWall:

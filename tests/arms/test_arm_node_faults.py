@@ -12,7 +12,7 @@ from a2w.arms.backend import RECOVERABLE, ArmError, FaultKind, RecoveryRefused
 from a2w.arms.component import STATUS_TOPIC, Motion
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ARM_NAMES, ArmsStatus, ControlMode
-from arms_support import Rig, hold_targets, make_rig, target, wait_for
+from tests.arms.support import Rig, hold_targets, make_rig, target, wait_for
 
 OPERATOR_KINDS = [k for k in FaultKind if k not in RECOVERABLE]
 

@@ -18,7 +18,7 @@ from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmsStatus
 from a2w.sim.faults import FaultInjector, FaultSpec
 from a2w.sim.scene import ARMS
-from arms_support import Rig, base_point, hold_targets, make_rig, target, wait_for, world_tcp
+from tests.arms.support import Rig, base_point, hold_targets, make_rig, target, wait_for, world_tcp
 
 TOL, WINDOW, DT = 0.1, 0.5, 0.01
 

@@ -18,7 +18,7 @@ from scipy.spatial.transform import Rotation
 from a2w.arms.backend import FaultKind
 from a2w.arms.component import Motion
 from a2w.msgs.arms import ArmTarget
-from arms_support import Rig, base_point, hold_targets, make_rig, target, wait_for, world_tcp
+from tests.arms.support import Rig, base_point, hold_targets, make_rig, target, wait_for, world_tcp
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from a2w.arms.ownership import STREAMING_MODES, Ownership
 from a2w.msgs.arms import ControlMode
 from a2w.msgs.services import SetControlModeRequest
-from arms_support import Rig, hold_targets, make_rig, target, wait_for
+from tests.arms.support import Rig, hold_targets, make_rig, target, wait_for
 
 MODES = list(ControlMode)
 OWNERS = [None, ("teleop_node", ControlMode.TELEOP), ("policy_node", ControlMode.POLICY)]

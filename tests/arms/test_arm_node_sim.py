@@ -13,7 +13,7 @@ from a2w.arms.component import Motion
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ControlMode, JointStates
 from a2w.msgs.common import Pose
-from arms_support import base_point, hold_targets, make_rig, target, wait_for, world_tcp
+from tests.arms.support import base_point, hold_targets, make_rig, target, wait_for, world_tcp
 
 
 def test_only_the_owner_moves_the_arms_and_switches_pass_through_hold(rig) -> None:

@@ -20,7 +20,7 @@ from a2w.geometry import xyz_rpy_to_matrix
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.host.params import build_params, load_param_file, specs
-from arms_support import wait_for
+from tests.arms.support import wait_for
 
 GROUPS = {"flexiv": FlexivParams, "sim": SimRigParams}
 

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiers import unavailable
 
 from a2w.arms.flexiv.rdk_api import PINNED_VERSION, check_rdk_line, fsp_for_rdk
+from tests.tiers import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
@@ -101,7 +101,8 @@ def _unshare() -> list[str] | None:
 def test_bad_serial_and_unreachable_robot_give_clear_errors(rdk_python: str) -> None:
     cmd = _unshare()
     if cmd is None:
-        unavailable("flexiv", "cannot create a loopback-only network namespace (unshare --net / ip missing or not permitted)")
+        unavailable("flexiv", "cannot create a loopback-only network namespace (unshare --net / ip missing or "
+                              "not permitted)")
     out = subprocess.run([*cmd, sys.executable, "-c", _NETNS_PROBE, rdk_python], capture_output=True,
                          text=True, timeout=180, env=_env())
     assert out.returncode == 0, out.stderr[-2000:]

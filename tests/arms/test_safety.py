@@ -99,7 +99,8 @@ def test_segment_and_capsule_distance() -> None:
     # crossing segments at 0.2 apart in z
     assert segment_distance(a([-1, 0, 0.0]), a([1, 0, 0.0]), a([0, -1, 0.2]), a([0, 1, 0.2])) == pytest.approx(0.2)
     # parallel, offset, non-overlapping along the axis: endpoint distance
-    assert segment_distance(a([0, 0, 0.0]), a([1, 0, 0.0]), a([2, 1, 0.0]), a([3, 1, 0.0])) == pytest.approx(math.sqrt(2))
+    assert segment_distance(a([0, 0, 0.0]), a([1, 0, 0.0]), a([2, 1, 0.0]), a([3, 1, 0.0])) == pytest.approx(
+        math.sqrt(2))
     # degenerate segments are points
     assert segment_distance(a([0, 0, 0.0]), a([0, 0, 0.0]), a([0, 3, 4.0]), a([0, 3, 4.0])) == pytest.approx(5.0)
     c1 = Capsule(a([0, 0, 0.0]), a([1, 0, 0.0]), 0.1)

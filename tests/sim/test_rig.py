@@ -14,8 +14,8 @@ from a2w.arms.sim.params import SimRigParams
 from a2w.geometry import rotation_angle
 from a2w.sim.scene import GRIPPER_STROKE, SceneConfig
 from a2w.sim.world import SimWorld
-from contracts import check_rig_backend
-from sim_support import stream, target
+from tests.contracts import check_rig_backend
+from tests.sim.support import stream, target
 
 TRACK_TOL = 0.002  # m, stated tolerance for a reached Cartesian target
 ROT_TOL = 0.01  # rad

@@ -1,4 +1,5 @@
-"""Arm node on the simulated rig, run in-process in real time (wall clock, SimRunner at 1x)."""
+"""Helpers for tests/arms: the arm node on the simulated rig, run in-process in real time (wall
+clock, SimRunner at 1x)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import pytest
 
 from a2w.arms.component import RECOVER_SERVICE, SET_MODE_SERVICE, TARGET_TOPIC, ArmNode, Motion
 from a2w.host import Component, Host
@@ -19,6 +19,7 @@ from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.common import Pose
 from a2w.msgs.services import RecoverRequest, SetControlModeRequest
+from tests.support import wait_until
 
 _names = itertools.count()
 
@@ -91,12 +92,9 @@ class Rig:
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    """``wait_until`` that fails the test, saying what it waited for."""
+    if not wait_until(cond, timeout):
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def target(pos: np.ndarray, quat: np.ndarray, grip: float = 1.0) -> ArmTarget:
@@ -122,8 +120,9 @@ def base_point(rig: Rig, arm: int, p_world: np.ndarray) -> np.ndarray:
 
 def make_rig(task: str = "none", clock: Any = None, **params: Any) -> Iterator[Rig]:
     """A sim world (with ``task``'s objects), its runner and a host (on ``clock``, default wall
-    time) with the arm node (``params``) and a probe. Every resource is owned by the exit stack from the moment it exists, so a failing
-    setup (a bad parameter on purpose) releases what was already started, here, on this thread."""
+    time) with the arm node (``params``) and a probe. Every resource is owned by the exit stack
+    from the moment it exists, so a failing setup (a bad parameter on purpose) releases what was
+    already started, here, on this thread."""
     from a2w.sim.scene import SceneConfig
     from a2w.sim.world import SimRunner, SimWorld, register_world, unregister_world
 
@@ -145,7 +144,3 @@ def make_rig(task: str = "none", clock: Any = None, **params: Any) -> Iterator[R
         wait_for(lambda: arm.motion == Motion.HOLDING, 10.0, "arm node to connect and hold")
         yield rig
 
-
-@pytest.fixture
-def rig() -> Iterator[Rig]:
-    yield from make_rig()
