@@ -281,7 +281,7 @@ def test_cli_export_onnx(parts, tmp_path, capsys):
         assert (r - o).abs().max().item() < ONNX_X0_ATOL
 
 
-# ------------------------------------------------------------------ observation timing (DESIGN.md §5)
+# ------------------------------------------------------------------ observation timing (docs/architecture.md §6)
 class FixedClock:
     """The engine's clock, set by the test (the default is time.time)."""
 
@@ -304,7 +304,7 @@ def spread_observation(newest: float, spread: float):
 
 def test_default_limits_are_the_design_values():
     cfg = PolicyEngineConfig()
-    assert cfg.max_stamp_spread_s == 0.016  # DESIGN.md §5
+    assert cfg.max_stamp_spread_s == 0.016  # docs/architecture.md §6
     assert cfg.max_observation_age_s is not None and 0 < cfg.max_observation_age_s <= 1.0
 
 

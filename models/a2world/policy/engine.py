@@ -8,7 +8,7 @@ embedding cache, samples the joint latent, and returns 60 de-normalised 14-D act
 
 Stamps: the chunk's reference time is the latest view stamp; action k (1-based) is due at
 reference + k/30 s, predicted frame j at reference + j/10 s. An observation is refused when its
-views were not taken together (stamp spread over 16 ms, DESIGN.md §5) or when it is too old (or
+views were not taken together (stamp spread over 16 ms, docs/architecture.md §6) or when it is too old (or
 too far in the future) on the engine's clock, which must share the stamps' time base (wall time by
 default; inject the sim clock under `use_sim_time`).
 """
@@ -32,7 +32,7 @@ from a2world.tokenizer import VideoTokenizer, frames_to_unit, unit_to_frames
 
 log = logging.getLogger(__name__)
 
-# DESIGN.md §4 view ids (release convention)
+# docs/architecture.md §5 view ids (release convention)
 VIEW_NAMES: dict[int, str] = {0: "left wrist", 1: "right wrist", 2: "front", 3: "second third-person"}
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 BACKENDS: tuple[str, ...] = ("torch", "onnx")
@@ -58,7 +58,7 @@ class PolicyEngineConfig:
     view_ids: tuple[int, ...] = (0, 1, 2)
     image_size: tuple[int, int] = (256, 256)  # (H, W), release §3.4
     decode_video: bool = True
-    # Largest allowed spread of the view stamps in seconds (None: not checked). DESIGN.md §5.
+    # Largest allowed spread of the view stamps in seconds (None: not checked). docs/architecture.md §6.
     max_stamp_spread_s: float | None = 0.016
     # Oldest allowed observation in seconds on the engine's clock (None: not checked). Actions are
     # stamped from the observation, so an old one yields a chunk whose first actions are already

@@ -8,7 +8,7 @@ Per arm ``[dx, dy, dz, droll, dpitch, dyaw, gripper_open]`` (a2world_release_fac
 
 Arm 0 (dims 0-6) is the left arm, arm 1 (dims 7-13) the right one. Deltas are composed onto the
 measured TCP pose at observation time to give absolute targets, so blending two chunks never
-accumulates drift (DESIGN.md §4).
+accumulates drift (docs/architecture.md §5).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Clocks and period statistics.
 
 One interface for wall time (the rig) and sim time (the simulated rig, ``use_sim_time``): stamps
-and deadlines always come from a ``Clock``, never from ``time.sleep`` guesses (DESIGN.md §4).
+and deadlines always come from a ``Clock``, never from ``time.sleep`` guesses (docs/architecture.md §5).
 A ``SimClock`` only moves when its owner (the simulator) sets it, so everything timed on it is
 deterministic and runs faster or slower than real time as the simulator allows.
 """

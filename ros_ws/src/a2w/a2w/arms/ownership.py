@@ -1,4 +1,4 @@
-"""Who owns the arms: idle, hold, teleop or policy (DESIGN.md §2), and who may change that.
+"""Who owns the arms: idle, hold, teleop or policy (docs/architecture.md §7), and who may change that.
 
 Only the owner's targets are accepted: a target must be for the current mode and name the owner as
 its ``requester``. Every change passes through HOLD, so the arms are held

@@ -3,7 +3,7 @@ workspace boxes, inter-arm capsule distance, gripper rate limit, watchdog (the t
 the supervisor's, a2w.arms.supervisor).
 
 No I/O, no threads, no clock: every function takes the time it needs. Quaternions are xyzw
-(DESIGN.md §4). Positions here are in whatever frame the caller passes; the component passes
+(docs/architecture.md §5). Positions here are in whatever frame the caller passes; the component passes
 world (table) coordinates for workspace and inter-arm checks.
 """
 
@@ -348,10 +348,6 @@ class TargetInterpolator:
     @property
     def empty(self) -> bool:
         return not self._wps
-
-    @property
-    def last_stamp(self) -> float:
-        return self._wps[-1].t if self._wps else -math.inf
 
     def push(self, wp: Waypoint, now: float) -> None:
         if not self._wps:

@@ -2,7 +2,7 @@
 
 The wrist D405s have no hardware-sync pins, so the three cameras free-run at 30 fps on librealsense
 global time and consumers match frames in software (ros2_facts.md §1.1 "Hardware sync"). This
-module is that matcher, shared by the policy, shadow and recorder nodes (DESIGN.md §5):
+module is that matcher, shared by the policy, shadow and recorder nodes (docs/architecture.md §6):
 
 * ``FramePairer.add(frame)`` keeps a small ring of recent frames per view;
 * ``FramePairer.pair(target)`` picks, for a target time, the set of one frame per view whose stamps

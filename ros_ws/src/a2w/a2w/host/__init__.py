@@ -1,7 +1,7 @@
 """The in-process host: components, topics with QoS, timers, services, parameters.
 
 A component is written once against ``NodeHandle`` and runs either here (in-process, for tests,
-benchmarks and laptops) or as an rclpy node through ``a2w.ros`` on a rig (DESIGN.md §3).
+benchmarks and laptops) or as an rclpy node through ``a2w.ros`` on a rig (docs/architecture.md §3).
 """
 
 from a2w.host.component import Component, NodeHandle

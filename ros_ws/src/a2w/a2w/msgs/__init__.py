@@ -13,7 +13,7 @@
 | ``episode`` | ``EpisodeEvent``, ``EpisodeEventKind`` | a2w_interfaces/msg/EpisodeEvent |
 | ``diagnostics`` | ``DiagnosticStatus``, ``DiagnosticLevel`` | diagnostic_msgs/DiagnosticArray |
 | ``sim`` | ``ClockTick`` | rosgraph_msgs/Clock |
-| | ``SimStatus``, ``FaultEvent`` | none yet (in-process host only) |
+| | ``SimStatus``, ``FaultEvent``, ``TaskFacts`` | none yet (in-process host only) |
 | ``services`` | ``SetControlModeRequest`` / ``Response``, ``RecoverRequest`` | a2w_interfaces/srv/* |
 | | ``StartPolicyRequest``, ``StopRequest``, ``Outcome`` | a2w_interfaces/srv/* |
 
@@ -21,6 +21,6 @@
 inputs and raise ``ValueError`` naming the offending field (``a2w.msgs.checks``), so a malformed
 message is rejected where it enters the system instead of moving an arm. Units are SI, stamps are
 float seconds on the component's clock, quaternions are ROS/SciPy order (x, y, z, w)
-(DESIGN.md §4). Arrays are stored read-only so a consumer cannot mutate what another consumer of
-the same message sees. Nothing here imports ROS or the rest of ``a2w``.
+(docs/architecture.md §5). Arrays are stored read-only so a consumer cannot mutate what another
+consumer of the same message sees. Nothing here imports ROS or the rest of ``a2w``.
 """

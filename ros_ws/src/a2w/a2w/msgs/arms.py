@@ -16,11 +16,11 @@ import numpy as np
 from a2w.msgs.checks import enum_member, finite_scalar, frozen_array
 from a2w.msgs.common import Pose
 
-ARM_NAMES: tuple[str, str] = ("left", "right")  # arm 0 is the left arm (DESIGN.md §4)
+ARM_NAMES: tuple[str, str] = ("left", "right")  # arm 0 is the left arm (docs/architecture.md §5)
 
 
 class ControlMode(str, enum.Enum):
-    """Who owns the arms (DESIGN.md §2). A change always passes through HOLD."""
+    """Who owns the arms (docs/architecture.md §7). A change always passes through HOLD."""
 
     IDLE = "idle"
     HOLD = "hold"

@@ -18,7 +18,7 @@ import numpy as np
 from a2w.msgs.checks import finite_scalar, frozen_array
 
 # The rig's views, the one definition the runtime and bench/ use. VIEW_NAMES is in release
-# view-id order: 0 = left wrist, 1 = right wrist, 2 = front (DESIGN.md §4); the models package
+# view-id order: 0 = left wrist, 1 = right wrist, 2 = front (docs/architecture.md §5); the models package
 # keeps its own ids (it does not import a2w) and a test checks that they agree.
 LEFT_WRIST = "left_wrist"
 RIGHT_WRIST = "right_wrist"

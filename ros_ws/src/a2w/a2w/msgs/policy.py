@@ -17,7 +17,7 @@ ACTION_DIM = 14  # per arm [dx, dy, dz, droll, dpitch, dyaw, gripper_open]
 class ActionChunk:
     """A chunk of A2World 14-D deltas and the absolute targets they compose to.
 
-    ``deltas``: (N, 14) float32, the model's output (DESIGN.md §4 action convention).
+    ``deltas``: (N, 14) float32, the model's output (docs/architecture.md §5 action convention).
     ``targets``: (N, 2, 8) float64, per step and arm ``[x, y, z, qx, qy, qz, qw, gripper_open]``,
     composed onto the measured TCP poses at ``obs_stamp`` (see ``a2w.actions.compose_chunk``).
     ``times``: (N,) execution time of each step on the clock, strictly increasing.

@@ -1,4 +1,4 @@
-"""The rclpy host: runs any component as a ROS 2 node (DESIGN.md §3). The only module, with
+"""The rclpy host: runs any component as a ROS 2 node (docs/architecture.md §3). The only module, with
 ``a2w.ros.main``, that imports rclpy.
 
 Semantics follow the in-process host (``a2w.host.host``), translated to rclpy:

@@ -1,5 +1,5 @@
 """The simulated rig: a MuJoCo dual-arm scene behind the same camera and arm interfaces as the
-real hardware (DESIGN.md §6).
+real hardware (docs/architecture.md §8).
 
 Importing this package sets ``MUJOCO_GL=osmesa`` when it is unset, before MuJoCo is imported, so
 offscreen rendering works on CPU-only machines (the Makefile exports the same default).

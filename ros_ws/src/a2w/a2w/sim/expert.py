@@ -7,7 +7,7 @@ as a world pre-step hook at exactly 30 Hz of sim time (every 20 physics steps): 
 min-jerk trajectory, converts it to each arm's base frame and calls ``RigBackend.command``, just
 as the policy or teleop path would. The recorded actions are the A2World 14-D deltas between
 consecutive commanded TCP poses (the first from the pose measured when the expert starts), with
-the absolute gripper opening (DESIGN.md §4).
+the absolute gripper opening (docs/architecture.md §5).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from a2w.sim.world import SimWorld
 
 log = logging.getLogger(__name__)
 
-ACTION_RATE = 30.0  # Hz (DESIGN.md §4)
+ACTION_RATE = 30.0  # Hz (docs/architecture.md §5)
 SETTLE_TIME = 0.2  # s of sim time before the expert starts, so objects come to rest
 TRAVEL_SPEED = 0.25  # m/s for free-space moves
 

@@ -7,7 +7,7 @@ freezes the node, the other arm or the watchdog (flexiv_facts.md §0.6, §4.1). 
 moves data: requests over a socket, targets through a shared slot (never blocks), states back.
 
 This is the one place where quaternions change order: the runtime is (x, y, z, w), the RDK
-(w, x, y, z) (flexiv_facts.md §0.5, DESIGN.md §4).
+(w, x, y, z) (flexiv_facts.md §0.5, docs/architecture.md §5).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ DEADBAND_M = 0.002  # width changes below this are not re-sent (2 mm, §3.1)
 
 
 def open_to_width(gripper_open: float, min_width: float, max_width: float) -> float:
-    """gripper_open in [0, 1] (1 = fully open, DESIGN.md §4) -> finger width (m)."""
+    """gripper_open in [0, 1] (1 = fully open, docs/architecture.md §5) -> finger width (m)."""
     g = min(max(float(gripper_open), 0.0), 1.0)
     return min_width + g * (max_width - min_width)
 
