@@ -83,7 +83,8 @@ def test_base_poses_come_from_a_backend_that_knows_them_and_from_the_parameters_
     assert "base_pose" not in RigBackend.__abstractmethods__ and "hold" not in dir(RigBackend)
     flexiv = FlexivRigBackend(FlexivParams(left_serial="Rizon4s-1", right_serial="Rizon4s-2"))
     assert flexiv.base_pose(0) is None and flexiv.base_pose(1) is None
-    # Real arms: the configured (calibrated) base poses.
+    # Real arms: the configured (calibrated) base poses. The gripper wiring is left unset, so the
+    # node's connect worker is refused before any RDK call (no Robot outside a network namespace).
     left, right = [0.1, 0.6, 0.0, 0.0, 0.0, -0.5], [0.1, -0.6, 0.0, 0.0, 0.0, 0.5]
     host = Host(diagnostics_period=0)
     try:

@@ -66,11 +66,11 @@ class PairResult:
 
 @dataclass
 class PairingStats:
-    """Running counts for diagnostics: accepted sets, rejections by reason, spreads."""
+    """Running counts for diagnostics: accepted sets and rejections by reason (each result
+    carries its own spread)."""
 
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=lambda: {r.value: 0 for r in RejectReason})
-    spreads: deque = field(default_factory=lambda: deque(maxlen=1024))
 
 
 def _fmt_stamps(stamps: dict[str, float], ref: float) -> str:
@@ -202,7 +202,6 @@ class FramePairer:
                 RejectReason.NOT_NEWER, spread,
                 f"best set (stamp {obs.stamp:.6f}) is not newer than {after:.6f}", stamps)
         self.stats.accepted += 1
-        self.stats.spreads.append(spread)
         return PairResult(obs, spread, None, "", stamps)
 
     def _reject(self, reason: RejectReason, spread: float, detail: str,
