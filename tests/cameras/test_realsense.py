@@ -58,7 +58,7 @@ def test_frame_content_stamp_number_metadata_and_intrinsics(rig) -> None:
         assert cap.frame.frame_number == 41 and cap.frame.serial == cam.serial
         assert cap.frame.stamp == pytest.approx(t0 / 1e3)  # global time passes through, in seconds
         np.testing.assert_array_equal(cap.frame.image, img)
-        assert cap.frame.frame_id == "left_wrist_color_optical_frame"
+        assert cap.frame.frame_id == "cam_left_wrist_color_optical_frame"
         assert cap.meta is not None
         assert cap.meta.domain == "global_time" and cap.meta.exposure_us == 3300
         assert cap.meta.device_stamp_ms == pytest.approx(t0)

@@ -24,6 +24,7 @@ from a2w.msgs.services import (
     StopRequest,
 )
 from a2w.msgs.sim import ClockTick
+from a2w.msgs.tf import FrameTransform, FrameTransforms
 from a2w.ros import codec
 from a2w.ros.codec import RosbagsKit
 from a2w.ros.interfaces import jazzy_typestore
@@ -73,6 +74,8 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
     DiagnosticStatus: lambda: DiagnosticStatus("/cameras/front", DiagnosticLevel.WARN, "slow",
                                                {"rate": "29.1", "drops": "3"}, STAMP),
     ClockTick: lambda: ClockTick(12.5),
+    FrameTransforms: lambda: FrameTransforms((FrameTransform("world", "left_base", _pose(), STAMP),
+                                              FrameTransform("left_base", "left_link1", _pose(), STAMP))),
 }
 
 SERVICE_EXAMPLES: dict[type, tuple[Any, Any]] = {
@@ -104,6 +107,10 @@ def _assert_same(a: Any, b: Any, path: str = "") -> None:
         assert type(a) is type(b), path
         for name in a.__dataclass_fields__:
             _assert_same(getattr(a, name), getattr(b, name), f"{path}.{name}")
+    elif isinstance(a, tuple) and isinstance(b, tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{path}[{i}]")
     elif isinstance(a, float):
         assert math.isclose(a, b, abs_tol=1e-6), f"{path}: {a} != {b}"
     else:

@@ -12,6 +12,7 @@
 | ``policy`` | ``ActionChunk``, ``ACTION_DIM`` | a2w_interfaces/msg/ActionChunk |
 | ``episode`` | ``EpisodeEvent``, ``EpisodeEventKind`` | a2w_interfaces/msg/EpisodeEvent |
 | ``diagnostics`` | ``DiagnosticStatus``, ``DiagnosticLevel`` | diagnostic_msgs/DiagnosticArray |
+| ``tf`` | ``FrameTransform``, ``FrameTransforms`` (frame ids: ``a2w.frames``) | tf2_msgs/TFMessage |
 | ``sim`` | ``ClockTick`` | rosgraph_msgs/Clock |
 | | ``SimStatus``, ``FaultEvent``, ``TaskFacts`` | none yet (in-process host only) |
 | ``services`` | ``SetControlModeRequest`` / ``Response``, ``RecoverRequest`` | a2w_interfaces/srv/* |

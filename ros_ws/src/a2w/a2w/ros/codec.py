@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import abc
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from a2w import frames
 from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 from a2w.msgs.common import Pose
@@ -39,6 +39,7 @@ from a2w.msgs.services import (
     StopRequest,
 )
 from a2w.msgs.sim import ClockTick
+from a2w.msgs.tf import FrameTransform, FrameTransforms
 
 IFACE = "a2w_interfaces"
 
@@ -167,20 +168,35 @@ def encode_wrench_stamped(kit: MessageKit, wrench: np.ndarray, stamp: float, fra
                    wrench=encode_wrench(kit, wrench))
 
 
+def encode_transform(kit: MessageKit, t: FrameTransform) -> Any:
+    p, q = t.pose.position, t.pose.quaternion
+    vec = "geometry_msgs/msg/Vector3"
+    return kit.new(
+        "geometry_msgs/msg/TransformStamped", header=header(kit, t.stamp, t.parent), child_frame_id=t.child,
+        transform=kit.new(
+            "geometry_msgs/msg/Transform",
+            translation=kit.new(vec, x=float(p[0]), y=float(p[1]), z=float(p[2])),
+            rotation=kit.new("geometry_msgs/msg/Quaternion", x=float(q[0]), y=float(q[1]), z=float(q[2]),
+                             w=float(q[3]))),
+    )
+
+
+def decode_transform(msg: Any) -> FrameTransform:
+    tr, q = msg.transform.translation, msg.transform.rotation
+    return FrameTransform(str(msg.header.frame_id), str(msg.child_frame_id),
+                          Pose(np.array([tr.x, tr.y, tr.z]), np.array([q.x, q.y, q.z, q.w])),
+                          from_time(msg.header.stamp))
+
+
+def encode_tf(kit: MessageKit, tfs: FrameTransforms) -> Any:
+    return kit.new("tf2_msgs/msg/TFMessage", transforms=[encode_transform(kit, t) for t in tfs.transforms])
+
+
+def decode_tf(msg: Any) -> FrameTransforms:
+    return FrameTransforms(tuple(decode_transform(t) for t in msg.transforms))
+
+
 # -- cameras --------------------------------------------------------------------------------
-_OPTICAL = re.compile(r"^(?:cam_)?(?P<view>.+?)_color_optical_frame$")
-
-
-def optical_frame_id(view: str) -> str:
-    """realsense-ros style frame id for a view (ros2_facts.md §1.1: ``<camera_name>_color_optical_frame``)."""
-    return f"cam_{view}_color_optical_frame"
-
-
-def view_from_frame_id(frame_id: str) -> str:
-    m = _OPTICAL.match(frame_id)
-    return m.group("view") if m else frame_id
-
-
 def encode_camera_info(kit: MessageKit, intr: CameraIntrinsics, stamp: float, frame_id: str) -> Any:
     k = intr.matrix
     p = np.zeros((3, 4))
@@ -219,7 +235,7 @@ def encode_image(kit: MessageKit, frame: CameraFrame) -> Any:
     h, w = img.shape[:2]
     return kit.new(
         "sensor_msgs/msg/Image",
-        header=header(kit, frame.stamp, frame.frame_id or optical_frame_id(frame.view)),
+        header=header(kit, frame.stamp, frame.frame_id or frames.optical_frame(frame.view)),
         height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
         data=kit.seq(img, np.uint8),
     )
@@ -249,7 +265,7 @@ def decode_image(msg: Any, view: str | None = None,
         img = np.ascontiguousarray(img[:, :, ::-1])
     frame_id = str(msg.header.frame_id)
     return CameraFrame(
-        view=view or view_from_frame_id(frame_id) or "camera",
+        view=view or frames.view_of_optical_frame(frame_id) or frame_id or "camera",
         image=img, stamp=from_time(msg.header.stamp), intrinsics=intrinsics, frame_id=frame_id,
     )
 
@@ -515,6 +531,7 @@ for _c in (
     TopicCodec(DiagnosticStatus, "diagnostic_msgs/msg/DiagnosticArray",
                lambda k, s: encode_diagnostics(k, [s]), decode_diagnostics),
     TopicCodec(ClockTick, "rosgraph_msgs/msg/Clock", encode_clock, _one(decode_clock)),
+    TopicCodec(FrameTransforms, "tf2_msgs/msg/TFMessage", encode_tf, _one(decode_tf)),
 ):
     register_topic(_c)
 

@@ -49,6 +49,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from a2w import frames
 from a2w.clock import MAX_SIM_CLOCK_JUMP, Clock, MonotonicClock, PeriodStats
 from a2w.host.bookkeeping import HostedNode, RunControl, describe_clock_jump
 from a2w.host.component import Component, Publisher, ServiceClient, Timer
@@ -190,7 +191,7 @@ class _Publisher(Publisher):
             raise TypeError(f"topic {self.topic}: expected {self.msg_type.__name__}, got {type(msg).__name__}")
         self._pub.publish(self._codec.encode(KIT, msg))
         if self._info is not None and msg.intrinsics is not None:
-            frame_id = msg.frame_id or codec.optical_frame_id(msg.view)
+            frame_id = msg.frame_id or frames.optical_frame(msg.view)
             self._info.publish(codec.encode_camera_info(KIT, msg.intrinsics, msg.stamp, frame_id))
 
 

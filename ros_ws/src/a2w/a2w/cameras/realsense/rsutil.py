@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pyrealsense2 as rs
 
+from a2w import frames
 from a2w.cameras.source import (
     CameraConfig,
     CameraError,
@@ -309,7 +310,7 @@ class RsCaptureBase(CameraSource, abc.ABC):
         stamp = self._stamp(dev_ms, domain)
         number = int(color.get_frame_number())
         frame = CameraFrame(self.view, img, stamp, self._intrinsics, depth_m, number, self.serial,
-                            f"{self.view}_color_optical_frame")
+                            frames.optical_frame(self.view))
         meta = FrameMetadata(self.view, self.serial, number, stamp, dev_ms, domain, arrival,
                              _meta(color, rs.frame_metadata_value.actual_exposure),
                              _meta(color, rs.frame_metadata_value.gain_level))

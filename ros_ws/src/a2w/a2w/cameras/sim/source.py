@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from a2w import frames
 from a2w.cameras.source import CameraConfig, CameraError, CameraNotFound, CameraSource, CameraStateError, CameraTimeout
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
 from a2w.sim.world import DEFAULT_WORLD, VIEW_CAMERAS, SimWorld, get_world
@@ -89,7 +90,7 @@ class SimCameraSource(CameraSource):
             self._latest = CameraFrame(
                 view=self.view, image=image, stamp=stamp, intrinsics=self._intrinsics,
                 frame_number=self._count, serial=self.serial,
-                frame_id=f"{self.view}_color_optical_frame")
+                frame_id=frames.optical_frame(self.view))
             self._cond.notify_all()
 
     def latest(self) -> CameraFrame | None:
