@@ -24,7 +24,7 @@ from a2w.msgs.services import (
     StopRequest,
 )
 from a2w.msgs.sim import ClockTick
-from a2w.msgs.tf import FrameTransform, FrameTransforms
+from a2w.msgs.tf import FrameTransform, FrameTransforms, RobotDescription
 from a2w.ros import codec
 from a2w.ros.codec import RosbagsKit
 from a2w.ros.interfaces import jazzy_typestore
@@ -76,6 +76,7 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
     ClockTick: lambda: ClockTick(12.5),
     FrameTransforms: lambda: FrameTransforms((FrameTransform("world", "left_base", _pose(), STAMP),
                                               FrameTransform("left_base", "left_link1", _pose(), STAMP))),
+    RobotDescription: lambda: RobotDescription('<?xml version="1.0"?><robot name="rig"><link name="world"/></robot>'),
 }
 
 SERVICE_EXAMPLES: dict[type, tuple[Any, Any]] = {

@@ -43,12 +43,11 @@ def data_files() -> list[tuple[str, list[str]]]:
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ]
-    # Launch files and their parameter YAML live at the repository root (launch/), shared with
-    # the in-process runner; install them so $(find-pkg-share a2w)/launch/... resolves on a rig.
-    launch = HERE.parents[2] / "launch"
-    found = sorted(os.path.relpath(p, HERE) for p in launch.glob("*") if p.suffix in (".xml", ".yaml"))
-    if found:
-        files.append((f"share/{PACKAGE}/launch", found))
+    # Launch files and their parameter YAML live in the package (the repository's launch/ links
+    # here), so $(find-pkg-share a2w)/launch/... resolves on a rig, also when ros_ws is built alone.
+    for folder in sorted({p.parent for p in (HERE / "launch").rglob("*") if p.suffix in (".xml", ".yaml")}):
+        found = sorted(os.path.relpath(p, HERE) for p in folder.glob("*") if p.suffix in (".xml", ".yaml"))
+        files.append((f"share/{PACKAGE}/{os.path.relpath(folder, HERE)}", found))
     return files
 
 

@@ -13,6 +13,7 @@
 | ``episode`` | ``EpisodeEvent``, ``EpisodeEventKind`` | a2w_interfaces/msg/EpisodeEvent |
 | ``diagnostics`` | ``DiagnosticStatus``, ``DiagnosticLevel`` | diagnostic_msgs/DiagnosticArray |
 | ``tf`` | ``FrameTransform``, ``FrameTransforms`` (frame ids: ``a2w.frames``) | tf2_msgs/TFMessage |
+| | ``RobotDescription`` | std_msgs/String (``/robot_description``) |
 | ``sim`` | ``ClockTick`` | rosgraph_msgs/Clock |
 | | ``SimStatus``, ``FaultEvent``, ``TaskFacts`` | none yet (in-process host only) |
 | ``services`` | ``SetControlModeRequest`` / ``Response``, ``RecoverRequest`` | a2w_interfaces/srv/* |

@@ -44,3 +44,15 @@ class FrameTransforms:
         if not items or not all(isinstance(t, FrameTransform) for t in items):
             raise ValueError("transforms: must be one or more FrameTransform")
         object.__setattr__(self, "transforms", items)
+
+
+@dataclass(frozen=True)
+class RobotDescription:
+    """The rig's URDF as text, published latched on ``/robot_description`` (std_msgs/String, as
+    robot_state_publisher does) for RViz and Foxglove."""
+
+    urdf: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.urdf, str) or "<robot" not in self.urdf:
+            raise ValueError("urdf: must be the text of a URDF <robot> document")

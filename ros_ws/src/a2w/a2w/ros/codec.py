@@ -39,7 +39,7 @@ from a2w.msgs.services import (
     StopRequest,
 )
 from a2w.msgs.sim import ClockTick
-from a2w.msgs.tf import FrameTransform, FrameTransforms
+from a2w.msgs.tf import FrameTransform, FrameTransforms, RobotDescription
 
 IFACE = "a2w_interfaces"
 
@@ -532,6 +532,8 @@ for _c in (
                lambda k, s: encode_diagnostics(k, [s]), decode_diagnostics),
     TopicCodec(ClockTick, "rosgraph_msgs/msg/Clock", encode_clock, _one(decode_clock)),
     TopicCodec(FrameTransforms, "tf2_msgs/msg/TFMessage", encode_tf, _one(decode_tf)),
+    TopicCodec(RobotDescription, "std_msgs/msg/String", lambda k, d: k.new("std_msgs/msg/String", data=d.urdf),
+               _one(lambda m: RobotDescription(str(m.data)))),
 ):
     register_topic(_c)
 
