@@ -148,14 +148,36 @@ def _mjcf_quat(rpy: Sequence[float]) -> np.ndarray:
     return xyzw_to_wxyz(rpy_to_quaternion(rpy))
 
 
-def _xyaxes(forward: np.ndarray, right: np.ndarray) -> str:
-    """MuJoCo camera ``xyaxes`` for a camera looking along ``forward`` with image +x ``right``."""
+def camera_axes(forward: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Rotation (columns: the camera's x, y, z) of a MuJoCo camera looking along ``forward`` with
+    image +x ``right``: MuJoCo cameras look along their -z with +y up."""
     f = forward / np.linalg.norm(forward)
-    z = -f  # MuJoCo cameras look along their -z
+    z = -f
     x = right - np.dot(right, f) * f
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
-    return _v(np.concatenate([x, y]))
+    return np.column_stack([x, y, z])
+
+
+def front_camera_mount(cfg: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Position and ``camera_axes`` of the front camera in the table frame (the MJCF's and the
+    URDF's, a2w.description)."""
+    pos = np.asarray(cfg.front_pos, dtype=float)
+    forward = np.asarray(cfg.front_target, dtype=float) - pos
+    return pos, camera_axes(forward, np.cross(forward, [0.0, 0.0, 1.0]))
+
+
+def wrist_camera_mount(cfg: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Position and ``camera_axes`` of a wrist camera in its arm's flange frame: off the tool axis
+    across the finger travel, aimed at the tool axis, the fingers in the lower image."""
+    pos = np.array([cfg.wrist_offset, 0.0, cfg.wrist_standoff])
+    forward = np.array([0.0, 0.0, cfg.wrist_aim]) - pos
+    return pos, camera_axes(forward, np.array([0.0, 1.0, 0.0]))
+
+
+def _xyaxes(axes: np.ndarray) -> str:
+    """MuJoCo camera ``xyaxes`` of a ``camera_axes`` rotation."""
+    return _v(np.concatenate([axes[:, 0], axes[:, 1]]))
 
 
 def _link_geoms(prefix: str, i: int, end: Sequence[float], group: tuple[int, int]) -> str:
@@ -190,10 +212,8 @@ def _gripper(prefix: str, cfg: SceneConfig, group: tuple[int, int]) -> str:
               contype="{ct}" conaffinity="{ca}" priority="1" condim="4" friction="1.0 0.02 0.0002"
               solref="0.004 1" solimp="0.95 0.99 0.001" material="pad"/>
       </body>""")
-    # Wrist camera: off the tool axis across the finger travel, aimed at the tool axis.
-    cam_pos = np.array([cfg.wrist_offset, 0.0, cfg.wrist_standoff])
-    forward = np.array([0.0, 0.0, cfg.wrist_aim]) - cam_pos
-    xy = _xyaxes(forward, np.array([0.0, 1.0, 0.0]))  # fingers in the lower image
+    cam_pos, cam_axes = wrist_camera_mount(cfg)
+    xy = _xyaxes(cam_axes)
     fovy = fovy_for(cfg.wrist_f_px)
     return f"""
       <site name="{prefix}ft_site" pos="0 0 0" size="0.005" group="4"/>
@@ -268,8 +288,7 @@ def _task_objects(task: str) -> str:
 def build_mjcf(cfg: SceneConfig) -> str:
     """The scene as an MJCF string."""
     ct_w, ca_w = _CT["world"]
-    front_fwd = np.array(cfg.front_target) - np.array(cfg.front_pos)
-    front_xy = _xyaxes(front_fwd, np.cross(front_fwd, [0.0, 0.0, 1.0]))
+    front_xy = _xyaxes(front_camera_mount(cfg)[1])
     markers = "".join(
         f'<geom name="marker/{m.name}" type="sphere" size="{m.radius}" pos="{_v(m.pos)}" '
         f'rgba="{_v(m.rgba)}" contype="0" conaffinity="0"/>' for m in cfg.markers)
