@@ -99,6 +99,36 @@ ERRORS = [
     ("<launch><node pkg='a2w' exec='ticker'><arg name='a'/></node></launch>", "arg", "not supported inside <node>"),
     ("<launch><node pkg='a2w' exec='ticker'>", "launch", "malformed XML"),
     ("<root/>", "root", "must be <launch>"),
+    # containers: only a2w's, holding composable nodes only; on_exit as launch's XML frontend takes it
+    ("<launch><node_container pkg='a2w' exec='ticker' name='c'/></launch>", "node_container",
+     "cannot host a2w components"),
+    ("<launch><node_container pkg='rclcpp_components' exec='component_container' name='c'/></launch>",
+     "node_container", "cannot host a2w components"),
+    ("<launch><node_container pkg='a2w' exec='component_container'/></launch>", "node_container",
+     "missing required attribute 'name'"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c'><node pkg='a2w' exec='ticker'/>"
+     "</node_container></launch>", "node", "not supported inside <node_container>"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c'><param name='a' value='1'/>"
+     "</node_container></launch>", "param", "not supported inside <node_container>"),
+    ("<launch><composable_node pkg='a2w' plugin='ticker'/></launch>", "composable_node", "not supported inside"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c'>"
+     "<composable_node pkg='a2w' plugin='nope'/></node_container></launch>", "composable_node",
+     "unknown executable 'nope'"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c'>"
+     "<composable_node pkg='a2w' plugin='tests.probe_components:Nope'/></node_container></launch>",
+     "composable_node", "Nope"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c'>"
+     "<composable_node pkg='other' plugin='ticker'/></node_container></launch>", "composable_node",
+     "unknown package"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c'><composable_node pkg='a2w' "
+     "plugin='ticker'><extra_arg name='use_intra_process_comms' value='true'/></composable_node>"
+     "</node_container></launch>", "extra_arg", "not supported in the supported launch subset"),
+    ("<launch><node pkg='a2w' exec='ticker' on_exit='restart'/></launch>", "node", "on_exit must be 'shutdown'"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c' on_exit='respawn'/></launch>",
+     "node_container", "on_exit must be 'shutdown'"),
+    ("<launch><fail_on_node_error code='1'/></launch>", "fail_on_node_error", "unsupported attribute"),
+    ("<launch><node pkg='a2w' exec='ticker'><fail_on_node_error/></node></launch>", "fail_on_node_error",
+     "not supported inside <node>"),
 ]
 
 
@@ -111,6 +141,42 @@ def test_error_paths_name_file_line_and_tag(tmp_path, body, tag, msg):
     if tag != "launch" or "malformed" in msg:
         assert "main.launch.xml:" in text
     assert f"<{tag}>" in text
+
+
+def test_container_composable_nodes_are_nodes_of_the_run(tmp_path):
+    write(tmp_path, "params.yaml", """
+        /**:
+          ros__parameters:
+            gain: 1.0
+        /robot/sink:
+          ros__parameters:
+            topic: /from_file
+    """)
+    res = load(tmp_path, """
+        <launch>
+          <arg name="with_sink" default="true"/>
+          <fail_on_node_error/>
+          <push-ros-namespace namespace="robot"/>
+          <node_container pkg="a2w" exec="component_container" name="box" namespace="/" on_exit="shutdown">
+            <composable_node pkg="a2w" plugin="ticker" name="first">
+              <param name="period" value="0.5"/>
+              <remap from="ticks" to="/out"/>
+            </composable_node>
+            <composable_node pkg="a2w" plugin="tests.probe_components:Collector" name="sink"
+                             if="$(var with_sink)">
+              <param from="$(dirname)/params.yaml"/>
+            </composable_node>
+            <composable_node pkg="a2w" plugin="ticker" name="never" unless="$(var with_sink)"/>
+          </node_container>
+          <node pkg="a2w" exec="ticker" name="after" on_exit="shutdown"/>
+        </launch>
+    """)
+    from tests.probe_components import Collector, Ticker
+    # Load order is file order; a composable node's namespace is the pushed one, as in launch_ros.
+    assert [(s.namespace, s.name, s.component) for s in res.nodes] == [
+        ("/robot", "first", Ticker), ("/robot", "sink", Collector), ("/robot", "after", Ticker)]
+    assert res.nodes[0].params == {"period": 0.5} and res.nodes[0].remaps == {"ticks": "/out"}
+    assert res.nodes[1].params == {"gain": 1.0, "topic": "/from_file"}
 
 
 def test_error_line_number(tmp_path):

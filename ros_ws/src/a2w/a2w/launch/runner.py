@@ -1,11 +1,19 @@
 """Interpret the subset of ROS 2 XML launch we use, giving the nodes to run.
 
 The subset (ros2_facts.md §5): ``launch``, ``arg``, ``let``, ``include`` (with ``arg``),
-``group`` (``scoped``), ``push-ros-namespace`` / ``push_ros_namespace``, and ``node`` with
-``param`` (``name``/``value`` or ``from``) and ``remap``; ``if``/``unless`` on every action;
-substitutions from ``a2w.launch.substitutions``. Anything else is a ``LaunchError`` naming the
-file, line and tag, so a file that passes here is a file ``ros2 launch`` accepts on a rig.
-``node pkg=... exec=...`` resolves through ``a2w.nodes``, the table ament_python installs.
+``group`` (``scoped``), ``push-ros-namespace`` / ``push_ros_namespace``, ``node`` with
+``param`` (``name``/``value`` or ``from``) and ``remap``, ``node_container`` holding
+``composable_node``s (same children as ``node``), and ``fail_on_node_error`` (a2w's launch
+extension, ``a2w.launch.ros_extension``); ``if``/``unless`` on every action; ``on_exit="shutdown"``
+on nodes and containers; substitutions from ``a2w.launch.substitutions``. Anything else is a
+``LaunchError`` naming the file, line and tag, so a file that passes here is a file ``ros2 launch``
+accepts on a rig. ``node pkg=... exec=...`` and ``composable_node pkg=... plugin=...`` resolve
+through ``a2w.nodes``, the table ament_python installs.
+
+In one process a container is only a grouping: its composable nodes become nodes of the run, as
+they share one process under ``ros2 launch`` too (``a2w.ros.container``). ``on_exit="shutdown"``
+and ``fail_on_node_error`` are what this runner does anyway: the first component that stops the
+run ends all of it, and its exit code is the run's (docs/architecture.md §9).
 
 A launch file is input: include loops, deep nesting, include fan-out, entity or alias expansion
 and oversized files are refused with a ``LaunchError`` too, so evaluation ends in bounded time.
@@ -29,6 +37,7 @@ from a2w.host.host import NodeSpec
 from a2w.host.names import join_namespace
 from a2w.host.params import MAX_PARAM_FILE_BYTES, RefusedYaml, load_param_file, load_yaml
 from a2w.launch.substitutions import Context, SubstitutionError, parse_bool, substitute
+from a2w.ros.main import load_component  # ROS-free; the container loads plugins with it too
 
 REPO_ROOT = Path(__file__).resolve().parents[5]
 
@@ -49,13 +58,22 @@ _ALLOWED: dict[str, set[str]] = {
     "group": {"scoped"},
     "push-ros-namespace": {"namespace"},
     "push_ros_namespace": {"namespace"},
-    "node": {"pkg", "exec", "name", "namespace", "output"},
+    "node": {"pkg", "exec", "name", "namespace", "output", "on_exit"},
+    # The container's own node has no parameters; under ros2 launch it must be a2w's
+    # component_container (Python has no rclcpp_components).
+    "node_container": {"pkg", "exec", "name", "namespace", "output", "on_exit"},
+    "composable_node": {"pkg", "plugin", "name", "namespace"},
+    "fail_on_node_error": set(),
     "param": {"name", "value", "from"},
     "remap": {"from", "to"},
 }
-_ACTIONS = {"arg", "let", "include", "group", "push-ros-namespace", "push_ros_namespace", "node"}
+_ACTIONS = {"arg", "let", "include", "group", "push-ros-namespace", "push_ros_namespace", "node",
+            "node_container", "fail_on_node_error"}
 _CHILDREN = {"launch": _ACTIONS, "group": _ACTIONS, "include": {"arg"}, "node": {"param", "remap"},
+             "node_container": {"composable_node"}, "composable_node": {"param", "remap"},
              "param": {"param"}}
+# What a node_container must run: the only container that hosts a2w components.
+CONTAINER = (node_registry.PACKAGE, "component_container")
 
 
 class LaunchError(ValueError):
@@ -217,7 +235,8 @@ class LaunchRunner:
         if el.tag not in _ALLOWED or el.tag not in allowed_children:
             where = f"inside <{parent}>" if el.tag in _ALLOWED else "in the supported launch subset"
             raise LaunchError(path, el.line, el.tag, f"tag not supported {where}")
-        extra = set(el.attrs) - _ALLOWED[el.tag] - ({"if", "unless"} if el.tag in _ACTIONS else set())
+        conditional = el.tag in _ACTIONS or el.tag == "composable_node"
+        extra = set(el.attrs) - _ALLOWED[el.tag] - ({"if", "unless"} if conditional else set())
         if extra:
             raise LaunchError(path, el.line, el.tag, f"unsupported attribute(s) {sorted(extra)}")
 
@@ -281,7 +300,32 @@ class LaunchRunner:
             elif tag == "include":
                 self._include(el, path, scope, nodes)
             elif tag == "node":
+                self._on_exit(el, path, scope)
                 nodes.append(self._node(el, path, scope))
+            elif tag == "node_container":
+                self._container(el, path, scope, nodes)
+            # fail_on_node_error: nothing to evaluate (see the module docstring)
+
+    def _on_exit(self, el: Element, path: Path, scope: _Scope) -> None:
+        if "on_exit" in el.attrs:
+            value = self._sub(el, path, scope, el.attrs["on_exit"])
+            if value != "shutdown":  # the only value launch's XML frontend accepts
+                raise LaunchError(path, el.line, el.tag, f"on_exit must be 'shutdown', got {value!r}")
+
+    def _container(self, el: Element, path: Path, scope: _Scope, nodes: list[NodeSpec]) -> None:
+        self._on_exit(el, path, scope)
+        pkg = self._sub(el, path, scope, self._req(el, path, "pkg"))
+        exe = self._sub(el, path, scope, self._req(el, path, "exec"))
+        self._req(el, path, "name")  # launch_ros needs it to find the container's services
+        if (pkg, exe) != CONTAINER:
+            raise LaunchError(path, el.line, el.tag,
+                              f"container {pkg}/{exe} cannot host a2w components; use pkg={CONTAINER[0]!r} "
+                              f"exec={CONTAINER[1]!r}")
+        for child in el.children:
+            self._spend(scope, (path, child.line, child.tag), "elements", 1)
+            self._check(child, path, "node_container")
+            if self._enabled(child, path, scope):
+                nodes.append(self._node(child, path, scope))
 
     def _include(self, el: Element, path: Path, scope: _Scope, nodes: list[NodeSpec]) -> None:
         where = (path, el.line, "include")
@@ -316,22 +360,23 @@ class LaunchRunner:
                               f"{target.name} declares no argument(s) {unknown}; declared: {sorted(declared)}")
 
     def _node(self, el: Element, path: Path, scope: _Scope) -> NodeSpec:
+        """A ``node`` or ``composable_node`` (whose ``plugin`` is what ``exec`` is to a node)."""
         pkg = self._sub(el, path, scope, self._req(el, path, "pkg"))
-        exe = self._sub(el, path, scope, self._req(el, path, "exec"))
+        exe = self._sub(el, path, scope, self._req(el, path, "exec" if el.tag == "node" else "plugin"))
         if pkg != node_registry.PACKAGE:
-            raise LaunchError(path, el.line, "node",
+            raise LaunchError(path, el.line, el.tag,
                               f"unknown package {pkg!r}; this runner knows {node_registry.PACKAGE!r}")
         try:
-            component = node_registry.load(exe)
-        except (LookupError, ImportError, TypeError) as exc:
-            raise LaunchError(path, el.line, "node", str(exc)) from None
+            component = node_registry.load(exe) if el.tag == "node" else load_component(exe)
+        except (LookupError, ImportError, TypeError, AttributeError) as exc:
+            raise LaunchError(path, el.line, el.tag, str(exc)) from None
         name = self._sub(el, path, scope, el.attrs.get("name", exe))
         ns = join_namespace(scope.namespace, self._sub(el, path, scope, el.attrs.get("namespace", "")))
         fqn = join_namespace(ns, name)
         params: dict[str, Any] = {}
         remaps: dict[str, str] = {}
         for child in el.children:
-            self._check(child, path, "node")
+            self._check(child, path, el.tag)
             if child.tag == "remap":
                 remaps[self._sub(child, path, scope, self._req(child, path, "from"))] = \
                     self._sub(child, path, scope, self._req(child, path, "to"))
