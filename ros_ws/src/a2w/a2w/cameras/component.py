@@ -3,11 +3,18 @@
 Per view ``<prefix>/<view>/...`` (realsense-ros topic names, ros2_facts.md §1.1, with
 ``camera_namespace`` = cameras and ``camera_name`` = the view):
 
-* ``color/image_raw`` (CameraFrame, sensor QoS; carries aligned depth too when enabled)
-* ``color/camera_info`` (CameraIntrinsics, sensor QoS)
+* ``color/image_raw`` (CameraFrame; carries its intrinsics, and aligned depth too when enabled).
+  On ROS the host publishes one ``color/camera_info`` (sensor_msgs/CameraInfo) next to each image,
+  with the image's stamp and frame id (``a2w.ros.codec``); in-process, consumers read
+  ``CameraFrame.intrinsics``, so the node publishes no camera_info of its own.
 * ``color/metadata`` (FrameMetadata: device stamp, domain, exposure; reliable, as realsense-ros's
   info QoS) when the driver provides it
 * ``aligned_depth_to_color/image_raw`` (DepthFrame) when ``enable_depth``
+
+Images (and so camera_info) and depth are published reliable, keep-last 1, as realsense-ros does by
+default and RViz's Image display and rqt_image_view subscribe; ``image_qos: best_effort`` publishes
+them best-effort instead (what a lossy link wants). Our own subscribers use best-effort depth 1,
+which matches either.
 
 plus one DiagnosticStatus per camera on ``/diagnostics`` (rate, drops, stamp jitter, faults).
 
@@ -40,13 +47,12 @@ from a2w.cameras.stats import StreamStats
 from a2w.clock import Clock
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
-from a2w.host.qos import QoS
+from a2w.host.qos import QoS, Reliability
 from a2w.msgs.cameras import (
     FRONT,
     LEFT_WRIST,
     RIGHT_WRIST,
     CameraFrame,
-    CameraIntrinsics,
     DepthFrame,
     FrameMetadata,
 )
@@ -65,6 +71,9 @@ class CameraParams(Params):
     height: int = param(480, "colour height (px)", low=1)
     fps: float = param(30.0, "frame rate", low=1.0, high=300.0)
     enable_depth: bool = param(False, "also stream depth aligned to colour")
+    image_qos: str = param("reliable", "reliability of the image, camera_info and depth publishers: "
+                                       "reliable (realsense-ros's default, what RViz expects) or best_effort",
+                           choices=("reliable", "best_effort"))
     topic_prefix: str = param("/cameras", "topics are <prefix>/<view>/color/...")
     frame_timeout: float = param(1.0, "seconds without a frame before a camera counts as stopped",
                                  low=0.05)
@@ -148,7 +157,9 @@ class CameraComponent(Component):
                    for i, view in enumerate(p.views)]
         self.cameras: list[_Camera] = []
         prefix = p.topic_prefix.rstrip("/")
-        sensor = QoS.sensor()
+        # Keep-last 1 either way: a late image is worth nothing, and a reliable writer with one
+        # slot never holds frames back for a slow reader.
+        image_qos = QoS(Reliability(p.image_qos), 1)
         # Two nodes streaming one view interleave their frames on one topic, and consumers cannot
         # tell: refuse to start next to a node that already publishes one of our image topics.
         for view, source in zip(p.views, sources):
@@ -159,12 +170,11 @@ class CameraComponent(Component):
             cam = _Camera(view, source, StreamStats(p.fps))
             base = f"{prefix}/{view}"
             cam.image_topic = f"{base}/color/image_raw"
-            cam.pubs["image"] = node.create_publisher(cam.image_topic, CameraFrame, sensor)
-            cam.pubs["info"] = node.create_publisher(f"{base}/color/camera_info", CameraIntrinsics, sensor)
+            cam.pubs["image"] = node.create_publisher(cam.image_topic, CameraFrame, image_qos)
             cam.pubs["meta"] = node.create_publisher(f"{base}/color/metadata", FrameMetadata, QoS.reliable(10))
             if p.enable_depth:
                 cam.pubs["depth"] = node.create_publisher(
-                    f"{base}/aligned_depth_to_color/image_raw", DepthFrame, sensor)
+                    f"{base}/aligned_depth_to_color/image_raw", DepthFrame, image_qos)
             self.cameras.append(cam)
         self._diag = node.create_publisher("/diagnostics", DiagnosticStatus, QoS.reliable(50))
         node.create_timer(p.diagnostics_period, self._publish_diagnostics)
@@ -210,8 +220,6 @@ class CameraComponent(Component):
         arrival = cap.meta.arrival if cap.meta is not None else time.time()
         cam.stats.update(f.frame_number, f.stamp, arrival)
         cam.pubs["image"].publish(f)
-        if f.intrinsics is not None:
-            cam.pubs["info"].publish(f.intrinsics)
         if cap.meta is not None:
             cam.exposure_us = cap.meta.exposure_us
             cam.pubs["meta"].publish(cap.meta)

@@ -1,15 +1,15 @@
 """Messages of the arms: measured state, targets, who owns them, and the arm node's status.
 
-ROS mirrors: ``ArmState``, ``RigState``, ``ArmTarget``, ``RigTarget`` -> a2w_interfaces/msg/*;
-``JointStates`` follows sensor_msgs/JointState and ``ArmsStatus`` is the latched summary a monitor
-shows; neither has a ROS mapping yet (in-process host only).
+ROS mirrors (``a2w.ros.codec``): ``RigState`` (with its two ``ArmState``), ``ArmTarget``,
+``RigTarget`` -> a2w_interfaces/msg/*; ``JointStates`` -> sensor_msgs/JointState (``/joint_states``);
+``ArmsStatus``, the latched summary a monitor shows -> a2w_interfaces/msg/ArmsStatus. An ``ArmState``
+travels only inside a ``RigState``, which names each arm's base frame.
 """
 
 from __future__ import annotations
 
 import enum
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -137,26 +137,47 @@ class JointStates:
     stamp: float
 
     def __post_init__(self) -> None:
-        n = len(self.names)
-        for f in ("position", "velocity"):
-            a = np.array(getattr(self, f), dtype=np.float64)
-            if a.shape != (n,):
-                raise ValueError(f"{f}: shape must be ({n},), got {a.shape}")
-            a.flags.writeable = False
-            object.__setattr__(self, f, a)
-        object.__setattr__(self, "names", tuple(str(x) for x in self.names))
-        if not math.isfinite(float(self.stamp)):
-            raise ValueError("stamp: must be finite")
+        names = tuple(self.names)
+        if not all(isinstance(x, str) and x for x in names):
+            raise ValueError(f"names: must be non-empty strings, got {names!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"names: duplicate joint names in {names!r}")
+        object.__setattr__(self, "names", names)
+        n = len(names)
+        object.__setattr__(self, "position", frozen_array("position", self.position, shape=(n,), dtype=np.float64))
+        # NaN velocities: a publisher that does not measure them (JointState allows an empty list).
+        object.__setattr__(self, "velocity", frozen_array("velocity", self.velocity, shape=(n,), dtype=np.float64,
+                                                          finite=False))
+        object.__setattr__(self, "stamp", finite_scalar("stamp", self.stamp))
+
+
+def _strings(name: str, value: object) -> tuple[str, ...]:
+    items = tuple(value)  # type: ignore[call-overload]
+    if not all(isinstance(x, str) for x in items):
+        raise ValueError(f"{name}: must be strings, got {items!r}")
+    return items
 
 
 @dataclass(frozen=True)
 class ArmsStatus:
+    """The arm node's summary, latched on /arms/status (what a monitor shows)."""
+
     mode: ControlMode
-    motion: str  # stopped | holding | streaming | faulted | recovering | connecting
+    motion: str  # connecting | stopped | holding | streaming | faulted | recovering | disconnected
     message: str  # the last notable event, with its reason
     faults: tuple[str, ...] = ()  # current faults, "<arm>: <kind>: <robot text>"
     stamp: float = 0.0
     recovery_ok: bool | None = None  # result of the last recovery (None while none finished)
     owner: str = ""  # the requester that owns the arms ('' while they are free)
     warnings: tuple[str, ...] = ()  # current warnings, e.g. "<arm> gripper: jammed: ..."
-    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", enum_member("mode", ControlMode, self.mode))
+        for f in ("motion", "message", "owner"):
+            if not isinstance(getattr(self, f), str):
+                raise ValueError(f"{f}: must be a string, got {getattr(self, f)!r}")
+        object.__setattr__(self, "faults", _strings("faults", self.faults))
+        object.__setattr__(self, "warnings", _strings("warnings", self.warnings))
+        object.__setattr__(self, "stamp", finite_scalar("stamp", self.stamp))
+        if self.recovery_ok not in (None, True, False):
+            raise ValueError(f"recovery_ok: must be None, True or False, got {self.recovery_ok!r}")

@@ -1,8 +1,10 @@
 """Messages of the cameras, and the rig's camera views.
 
-ROS mirrors: ``CameraFrame`` -> sensor_msgs/Image (+ its CameraInfo), ``CameraIntrinsics`` ->
-sensor_msgs/CameraInfo. ``FrameMetadata`` (like realsense-ros's ``color/metadata``) and
-``DepthFrame`` (aligned depth) have no ROS mapping yet (in-process host only).
+ROS mirrors (``a2w.ros.codec``): ``CameraFrame`` -> sensor_msgs/Image rgb8 plus, when it carries
+``intrinsics``, one sensor_msgs/CameraInfo on the ``camera_info`` topic next to it with the same
+stamp and frame id (``CameraIntrinsics`` travel only that way); ``FrameMetadata`` ->
+a2w_interfaces/msg/FrameMetadata (``color/metadata``, the role of realsense-ros's Metadata);
+``DepthFrame`` (aligned depth) -> sensor_msgs/Image 32FC1 in metres (REP 118).
 ``MultiViewObservation`` is the consumers' pairing of one frame per view and is not sent between
 nodes.
 """
@@ -154,11 +156,26 @@ class FrameMetadata:
     exposure_us: float = math.nan
     gain: float = math.nan
 
+    def __post_init__(self) -> None:
+        if not self.view or not isinstance(self.view, str):
+            raise ValueError(f"view: must be a non-empty string, got {self.view!r}")
+        if not isinstance(self.frame_number, (int, np.integer)):
+            raise ValueError(f"frame_number: must be an integer, got {self.frame_number!r}")
+        object.__setattr__(self, "frame_number", int(self.frame_number))
+        for f in ("stamp", "device_stamp_ms", "arrival"):
+            object.__setattr__(self, f, finite_scalar(f, getattr(self, f)))
+        for f in ("exposure_us", "gain"):
+            object.__setattr__(self, f, float(getattr(self, f)))
+
 
 @dataclass(frozen=True)
 class DepthFrame:
-    """Depth aligned to the colour image of the same frame: metres (float32, 0 = no data, the
-    librealsense convention), H x W, with the colour frame's stamp and optical frame."""
+    """Depth aligned to the colour image of the same frame: metres (float32, H x W), with the colour
+    frame's stamp and optical frame.
+
+    No data is NaN, as REP 118 asks of float depth images (depth_image_proc and RViz take 0.0 as a
+    valid depth): librealsense's 0 = no data is converted here, where a driver hands it over.
+    """
 
     view: str
     depth: np.ndarray
@@ -167,5 +184,17 @@ class DepthFrame:
     frame_id: str = ""
 
     def __post_init__(self) -> None:
+        if not self.view or not isinstance(self.view, str):
+            raise ValueError(f"view: must be a non-empty string, got {self.view!r}")
         if not isinstance(self.depth, np.ndarray) or self.depth.dtype != np.float32 or self.depth.ndim != 2:
             raise ValueError("depth: must be a 2-D float32 array (metres)")
+        d = self.depth
+        if np.any(d < 0):
+            raise ValueError("depth: negative values (metres must be >= 0; no data is NaN)")
+        if np.any(d == 0):
+            d = np.where(d == 0, np.float32(np.nan), d)
+        elif d.flags.writeable:
+            d = d.view()  # freeze in place instead of copying, as CameraFrame does
+        d.flags.writeable = False
+        object.__setattr__(self, "depth", d)
+        object.__setattr__(self, "stamp", finite_scalar("stamp", self.stamp))

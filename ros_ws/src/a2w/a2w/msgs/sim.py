@@ -1,17 +1,24 @@
 """Messages of the simulator: its clock, where the episode stands, the task's privileged facts,
 and the faults it injected.
 
-ROS mirrors: ``ClockTick`` -> rosgraph_msgs/Clock. ``SimStatus``, ``TaskFacts`` and ``FaultEvent``
-have no ROS mapping yet (in-process host only).
+ROS mirrors (``a2w.ros.codec``): ``ClockTick`` -> rosgraph_msgs/Clock; ``SimStatus``, ``TaskFacts``
+and ``FaultEvent`` -> a2w_interfaces/msg/* (TaskFacts' header names the table frame, ``world``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from a2w.msgs.arms import ARM_NAMES
 from a2w.msgs.checks import finite_scalar
 from a2w.msgs.common import Pose
+
+
+def _integer(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: must be an integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,15 @@ class SimStatus:
     faults: tuple[str, ...] = field(default_factory=tuple)  # "name@onset:target" of injected faults
     realtime_factor: float = 0.0  # measured sim seconds per wall second
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stamp", finite_scalar("stamp", self.stamp))
+        _integer("seed", self.seed)
+        faults = tuple(self.faults)
+        if not all(isinstance(f, str) for f in faults):
+            raise ValueError(f"faults: must be strings, got {faults!r}")
+        object.__setattr__(self, "faults", faults)
+        object.__setattr__(self, "realtime_factor", finite_scalar("realtime_factor", self.realtime_factor))
+
 
 @dataclass(frozen=True)
 class TaskFacts:
@@ -50,6 +66,7 @@ class TaskFacts:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stamp", finite_scalar("stamp", self.stamp))
+        _integer("seed", self.seed)
         if not isinstance(self.object_pose, Pose):
             raise ValueError("object_pose: must be a Pose")
         bases = tuple(self.arm_bases)
@@ -69,3 +86,11 @@ class FaultEvent:
     onset: float  # actual sim time of the first affected step
     scheduled: float
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name: must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.target, str):
+            raise ValueError(f"target: must be a string, got {self.target!r}")
+        for f in ("onset", "scheduled"):
+            object.__setattr__(self, f, finite_scalar(f, getattr(self, f)))

@@ -12,6 +12,11 @@ returns a numpy view of the message buffer (rosbags deserialises zero-copy; rclp
 is viewed with ``np.frombuffer``) (ros2_facts.md §0, §3).
 
 What a standard message cannot carry is documented at each codec (e.g. ``CameraFrame.serial``).
+
+Every ``std_msgs/Header`` carries a frame id from ``a2w.frames`` (``header`` refuses an empty one):
+the frame a message's geometry is in, or ``world``, the rig's root, for messages about the whole rig.
+A ``TopicCodec`` may feed companion topics besides its own: a ``CameraFrame`` publishes one
+``camera_info`` next to its image, with the image's stamp and frame id (``ros_topics`` lists them).
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from a2w import frames
-from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
-from a2w.msgs.cameras import CameraFrame, CameraIntrinsics
+from a2w.msgs.arms import ARM_NAMES, ArmsStatus, ArmState, ArmTarget, ControlMode, JointStates, RigState, RigTarget
+from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata
 from a2w.msgs.common import Pose
 from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
@@ -38,7 +43,7 @@ from a2w.msgs.services import (
     StartPolicyRequest,
     StopRequest,
 )
-from a2w.msgs.sim import ClockTick
+from a2w.msgs.sim import ClockTick, FaultEvent, SimStatus, TaskFacts
 from a2w.msgs.tf import FrameTransform, FrameTransforms, RobotDescription
 
 IFACE = "a2w_interfaces"
@@ -53,6 +58,9 @@ EVENT_CODES: dict[EpisodeEventKind, int] = {
     EpisodeEventKind.DISCARD: 2, EpisodeEventKind.MARK: 3,
 }
 EVENTS_BY_CODE = {v: k for k, v in EVENT_CODES.items()}
+# ArmsStatus.recovery (RECOVERY_NONE / _OK / _FAILED).
+RECOVERY_CODES: dict[bool | None, int] = {None: 0, True: 1, False: 2}
+RECOVERY_BY_CODE = {v: k for k, v in RECOVERY_CODES.items()}
 
 
 # -- toolchains -----------------------------------------------------------------------------
@@ -124,7 +132,11 @@ def from_time(msg: Any) -> float:
     return float(msg.sec) + float(msg.nanosec) * 1e-9
 
 
-def header(kit: MessageKit, stamp: float, frame_id: str = "") -> Any:
+def header(kit: MessageKit, stamp: float, frame_id: str) -> Any:
+    """``std_msgs/Header``; ``frame_id`` must name a frame (``a2w.frames``): RViz, Foxglove and tf2
+    cannot place a message whose frame id is empty."""
+    if not isinstance(frame_id, str) or not frame_id:
+        raise ValueError(f"header.frame_id: must name a frame (a2w.frames), got {frame_id!r}")
     return kit.new("std_msgs/msg/Header", stamp=to_time(kit, stamp), frame_id=frame_id)
 
 
@@ -271,7 +283,7 @@ def decode_image(msg: Any, view: str | None = None,
 
 
 def encode_depth(kit: MessageKit, depth_m: np.ndarray, stamp: float, frame_id: str) -> Any:
-    """Depth in metres as ``32FC1`` (REP 118); NaN marks missing depth."""
+    """Depth in metres as ``32FC1`` (REP 118); NaN marks missing depth (``DepthFrame``'s convention)."""
     d = np.ascontiguousarray(depth_m, dtype=np.float32)
     if d.ndim != 2:
         raise ValueError(f"depth: shape must be (H, W), got {d.shape}")
@@ -296,6 +308,36 @@ def decode_depth(msg: Any) -> np.ndarray:
     raise ValueError(f"depth.encoding: expected 32FC1 or 16UC1, got {enc!r}")
 
 
+def encode_depth_frame(kit: MessageKit, d: DepthFrame) -> Any:
+    """``sensor_msgs/Image`` 32FC1 in the colour optical frame, as realsense-ros's aligned depth
+    (``frame_number`` is not carried: it is in the colour frame's metadata)."""
+    return encode_depth(kit, d.depth, d.stamp, d.frame_id or frames.optical_frame(d.view))
+
+
+def decode_depth_frame(msg: Any) -> DepthFrame:
+    frame_id = str(msg.header.frame_id)
+    return DepthFrame(view=frames.view_of_optical_frame(frame_id) or frame_id or "camera",
+                      depth=decode_depth(msg), stamp=from_time(msg.header.stamp), frame_id=frame_id)
+
+
+def encode_frame_metadata(kit: MessageKit, m: FrameMetadata) -> Any:
+    return kit.new(
+        f"{IFACE}/msg/FrameMetadata", header=header(kit, m.stamp, frames.optical_frame(m.view)),
+        serial=m.serial, frame_number=int(m.frame_number), device_stamp_ms=float(m.device_stamp_ms),
+        domain=m.domain, arrival=to_time(kit, m.arrival), exposure_us=float(m.exposure_us), gain=float(m.gain),
+    )
+
+
+def decode_frame_metadata(msg: Any) -> FrameMetadata:
+    frame_id = str(msg.header.frame_id)
+    return FrameMetadata(
+        view=frames.view_of_optical_frame(frame_id) or frame_id, serial=str(msg.serial),
+        frame_number=int(msg.frame_number), stamp=from_time(msg.header.stamp),
+        device_stamp_ms=float(msg.device_stamp_ms), domain=str(msg.domain), arrival=from_time(msg.arrival),
+        exposure_us=float(msg.exposure_us), gain=float(msg.gain),
+    )
+
+
 # -- arms -----------------------------------------------------------------------------------
 def _mode_code(mode: ControlMode, field: str) -> int:
     try:
@@ -311,10 +353,11 @@ def _mode(code: int, field: str) -> ControlMode:
         raise ValueError(f"{field}: unknown mode code {code!r}") from None
 
 
-def encode_arm_state(kit: MessageKit, s: ArmState) -> Any:
+def encode_arm_state(kit: MessageKit, s: ArmState, arm: str) -> Any:
+    """``arm`` ("left" or "right") names the base frame the pose and wrench are in."""
     return kit.new(
         f"{IFACE}/msg/ArmState",
-        stamp=to_time(kit, s.stamp), tcp_pose=encode_pose(kit, s.tcp_pose),
+        stamp=to_time(kit, s.stamp), frame_id=frames.base_frame(arm), tcp_pose=encode_pose(kit, s.tcp_pose),
         joint_positions=kit.seq(s.joint_positions, np.float64),
         joint_velocities=kit.seq(s.joint_velocities, np.float64),
         wrench=encode_wrench(kit, s.wrench), gripper_open=float(s.gripper_open),
@@ -322,7 +365,10 @@ def encode_arm_state(kit: MessageKit, s: ArmState) -> Any:
     )
 
 
-def decode_arm_state(msg: Any) -> ArmState:
+def decode_arm_state(msg: Any, arm: str) -> ArmState:
+    """Refuses a state whose pose is not in ``arm``'s base frame (the domain type has no frame)."""
+    if str(msg.frame_id) != frames.base_frame(arm):
+        raise ValueError(f"{arm}.frame_id: expected {frames.base_frame(arm)!r}, got {str(msg.frame_id)!r}")
     return ArmState(
         tcp_pose=decode_pose(msg.tcp_pose),
         joint_positions=as_array(msg.joint_positions, np.float64),
@@ -335,26 +381,52 @@ def decode_arm_state(msg: Any) -> ArmState:
 
 def encode_rig_state(kit: MessageKit, s: RigState) -> Any:
     return kit.new(
-        f"{IFACE}/msg/RigState", header=header(kit, s.stamp), mode=_mode_code(s.mode, "mode"),
-        left=encode_arm_state(kit, s.left), right=encode_arm_state(kit, s.right),
+        f"{IFACE}/msg/RigState", header=header(kit, s.stamp, frames.WORLD), mode=_mode_code(s.mode, "mode"),
+        left=encode_arm_state(kit, s.left, ARM_NAMES[0]), right=encode_arm_state(kit, s.right, ARM_NAMES[1]),
     )
 
 
 def decode_rig_state(msg: Any) -> RigState:
-    return RigState(decode_arm_state(msg.left), decode_arm_state(msg.right),
+    return RigState(decode_arm_state(msg.left, ARM_NAMES[0]), decode_arm_state(msg.right, ARM_NAMES[1]),
                     _mode(msg.mode, "mode"), from_time(msg.header.stamp))
 
 
-def encode_joint_state(kit: MessageKit, s: RigState, joint_names: tuple[list[str], list[str]]) -> Any:
-    """``sensor_msgs/JointState`` of both arms (left joints first) for ``/joint_states``."""
-    names = list(joint_names[0]) + list(joint_names[1])
-    pos = np.concatenate([s.left.joint_positions, s.right.joint_positions])
-    if len(names) != pos.size:
-        raise ValueError(f"joint_names: {len(names)} names for {pos.size} joints")
-    vel = np.concatenate([s.left.joint_velocities, s.right.joint_velocities])
-    return kit.new("sensor_msgs/msg/JointState", header=header(kit, s.stamp), name=names,
-                   position=kit.seq(pos, np.float64), velocity=kit.seq(vel, np.float64),
+def encode_joint_states(kit: MessageKit, s: JointStates) -> Any:
+    """``sensor_msgs/JointState`` for ``/joint_states`` (no efforts: the list stays empty, as the
+    message allows). The header names ``world``: joint values have no frame of their own, and
+    ``world`` is the root of the URDF tree the joints belong to (robot_state_publisher ignores it)."""
+    return kit.new("sensor_msgs/msg/JointState", header=header(kit, s.stamp, frames.WORLD), name=list(s.names),
+                   position=kit.seq(s.position, np.float64), velocity=kit.seq(s.velocity, np.float64),
                    effort=kit.seq(np.zeros(0), np.float64))
+
+
+def decode_joint_states(msg: Any) -> JointStates:
+    """Velocities a publisher left out (an empty list, as JointState allows) decode as NaN."""
+    names = tuple(str(n) for n in msg.name)
+    vel = as_array(msg.velocity, np.float64)
+    if vel.size == 0 and names:
+        vel = np.full(len(names), np.nan)
+    return JointStates(names, as_array(msg.position, np.float64), vel, from_time(msg.header.stamp))
+
+
+def encode_arms_status(kit: MessageKit, s: ArmsStatus) -> Any:
+    return kit.new(
+        f"{IFACE}/msg/ArmsStatus", stamp=to_time(kit, s.stamp), mode=_mode_code(s.mode, "mode"),
+        motion=s.motion, message=s.message, faults=list(s.faults), warnings=list(s.warnings),
+        recovery=RECOVERY_CODES[s.recovery_ok], owner=s.owner,
+    )
+
+
+def decode_arms_status(msg: Any) -> ArmsStatus:
+    try:
+        recovery = RECOVERY_BY_CODE[int(msg.recovery)]
+    except KeyError:
+        raise ValueError(f"arms_status.recovery: unknown code {msg.recovery!r}") from None
+    return ArmsStatus(
+        mode=_mode(msg.mode, "mode"), motion=str(msg.motion), message=str(msg.message),
+        faults=tuple(str(f) for f in msg.faults), stamp=from_time(msg.stamp), recovery_ok=recovery,
+        owner=str(msg.owner), warnings=tuple(str(w) for w in msg.warnings),
+    )
 
 
 def encode_arm_target(kit: MessageKit, t: ArmTarget) -> Any:
@@ -368,7 +440,7 @@ def decode_arm_target(msg: Any) -> ArmTarget:
 
 def encode_rig_target(kit: MessageKit, t: RigTarget) -> Any:
     return kit.new(
-        f"{IFACE}/msg/RigTarget", header=header(kit, t.stamp),
+        f"{IFACE}/msg/RigTarget", header=header(kit, t.stamp, frames.WORLD),
         source=_mode_code(t.source, "source"), requester=t.requester,
         left=encode_arm_target(kit, t.left), right=encode_arm_target(kit, t.right),
     )
@@ -384,7 +456,7 @@ def encode_action_chunk(kit: MessageKit, c: ActionChunk) -> Any:
     n = len(c)
     period = float(np.median(np.diff(c.times))) if n > 1 else 0.0
     return kit.new(
-        f"{IFACE}/msg/ActionChunk", header=header(kit, c.obs_stamp), seq=int(c.seq),
+        f"{IFACE}/msg/ActionChunk", header=header(kit, c.obs_stamp, frames.WORLD), seq=int(c.seq),
         step_period=period, num_steps=n, action_dim=ACTION_DIM,
         deltas=kit.seq(c.deltas, np.float32), targets=kit.seq(c.targets, np.float64),
         step_times=[to_time(kit, float(t)) for t in c.times], source=c.source,
@@ -411,7 +483,7 @@ def decode_action_chunk(msg: Any) -> ActionChunk:
 
 
 def encode_episode_event(kit: MessageKit, e: EpisodeEvent) -> Any:
-    return kit.new(f"{IFACE}/msg/EpisodeEvent", header=header(kit, e.stamp),
+    return kit.new(f"{IFACE}/msg/EpisodeEvent", header=header(kit, e.stamp, frames.WORLD),
                    kind=EVENT_CODES[e.kind], episode_index=int(e.episode_index),
                    task=e.task, note=e.note)
 
@@ -439,7 +511,7 @@ def encode_diagnostics(kit: MessageKit, statuses: Iterable[DiagnosticStatus],
         for s in items
     ]
     t = stamp if stamp is not None else max(s.stamp for s in items)
-    return kit.new("diagnostic_msgs/msg/DiagnosticArray", header=header(kit, t), status=st)
+    return kit.new("diagnostic_msgs/msg/DiagnosticArray", header=header(kit, t, frames.WORLD), status=st)
 
 
 def _level(value: Any) -> int:
@@ -462,6 +534,46 @@ def decode_clock(msg: Any) -> ClockTick:
     return ClockTick(from_time(msg.clock))
 
 
+# -- simulator ------------------------------------------------------------------------------
+def encode_sim_status(kit: MessageKit, s: SimStatus) -> Any:
+    return kit.new(f"{IFACE}/msg/SimStatus", stamp=to_time(kit, s.stamp), task=s.task, seed=int(s.seed),
+                   success=bool(s.success), expert_done=bool(s.expert_done), faults=list(s.faults),
+                   realtime_factor=float(s.realtime_factor))
+
+
+def decode_sim_status(msg: Any) -> SimStatus:
+    return SimStatus(stamp=from_time(msg.stamp), task=str(msg.task), seed=int(msg.seed), success=bool(msg.success),
+                     expert_done=bool(msg.expert_done), faults=tuple(str(f) for f in msg.faults),
+                     realtime_factor=float(msg.realtime_factor))
+
+
+def encode_task_facts(kit: MessageKit, f: TaskFacts) -> Any:
+    """Poses in the table frame, ``world``, which the header names."""
+    return kit.new(f"{IFACE}/msg/TaskFacts", header=header(kit, f.stamp, frames.WORLD), task=f.task,
+                   seed=int(f.seed), object_name=f.object_name, object_pose=encode_pose(kit, f.object_pose),
+                   left_base=encode_pose(kit, f.arm_bases[0]), right_base=encode_pose(kit, f.arm_bases[1]),
+                   arm=f.arm)
+
+
+def decode_task_facts(msg: Any) -> TaskFacts:
+    if str(msg.header.frame_id) != frames.WORLD:
+        raise ValueError(f"task_facts.header.frame_id: poses must be in {frames.WORLD!r}, "
+                         f"got {str(msg.header.frame_id)!r}")
+    return TaskFacts(stamp=from_time(msg.header.stamp), task=str(msg.task), seed=int(msg.seed),
+                     object_name=str(msg.object_name), object_pose=decode_pose(msg.object_pose),
+                     arm_bases=(decode_pose(msg.left_base), decode_pose(msg.right_base)), arm=str(msg.arm))
+
+
+def encode_fault_event(kit: MessageKit, e: FaultEvent) -> Any:
+    return kit.new(f"{IFACE}/msg/FaultEvent", name=e.name, target=e.target, onset=to_time(kit, e.onset),
+                   scheduled=to_time(kit, e.scheduled), detail=e.detail)
+
+
+def decode_fault_event(msg: Any) -> FaultEvent:
+    return FaultEvent(str(msg.name), str(msg.target), from_time(msg.onset), from_time(msg.scheduled),
+                      str(msg.detail))
+
+
 # -- services -------------------------------------------------------------------------------
 def _outcome_msg(kit: MessageKit, srv: str, r: Outcome) -> Any:
     return kit.new(f"{IFACE}/srv/{srv}_Response", success=bool(r.success), message=r.message)
@@ -477,6 +589,17 @@ def _recover_arm(arm: int | None) -> int:
 
 # -- registry -------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Companion:
+    """A second topic a publisher of a domain type feeds with each message (``camera_info`` next to
+    an image). ``encode`` returns None when a message has nothing for it (a frame without
+    intrinsics)."""
+
+    topic: Callable[[str], str]  # the companion's topic from the publisher's topic
+    ros_type: str
+    encode: Callable[[MessageKit, Any], Any | None]
+
+
+@dataclass(frozen=True)
 class TopicCodec:
     """How a domain type travels on a topic. ``decode`` returns a list: one ROS message may hold
     several domain messages (a DiagnosticArray holds several statuses)."""
@@ -485,6 +608,20 @@ class TopicCodec:
     ros_type: str
     encode: Callable[[MessageKit, Any], Any]
     decode: Callable[[Any], list[Any]]
+    companions: tuple[Companion, ...] = ()
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """realsense-ros layout: ``.../color/image_raw`` -> ``.../color/camera_info``."""
+    head = image_topic.rsplit("/", 1)[0] if "/" in image_topic else ""
+    return f"{head}/camera_info" if head else "camera_info"
+
+
+def encode_frame_camera_info(kit: MessageKit, frame: CameraFrame) -> Any | None:
+    """The frame's CameraInfo with the image's stamp and frame id; None without intrinsics."""
+    if frame.intrinsics is None:
+        return None
+    return encode_camera_info(kit, frame.intrinsics, frame.stamp, frame.frame_id or frames.optical_frame(frame.view))
 
 
 @dataclass(frozen=True)
@@ -515,13 +652,18 @@ def register_service(codec: ServiceCodec) -> None:
     SERVICES[codec.request] = codec
 
 
+# CameraIntrinsics and ArmState have no topic of their own: intrinsics travel as the camera_info
+# companion of each image (one per image, the image's stamp and frame id), and an ArmState inside a
+# RigState, which names the base frame each arm's pose is in.
 for _c in (
-    TopicCodec(CameraFrame, "sensor_msgs/msg/Image", encode_image, _one(decode_image)),
-    TopicCodec(CameraIntrinsics, "sensor_msgs/msg/CameraInfo",
-               lambda k, i: encode_camera_info(k, i, 0.0, ""), _one(decode_camera_info)),
+    TopicCodec(CameraFrame, "sensor_msgs/msg/Image", encode_image, _one(decode_image),
+               (Companion(camera_info_topic, "sensor_msgs/msg/CameraInfo", encode_frame_camera_info),)),
+    TopicCodec(DepthFrame, "sensor_msgs/msg/Image", encode_depth_frame, _one(decode_depth_frame)),
+    TopicCodec(FrameMetadata, f"{IFACE}/msg/FrameMetadata", encode_frame_metadata, _one(decode_frame_metadata)),
     TopicCodec(Pose, "geometry_msgs/msg/Pose", encode_pose, _one(decode_pose)),
-    TopicCodec(ArmState, f"{IFACE}/msg/ArmState", encode_arm_state, _one(decode_arm_state)),
     TopicCodec(RigState, f"{IFACE}/msg/RigState", encode_rig_state, _one(decode_rig_state)),
+    TopicCodec(JointStates, "sensor_msgs/msg/JointState", encode_joint_states, _one(decode_joint_states)),
+    TopicCodec(ArmsStatus, f"{IFACE}/msg/ArmsStatus", encode_arms_status, _one(decode_arms_status)),
     TopicCodec(ArmTarget, f"{IFACE}/msg/ArmTarget", encode_arm_target, _one(decode_arm_target)),
     TopicCodec(RigTarget, f"{IFACE}/msg/RigTarget", encode_rig_target, _one(decode_rig_target)),
     TopicCodec(ActionChunk, f"{IFACE}/msg/ActionChunk", encode_action_chunk,
@@ -531,6 +673,9 @@ for _c in (
     TopicCodec(DiagnosticStatus, "diagnostic_msgs/msg/DiagnosticArray",
                lambda k, s: encode_diagnostics(k, [s]), decode_diagnostics),
     TopicCodec(ClockTick, "rosgraph_msgs/msg/Clock", encode_clock, _one(decode_clock)),
+    TopicCodec(SimStatus, f"{IFACE}/msg/SimStatus", encode_sim_status, _one(decode_sim_status)),
+    TopicCodec(TaskFacts, f"{IFACE}/msg/TaskFacts", encode_task_facts, _one(decode_task_facts)),
+    TopicCodec(FaultEvent, f"{IFACE}/msg/FaultEvent", encode_fault_event, _one(decode_fault_event)),
     TopicCodec(FrameTransforms, "tf2_msgs/msg/TFMessage", encode_tf, _one(decode_tf)),
     TopicCodec(RobotDescription, "std_msgs/msg/String", lambda k, d: k.new("std_msgs/msg/String", data=d.urdf),
                _one(lambda m: RobotDescription(str(m.data)))),
@@ -580,6 +725,13 @@ def topic_codec(domain: type) -> TopicCodec:
             f"no ROS message mapping for {domain.__qualname__}; supported: {known} "
             "(add one with a2w.ros.codec.register_topic)"
         ) from None
+
+
+def ros_topics(topic: str, domain: type) -> list[tuple[str, str]]:
+    """(topic, ROS type) of every topic a publisher of ``domain`` on ``topic`` feeds: its own and
+    its companions'. ``TypeError`` as ``topic_codec`` when there is no mapping."""
+    c = topic_codec(domain)
+    return [(topic, c.ros_type)] + [(comp.topic(topic), comp.ros_type) for comp in c.companions]
 
 
 def service_codec(request: type) -> ServiceCodec:
