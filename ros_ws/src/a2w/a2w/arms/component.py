@@ -19,6 +19,7 @@ world (table) frame, converted with the base poses (``kinematics.RigFrames``).
 
 from __future__ import annotations
 
+import collections
 import importlib
 import math
 import threading
@@ -149,6 +150,9 @@ class ArmNode(Component):
         self._closed = False
         self._backend_lock = threading.Lock()  # connect/recover worker vs. callbacks
         self._published_read = -math.inf  # the read behind the last /arms/state message
+        # How late targets arrive (clock now - stamp when received): the delivery latency the
+        # stale_after check sees, for the diagnostics and the shutdown line.
+        self.target_age: collections.deque[float] = collections.deque(maxlen=4096)
 
         self.state_pub = node.create_publisher(STATE_TOPIC, RigState, QoS.sensor())
         self.joint_pub = node.create_publisher(JOINT_STATES_TOPIC, JointStates, QoS.sensor())
@@ -244,7 +248,9 @@ class ArmNode(Component):
         return resp
 
     def _on_target(self, msg: RigTarget) -> None:
-        self.supervisor.target(msg, self.clock.now(), self.timeline.now())
+        now = self.clock.now()
+        self.target_age.append(now - float(msg.stamp))
+        self.supervisor.target(msg, now, self.timeline.now())
         self._apply()
 
     # -- control loop ---------------------------------------------------------------------
@@ -334,6 +340,19 @@ class ArmNode(Component):
         self.state_rate.mark(mono)
 
     # -- diagnostics and shutdown ---------------------------------------------------------
+    def timing(self) -> dict[str, float]:
+        """The control timer's figures (period error p99 in ms, overruns, on the node's timeline)
+        and how late targets arrived (ms after their stamp: p50, p99, max; negative = early)."""
+        rep = self.control_timer.stats.report()
+        out = {"control_ticks": rep.count, "control_period_err_p99_ms": round(rep.error_p99 * 1e3, 2),
+               "control_overruns": rep.overruns}
+        if self.target_age:
+            age = np.asarray(self.target_age) * 1e3
+            out.update(target_age_p50_ms=round(float(np.percentile(age, 50)), 1),
+                       target_age_p99_ms=round(float(np.percentile(age, 99)), 1),
+                       target_age_max_ms=round(float(age.max()), 1))
+        return out
+
     def diagnostics(self) -> dict[str, Any]:
         now = self.timeline.now()
         return {
@@ -341,6 +360,7 @@ class ArmNode(Component):
             "command_rate_hz": round(self.command_rate.rate(now), 1),
             "state_rate_hz": round(self.state_rate.rate(now), 1),
             "commands_sent": self.commands_sent,
+            **self.timing(),
             **self.supervisor.diagnostics(now),
         }
 
@@ -348,6 +368,8 @@ class ArmNode(Component):
         self._closed = True
         self.control_timer.cancel()
         self.state_timer.cancel()
+        # One line a bench (bench/arm_timing.py) and a reader of the launch output can use.
+        self.log.info("arm node timing: %s", " ".join(f"{k}={v}" for k, v in self.timing().items()))
         # Give a connect or recovery in flight a moment, then stop and release the arms anyway:
         # close() ends the backend's I/O, which also unblocks a stuck worker.
         locked = self._backend_lock.acquire(timeout=2.0)
