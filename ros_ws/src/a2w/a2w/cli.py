@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "a2w.host.cli",
     "a2w.ros.cli",
     "a2w.sim.cli",
+    "a2w.description.cli",
     "a2world.embeddings_cli",
     "a2world.cli",
     "a2world.policy.cli",
