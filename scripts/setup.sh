@@ -45,4 +45,6 @@ fi
 bash scripts/setup_ros_tier.sh  # real-rclpy test tier (tests/ros/): own venv, skips where unsupported
 # Flexiv RDK venv (Python 3.12: no 3.11 wheels) for the arm driver's workers and the conformance tier.
 bash scripts/setup_flexiv_venv.sh >/dev/null || echo "setup: no Flexiv RDK venv (needs Python 3.12); the conformance tier will skip"
+# LeRobot's own dataset loader (Python 3.12, torch < 2.12): the real client of recorded datasets (tests/record/).
+bash scripts/setup_lerobot_venv.sh >/dev/null || echo "setup: no LeRobot venv (needs Python 3.12); the dataset loader tests will skip"
 echo "setup: ready ($VENV)"

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "a2w.ros.cli",
     "a2w.sim.cli",
     "a2w.description.cli",
+    "a2w.dataset.cli",
     "a2world.embeddings_cli",
     "a2world.cli",
     "a2world.policy.cli",
