@@ -3,7 +3,8 @@ venv, build/lerobot-venv, Python 3.12: ``python tests/record/lerobot_check.py RO
 
 It checks nothing itself: it reports the loader's view (lengths, features, per-row timestamps and
 indices, every row's decoded frames as uint8 in an .npz beside OUT.json) and the pytest side
-compares that with what was recorded. Any exception is the loader refusing the dataset.
+compares that with what was recorded. Any exception is the loader refusing the dataset. Several
+``ROOT OUT.json`` pairs share one process (importing torch and LeRobot takes seconds).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def main(root: str, out: str) -> None:
         "fps": ds.fps,
         "features": {k: {"dtype": v["dtype"], "shape": list(v["shape"])} for k, v in ds.features.items()},
         "video_keys": list(ds.meta.video_keys),
-        "tasks": list(ds.meta.tasks.index),
+        "tasks": list(ds.meta.tasks.index) if ds.meta.tasks is not None else [],
         "rows": [],
     }
     frames: dict[str, list[np.ndarray]] = {k: [] for k in ds.meta.video_keys}
@@ -47,4 +48,6 @@ def main(root: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    args = sys.argv[1:]
+    for i in range(0, len(args), 2):
+        main(args[i], args[i + 1])

@@ -59,18 +59,27 @@ def write_episodes(root: Path, lengths: Sequence[int], stalls: dict[int, dict[in
     return done
 
 
-def lerobot_view(python: str, root: Path, out_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """What LeRobot's ``LeRobotDataset`` sees in ``root``: its report and every decoded frame."""
-    out = out_dir / f"lerobot_{root.name}.json"
+def lerobot_views(python: str, roots: Sequence[Path], out_dir: Path
+                  ) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """What LeRobot's ``LeRobotDataset`` sees in each of ``roots``: its report and every decoded
+    frame (one LeRobot process for all)."""
+    outs = [out_dir / f"lerobot_{i}_{root.name}.json" for i, root in enumerate(roots)]
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                HF_HOME=str(out_dir / "hf"))
-    proc = subprocess.run([python, str(HERE / "lerobot_check.py"), str(root), str(out)], capture_output=True,
-                          text=True, timeout=600, env=env, cwd=ROOT)
-    assert proc.returncode == 0, f"LeRobot's loader refused {root}:\n{proc.stderr[-4000:]}"
-    report = json.loads(out.read_text())
-    with np.load(out.with_suffix(".npz")) as z:
-        frames = {k: z[k] for k in z.files}
-    return report, frames
+    argv = [python, str(HERE / "lerobot_check.py")]
+    for root, out in zip(roots, outs):
+        argv += [str(root), str(out)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+    assert proc.returncode == 0, f"LeRobot's loader refused one of {roots}:\n{proc.stderr[-4000:]}"
+    views = []
+    for out in outs:
+        with np.load(out.with_suffix(".npz")) as z:
+            views.append((json.loads(out.read_text()), {k: z[k] for k in z.files}))
+    return views
+
+
+def lerobot_view(python: str, root: Path, out_dir: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    return lerobot_views(python, [root], out_dir)[0]
 
 
 def frame_errors(decoded: np.ndarray, episode: int, sources: list[int], view: int) -> np.ndarray:

@@ -267,7 +267,14 @@ class EpisodeWriter:
     def _abort(self) -> None:
         for enc in self._encoders.values():
             enc.abort()
+        self.remove_staging()
+
+    def remove_staging(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        try:
+            self.staging.parent.rmdir()  # .staging itself, once no episode is in it
+        except OSError:
+            pass
 
     def discard(self, reason: str = "") -> None:
         if self.state != "recording":
@@ -301,6 +308,7 @@ class EpisodeWriter:
                 os.fsync(f.fileno())
             return self.dataset._commit(self, data)
         except (OSError, EncoderError) as exc:
+            self.dataset._rescan()  # a commit cut short may have got as far as step 4
             self._fail(f"saving failed: {exc}")
             raise AssertionError("unreachable") from exc
 
@@ -388,6 +396,7 @@ class DatasetWriter:
         self.tasks: dict[str, int] = {}
         self.current: EpisodeWriter | None = None
         self.recovered: list[str] = []  # what opening repaired, for the log and tests
+        self.broken = ""  # why no further episode can be written (set by a failed save's rescan)
         make_dirs(self.root)
         self._lock_fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -451,6 +460,16 @@ class DatasetWriter:
             self._write_meta()
         for r in self.recovered:
             log.warning("%s: recovered after an interrupted run: %s", self.root, r)
+
+    def _rescan(self) -> None:
+        """Re-read the saved episodes after a failed commit (the same repair as opening); if even
+        that fails (the disk is still full), refuse further episodes until the dataset is reopened."""
+        self.episodes, self.recovered = [], []
+        try:
+            self._resume()
+        except (OSError, ValueError) as exc:
+            self.broken = f"the dataset could not be re-read after a failed save ({exc}); reopen it"
+            log.error("%s: %s", self.root, self.broken)
 
     def _clean_after(self, first: int) -> None:
         """Delete what an interrupted run left: staging, temporary files, episodes >= ``first``."""
@@ -525,6 +544,8 @@ class DatasetWriter:
                       extra: Mapping[str, Any] | None = None) -> EpisodeWriter:
         if self.current is not None:
             raise EpisodeFailed(f"episode {self.current.episode_index} is still recording")
+        if self.broken:
+            raise DatasetError(f"{self.root}: {self.broken}")
         if not isinstance(task, str) or not task.strip():
             raise ValueError("task: every episode needs its task instruction")
         self.current = EpisodeWriter(self, len(self.episodes), task, seed, extra)
@@ -595,7 +616,7 @@ class DatasetWriter:
         self.episodes.append(_Saved(i, n, ep.task, stats))
         self._write_meta()
         self._hook("info")
-        shutil.rmtree(ep.staging, ignore_errors=True)
+        ep.remove_staging()
         ep.state = "saved"
         self._episode_closed(ep)
         summary = EpisodeSummary(i, n, ep.task, n / self.fps, size, dict(ep.stalled), ep.refused,
