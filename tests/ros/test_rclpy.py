@@ -7,6 +7,8 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
+
 from a2w.msgs.diagnostics import DiagnosticLevel
 from tests.ros.support import run_isolated
 
@@ -43,18 +45,86 @@ def test_two_processes_params_pubsub_service_and_clean_shutdown(ros_tier: Path, 
     assert r["listener_errors"] == 0
 
 
-def test_qos_latching_mismatch_and_no_starvation(ros_tier: Path) -> None:
-    rc, out, r = run_isolated("qos_and_starvation.py")
+@pytest.mark.parametrize("threads", [1, 4])
+def test_qos_latching_mismatch_blocked_component_and_blocking_calls(ros_tier: Path, threads: int) -> None:
+    rc, out, r = run_isolated("qos_and_starvation.py", str(threads))
     assert rc == 0 and r is not None, out[-3000:]
     assert r["latched"] == [[7, "latched"]], "a late transient-local subscriber gets the last message"
     # Reliable subscriber vs best-effort publisher: DDS does not match them, and the host says so.
     assert r["mismatched"] == 0
     assert r["incompatible_qos"].get("/best_effort", 0) >= 1
-    # A component blocked for 1.5 s does not stop another component's 50 Hz timer...
-    assert r["ticks_while_blocked"] >= 30
-    # ...and diagnostics report it as busy meanwhile, while healthy nodes stay OK.
+    # A component blocked for 1.5 s is reported busy on /diagnostics while it blocks (from a host
+    # thread, so also when it holds the only executor thread), while healthy nodes stay OK...
     assert [DiagnosticLevel.WARN, "busy in timer 0.05s"] in r["sleepy_diag"]
+    assert r["busy_reported_while_blocked"], r["sleepy_diag"]
     assert r["ticker_diag_levels"] == [DiagnosticLevel.OK]
+    # ...and never stops another component's 50 Hz timer for good: it ticks once the block ends.
+    assert r["ticks_after_block"] >= 30, r
+    if threads > 1:
+        # On a multi-threaded executor other components do not even wait for it.
+        assert r["ticks_while_blocked"] >= 30, r
+    # A blocking service call from a callback is refused at once (it would wait for the executor
+    # it blocks); call_async from a callback and call from a worker thread are answered.
+    kind, text = r["calls"]["in_callback"]
+    assert kind == "RuntimeError" and "call_async" in text, r["calls"]
+    assert r["calls"]["async"] == "served async", r["calls"]
+    assert r["calls"]["worker"] == "served worker", r["calls"]
+    assert r["caller_errors"] == 0
+
+
+def test_every_parameter_of_every_node_is_dumped(ros_tier: Path) -> None:
+    """As `ros2 param dump` asks: ListParameters, then GetParameters for every listed name. A list
+    parameter without a value made rclpy answer the whole request empty (dump printed {})."""
+    rc, out, r = run_isolated("param_dump.py", timeout=300)
+    assert rc == 0 and r is not None, out[-3000:]
+    assert {"arm_node", "sim_node"} <= set(r["nodes"])
+    for exe, n in r["nodes"].items():
+        assert set(n["declared"]) <= set(n["listed"]), exe
+        assert n["values"] == len(n["listed"]), f"{exe}: {n['values']} values for {len(n['listed'])} names"
+    # Lists without a default keep their array type (set_parameters type checks stay static).
+    arm, sim = r["nodes"]["arm_node"]["list_kinds"], r["nodes"]["sim_node"]["list_kinds"]
+    assert arm["flexiv.left_nics"] == "str[]" and arm["flexiv.cartesian_stiffness"] == "float[]", arm
+    assert sim["left_base"] == "float[]" and sim["faults"] == "str[]", sim
+    assert not any(kind in ("byte[]", "not set") for n in r["nodes"].values() for kind in n["list_kinds"].values())
+    # The real `ros2 param dump` (ros2cli, built into the tier) prints them all.
+    assert r["cli"] is not None, "ros2 is not on the tier's PATH (scripts/setup_ros_tier.sh builds ros2cli)"
+    for exe, (code, text, err) in r["cli"].items():
+        assert code == 0, f"{exe}: {err}"
+        for name in r["nodes"][exe]["declared"]:
+            assert name.rsplit(".", 1)[-1] + ":" in text, f"{exe}: {name} missing from\n{text}"
+
+
+def test_component_logs_reach_rosout_once_with_levels(ros_tier: Path) -> None:
+    rc, out, r = run_isolated("rosout.py", timeout=180)
+    assert rc == 0 and r is not None, out[-3000:]
+    assert r["names"] == ["probe.chatty"], r
+    assert r["built"], "a line logged while the component is built reaches /rosout too"
+    # Python levels as rcutils severities (debug is below the default level, so not sent).
+    assert r["levels"] == [["critical", 50], ["error", 40], ["exception", 40], ["info", 20], ["warning", 30]], r
+    assert r["traceback_forwarded"], r
+    assert r["function"] == ["tick"], "the record's own caller, not the handler"
+    # Printed once on the console (by rcutils), not again by Python's root handler.
+    assert r["console_counts"] and set(r["console_counts"]) == {1}, r["console_tail"]
+    assert r["child_rc"] == 128 + signal.SIGINT, r["console_tail"]
+
+
+def test_shipped_fastdds_profile_is_used_and_interoperates(ros_tier: Path, tmp_path: Path) -> None:
+    rc, out, r = run_isolated("transport_profile.py", str(tmp_path), timeout=300)
+    assert rc == 0 and r is not None, out[-3000:]
+    shipped = r["shipped"]
+    assert shipped.endswith("fastdds_shm.xml") and Path(shipped).is_file(), shipped
+    # A node started by a2w.ros.main runs with the profile; full frames cross to a process with
+    # the same profile and to one on Fast DDS's builtin transports (discovery over UDP on lo).
+    for case in ("with_profile", "without_profile"):
+        c = r[case]
+        assert c.get("sender_profile") == shipped, c
+        assert c["ok"] >= 60 and c["bad"] == 0, c
+    assert r["with_profile"]["receiver_profile"] == shipped
+    assert r["without_profile"]["receiver_profile"] == ""
+    # A user's own profile file or another RMW is left alone; with neither, the shipped file is set.
+    assert r["user_setting"] == [None, "/etc/mine.xml", None, False, shipped, shipped]
+    # Found in a colcon install through the ament index, else in the source tree.
+    assert r["lookup"] == [True, r["source_tree"], r["source_tree"]], r["lookup"]
 
 
 def test_bad_parameters_stop_the_node_naming_them(ros_tier: Path) -> None:

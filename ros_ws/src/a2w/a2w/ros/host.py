@@ -6,15 +6,27 @@ Semantics follow the in-process host (``a2w.host.host``), translated to rclpy:
 * **Callbacks**: each component gets one mutually exclusive callback group for its
   subscriptions, timers, services and posted callbacks, so its callbacks never run concurrently
   (the component contract). Parameter services and ``/clock`` stay on the node's default group,
-  and diagnostics, service-client responses and QoS events on a host-wide reentrant group; a
-  multi-threaded executor serves them all, so a slow component callback never starves another
-  component's timers, the diagnostics timer, or parameter requests.
+  service-client responses and QoS events on a host-wide reentrant group. One single-threaded
+  executor serves them all by default (``num_threads=1``): rclpy's multi-threaded executor costs
+  10-17 ms of CPU per received image against ~2 ms (bench/ros.py). A component that blocks in a
+  callback (which breaks the contract: slow work belongs in worker threads) therefore delays every
+  node of its process for as long as it blocks, as on rclpy's and rclcpp's default executors; it
+  never stops them for good, and a host thread reports it on ``/diagnostics`` meanwhile.
+  ``RosHost(num_threads=N)`` with N > 1 runs a multi-threaded executor instead, on which other
+  components keep running while one blocks.
+* **Service clients**: ``call_async`` from anywhere; the blocking ``call`` from worker threads
+  and tools only. From inside a callback it raises ``RuntimeError`` at once: on a single-threaded
+  executor the response could never be served while the callback waits for it.
+* **Logs**: each node's Python logger (``a2w.node.<fqn>``) forwards its records to the rclpy
+  node's logger, so they reach the console once (rcutils' format) and ``/rosout``.
 * **Errors**: an exception in a component callback is logged and counted (rclpy would otherwise
   stop spinning); the diagnostics level turns ERROR.
 * **Parameters**: every ``Params`` field is declared as a ROS parameter with its description and
   range; values come from ``--params-file``/``-p`` overrides and are checked by the same
   ``build_params`` as in-process (unknown names are an error, not a silent default). They are
-  read-only: components read parameters once, at construction.
+  read-only: components read parameters once, at construction. Every parameter has a value, so
+  ``ros2 param get``/``dump`` answer for all of them: a list without a default is an empty list
+  of its type, an optional scalar without one is dynamically typed and unset.
 * **Time**: stamps (``NodeHandle.clock``) use the node's ROS clock, so ``use_sim_time`` works
   as on any ROS node (``/clock`` from a simulator or ``ros2 bag play --clock``). Timers follow
   that clock with sim time and the steady clock otherwise, so a wall-clock step moves stamps but
@@ -30,6 +42,7 @@ Semantics follow the in-process host (``a2w.host.host``), translated to rclpy:
 from __future__ import annotations
 
 import collections
+import logging
 import math
 import threading
 import time
@@ -45,7 +58,9 @@ from rclpy.context import Context
 from rclpy.duration import Duration
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.impl.logging_severity import LoggingSeverity
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -64,6 +79,8 @@ from a2w.ros.rclpy_kit import RclpyKit, message_class
 KIT = RclpyKit()
 DIAGNOSTICS_TOPIC = "/diagnostics"
 _INT64 = (-(2**63), 2**63 - 1)
+# Set while this thread runs a component callback: a blocking service call from there is refused.
+_IN_CALLBACK = threading.local()
 
 
 # -- parameters -----------------------------------------------------------------------------
@@ -110,6 +127,10 @@ def descriptor(spec: ParamSpec, dynamic: bool) -> ParameterDescriptor:
     return d
 
 
+def _is_empty_list(value: Any) -> bool:
+    return (isinstance(value, (list, tuple)) or type(value).__name__ == "array") and len(value) == 0
+
+
 def declare_params(node: Node, cls: type, fqn: str) -> Any:
     """Declare ``cls``'s fields on ``node`` and build the Params from the effective values."""
     values: dict[str, Any] = {}
@@ -119,11 +140,27 @@ def declare_params(node: Node, cls: type, fqn: str) -> Any:
             continue
         ros_type, _optional = _param_kind(spec)
         default = list(spec.default) if isinstance(spec.default, tuple) else spec.default
-        empty = default is None or (isinstance(default, list) and not default)
+        overridden = spec.name in node._parameter_overrides  # noqa: SLF001
+        # rclpy types an empty list override as a byte array (and re-types it from its value when
+        # declaring), so a typed list field would refuse it: `[]` from launch_ros for a composable
+        # node, or from RosHost.add. It is declared like an empty default below.
+        empty_override = overridden and _is_empty_list(node._parameter_overrides[spec.name].value)  # noqa: SLF001
         try:
-            if ros_type is None:
+            if ros_type is None or default is None:
+                # No type to give a None (an optional scalar or list left unset): dynamically
+                # typed, so rclpy's GetParameters answers it as NOT_SET. A statically typed
+                # unset parameter makes it answer the whole request empty (`ros2 param dump`
+                # printed {}). build_params still checks whatever value comes.
                 p = node.declare_parameter(spec.name, default, descriptor(spec, dynamic=True))
-            elif empty:
+            elif isinstance(default, list) and ((not default and not overridden) or empty_override):
+                # An empty default list: rclpy would type [] as a byte array, so the parameter
+                # is declared through the path declare_parameter itself ends in, with the
+                # list type in its descriptor; the type check stays static.
+                d = descriptor(spec, dynamic=False)
+                d.type = ros_type.value
+                node._declare_parameter_common([Parameter(spec.name, ros_type, [])], {spec.name: d})  # noqa: SLF001
+                p = node.get_parameter(spec.name)
+            elif isinstance(default, list) and not default:
                 p = node.declare_parameter(spec.name, ros_type, descriptor(spec, dynamic=False))
             else:
                 p = node.declare_parameter(spec.name, default, descriptor(spec, dynamic=False))
@@ -170,6 +207,43 @@ class RosClock(Clock):
             # Sim time moves with /clock, not with the wall: poll it in small steps.
             cancel.wait(min(remaining, 0.005) if self.sim_time() else remaining)
         return False
+
+
+# -- logs -----------------------------------------------------------------------------------
+def ros_severity(levelno: int) -> LoggingSeverity:
+    """rcutils severity of a Python logging level (custom levels round down to a standard one)."""
+    for floor, severity in ((logging.CRITICAL, LoggingSeverity.FATAL), (logging.ERROR, LoggingSeverity.ERROR),
+                            (logging.WARNING, LoggingSeverity.WARN), (logging.INFO, LoggingSeverity.INFO)):
+        if levelno >= floor:
+            return severity
+    return LoggingSeverity.DEBUG
+
+
+class RosoutHandler(logging.Handler):
+    """Forwards Python log records to the rcutils logger ``ros_name``: rcl's output handler writes
+    them to the console, ``/rosout`` and the log file as for any rclpy log call. The record's own
+    function, file and line are passed on. rcutils never calls back into Python logging, and a
+    record logged while forwarding (on this thread) is dropped rather than recursed into."""
+
+    def __init__(self, ros_name: str) -> None:
+        super().__init__()
+        self.ros_name = ros_name
+        self._forwarding = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(self._forwarding, "active", False):
+            return
+        severity = ros_severity(record.levelno)
+        self._forwarding.active = True
+        try:
+            if not _rclpy.rclpy_logging_logger_is_enabled_for(self.ros_name, severity):
+                return
+            _rclpy.rclpy_logging_rcutils_log(severity, self.ros_name, self.format(record),
+                                             record.funcName or "", record.pathname or "", record.lineno or 0)
+        except Exception:  # noqa: BLE001 - logging must not raise into the component
+            self.handleError(record)
+        finally:
+            self._forwarding.active = False
 
 
 # -- entities -------------------------------------------------------------------------------
@@ -260,6 +334,11 @@ class _Client(ServiceClient):
         return fut
 
     def call(self, request: Any, timeout: float = 5.0) -> Any:
+        if getattr(_IN_CALLBACK, "node", None) is not None:
+            # The executor that would deliver the response is the one this callback blocks.
+            raise RuntimeError(
+                f"service {self.name}: blocking call() from a callback of {_IN_CALLBACK.node} would wait for "
+                "the executor it blocks; use call_async() and handle the future, or call from a worker thread")
         # Discovery takes a moment under DDS: a blocking call waits for the server first.
         deadline = time.monotonic() + timeout
         self._client.wait_for_service(timeout_sec=timeout)
@@ -296,10 +375,21 @@ class RosNode(HostedNode):
         self._posted: collections.deque[tuple[Callable[[], None], str]] = collections.deque()
         self._post_gc = node.create_guard_condition(self.guarded(self._drain_posted, "posted"),
                                                     callback_group=self.group)
+        self._rosout = RosoutHandler(node.get_logger().name)
+        self.logger.addHandler(self._rosout)
+        # rcutils prints the forwarded record on the console: not a second time through the root logger.
+        self.logger.propagate = False
+
+    def detach_logger(self) -> None:
+        """Give the Python logger back to Python's handlers (before the node is destroyed)."""
+        self.logger.removeHandler(self._rosout)
+        self.logger.propagate = True
 
     # callbacks run through here: counted, timed, never fatal to the executor
     def guarded(self, fn: Callable[..., Any], context: str) -> Callable[..., Any]:
         def run(*args: Any) -> Any:
+            outer = getattr(_IN_CALLBACK, "node", None)
+            _IN_CALLBACK.node = self.fqn
             self.busy_since, self.busy_context = time.monotonic(), context
             try:
                 return fn(*args)
@@ -308,6 +398,7 @@ class RosNode(HostedNode):
                 return None
             finally:
                 self.busy_since = None
+                _IN_CALLBACK.node = outer
 
         return run
 
@@ -407,7 +498,7 @@ class RosNode(HostedNode):
             self.guarded(fn, context)()
 
 
-def _spin_once(executor: MultiThreadedExecutor, timeout: float) -> None:
+def _spin_once(executor: Executor, timeout: float) -> None:
     try:
         executor.spin_once(timeout_sec=timeout)
     except RuntimeError as exc:
@@ -418,18 +509,24 @@ def _spin_once(executor: MultiThreadedExecutor, timeout: float) -> None:
 
 
 class RosHost(RunControl):
-    """Runs components as rclpy nodes on one multi-threaded executor."""
+    """Runs components as rclpy nodes on one executor: single-threaded unless ``num_threads`` > 1
+    (see the module docstring for what each promises)."""
 
     def __init__(self, context: Context | None = None, diagnostics_period: float = 1.0,
-                 num_threads: int | None = None) -> None:
+                 num_threads: int = 1) -> None:
         super().__init__()
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1, got {num_threads}")
         self.context = context or rclpy.get_default_context()
         self.shared_group = ReentrantCallbackGroup()
         self.nodes: list[RosNode] = []
         self.components: dict[str, Component] = {}
         self._num_threads = num_threads
-        self._executor: MultiThreadedExecutor | None = None
+        self._executor: Executor | None = None
         self._diag_period = diagnostics_period
+        self._diag_pubs: list[tuple[RosNode, Component, Any]] = []
+        self._diag_lock = threading.Lock()
+        self._diag_thread: threading.Thread | None = None
         self._stopped = False
 
     def add(self, component: type[Component], name: str, namespace: str | None = None,
@@ -444,13 +541,14 @@ class RosHost(RunControl):
             p = declare_params(node, component.Params, rn.fqn)
             comp = component(rn, p)
         except Exception:
+            rn.detach_logger()
             node.destroy_node()
             raise
         if self._diag_period > 0:
             pub = node.create_publisher(message_class("diagnostic_msgs/msg/DiagnosticArray"),
                                         DIAGNOSTICS_TOPIC, profile(QoS.reliable(50)))
-            node.create_timer(self._diag_period, lambda: self._diagnose(rn, comp, pub),
-                              callback_group=self.shared_group)
+            with self._diag_lock:
+                self._diag_pubs.append((rn, comp, pub))
         self.nodes.append(rn)
         self.components[rn.fqn] = comp
         if self._executor is not None:
@@ -458,6 +556,18 @@ class RosHost(RunControl):
         return comp
 
     # -- diagnostics ------------------------------------------------------------------------
+    def _diagnostics_loop(self) -> None:
+        """A host thread, not an executor callback: on a single-threaded executor a component
+        stuck in a callback would otherwise hold back the report that it is stuck."""
+        while not self.stop_event.wait(self._diag_period):
+            with self._diag_lock:
+                entries = list(self._diag_pubs)
+            for rn, comp, pub in entries:
+                try:
+                    self._diagnose(rn, comp, pub)
+                except Exception:  # noqa: BLE001 - e.g. publishing while the context shuts down
+                    rn.logger.debug("diagnostics of %s not sent", rn.fqn, exc_info=True)
+
     def _diagnose(self, rn: RosNode, comp: Component, pub: Any) -> None:
         busy = rn.busy_since
         if busy is not None and time.monotonic() - busy > self._diag_period:
@@ -491,12 +601,20 @@ class RosHost(RunControl):
         return out
 
     # -- running ----------------------------------------------------------------------------
-    def start(self) -> MultiThreadedExecutor:
+    def start(self) -> Executor:
+        """The executor, created with the nodes added so far (later ones join it), and the
+        diagnostics thread."""
         if self._executor is None:
-            threads = self._num_threads or max(4, len(self.nodes) + 2)
-            self._executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+            if self._num_threads == 1:
+                self._executor = SingleThreadedExecutor(context=self.context)
+            else:
+                self._executor = MultiThreadedExecutor(num_threads=self._num_threads, context=self.context)
             for rn in self.nodes:
                 self._executor.add_node(rn.node)
+            if self._diag_period > 0:
+                self._diag_thread = threading.Thread(target=self._diagnostics_loop, name="a2w-diagnostics",
+                                                     daemon=True)
+                self._diag_thread.start()
         return self._executor
 
     def spin(self, duration: float | None = None, install_signal_handlers: bool = True) -> None:
@@ -528,10 +646,13 @@ class RosHost(RunControl):
                 t.cancel()
         if self._executor is not None:
             self._executor.shutdown(timeout_sec=timeout)
+        if self._diag_thread is not None:
+            self._diag_thread.join(timeout)
         for rn in self.nodes:
             rn.guarded(self.components[rn.fqn].shutdown, "shutdown")()
         for rn in self.nodes:
             rn.join_workers(timeout)
         for rn in self.nodes:
+            rn.detach_logger()
             rn.node.destroy_node()
 

@@ -41,12 +41,36 @@ def message_class(type_name: str) -> type:
 
 
 class RclpyKit(MessageKit):
-    """Builds rclpy messages. Primitive sequences are handed over as ``array.array`` filled with
-    one ``frombytes`` copy: the generated setters store an ``array.array`` as is, while any other
-    sequence is converted element by element (150 ms for a 640x480 image)."""
+    """Builds rclpy messages with one copy of each primitive sequence (the ``frombytes`` in
+    ``seq``). What rosidl_generator_py's generated classes do with a sequence field:
+
+    * the constructor always copies it (``array.array('B', kwargs.get('data', []))``);
+    * the setter stores an ``array.array`` of the field's type code as is, but only while the
+      message's ``_check_fields`` is on (``ROS_PYTHON_CHECK_FIELDS=1``; off by default); with it
+      off, it copies it, and with checks on, any other sequence is checked element by element
+      (75-150 ms for a 640x480 image).
+
+    So ``new`` builds the message without its ``array.array`` fields and stores them through the
+    setter with checks on for that one assignment: a 640x480 rgb8 Image then costs one copy
+    instead of two, 0.19 ms instead of 0.47 ms here (the serialisation's copy comes on top)."""
 
     def new(self, type_name: str, **fields: Any) -> Any:
-        return message_class(type_name)(**fields)
+        cls = message_class(type_name)
+        arrays = {k: v for k, v in fields.items() if isinstance(v, array.array)}
+        msg = cls(**{k: v for k, v in fields.items() if k not in arrays})
+        if not arrays:
+            return msg
+        # Generators before Jazzy have no switch: their setters always store an array.array as is.
+        checks = getattr(msg, "_check_fields", None)
+        if checks is not None:
+            msg._check_fields = True  # noqa: SLF001 - the generated setter's own switch
+        try:
+            for k, v in arrays.items():
+                setattr(msg, k, v)  # typecode checked, stored without a copy
+        finally:
+            if checks is not None:
+                msg._check_fields = checks  # noqa: SLF001
+        return msg
 
     def seq(self, values: np.ndarray, dtype: type) -> Any:
         arr = np.ascontiguousarray(values, dtype=dtype)
