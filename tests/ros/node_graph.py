@@ -30,7 +30,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "camera_node": {"use_sim_time": True, "driver": "sim", "sim.world_name": WORLD_NAME,
                     "enable_depth": True, **IMAGE_SIZE},
     "arm_node": {"use_sim_time": True, "backend": "sim", "sim.world_name": WORLD_NAME},
-    "expert_node": {"use_sim_time": True, "exit_when_done": False},
+    "expert_node": {"use_sim_time": True, "exit_when_done": False, "timeout": 600.0},
     "robot_state_node": {"use_sim_time": True},
 }
 
