@@ -222,6 +222,11 @@ def test_depth_frames_mark_missing_depth_nan_on_both_sides(store: Any) -> None:
     for bad in (np.zeros((4, 4), np.float64), np.full((4, 4), -0.5, np.float32), np.zeros(4, np.float32)):
         with pytest.raises(ValueError, match="depth"):
             DepthFrame("front", bad, STAMP)
+    # A CameraFrame's depth, which the camera node republishes as DepthFrame, follows the same rule.
+    frame = CameraFrame("front", np.zeros((6, 8, 3), np.uint8), STAMP, depth=raw)
+    np.testing.assert_array_equal(frame.depth, d.depth)
+    with pytest.raises(ValueError, match="depth"):
+        CameraFrame("front", np.zeros((6, 8, 3), np.uint8), STAMP, depth=-raw)
 
 
 @pytest.mark.parametrize("request_type", list(SERVICE_EXAMPLES), ids=lambda t: t.__name__)

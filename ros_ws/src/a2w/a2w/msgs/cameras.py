@@ -29,6 +29,17 @@ VIEW_NAMES: tuple[str, str, str] = (LEFT_WRIST, RIGHT_WRIST, FRONT)
 VIEW_IDS: Mapping[str, int] = {name: i for i, name in enumerate(VIEW_NAMES)}
 
 
+def _no_data_nan(depth: np.ndarray) -> np.ndarray:
+    """Read-only float32 metres with no data as NaN: librealsense's 0 = no data becomes NaN (REP 118:
+    depth_image_proc and RViz take 0.0 as a valid depth). Negative depth is refused."""
+    if np.any(depth < 0):
+        raise ValueError("depth: negative values (metres must be >= 0; no data is NaN)")
+    if np.any(depth == 0):
+        depth = np.where(depth == 0, np.float32(np.nan), depth)
+        depth.flags.writeable = False
+    return depth
+
+
 @dataclass(frozen=True)
 class CameraIntrinsics:
     """Pinhole intrinsics of the image as published (after any resize), plus distortion."""
@@ -62,7 +73,8 @@ class CameraIntrinsics:
 
 @dataclass(frozen=True)
 class CameraFrame:
-    """One colour frame (RGB uint8 HxWx3), optionally with aligned depth (metres, float32)."""
+    """One colour frame (RGB uint8 HxWx3), optionally with aligned depth (metres, float32, NaN = no
+    data as in ``DepthFrame``)."""
 
     view: str
     image: np.ndarray
@@ -93,7 +105,7 @@ class CameraFrame:
             depth = frozen_array("depth", self.depth, dtype=np.float32, finite=False)
             if depth.shape != self.image.shape[:2]:
                 raise ValueError(f"depth: shape must be {self.image.shape[:2]}, got {depth.shape}")
-            object.__setattr__(self, "depth", depth)
+            object.__setattr__(self, "depth", _no_data_nan(depth))
         # Images are large: freeze in place instead of copying (the producer hands it over).
         img = self.image
         if img.flags.writeable:
@@ -174,7 +186,8 @@ class DepthFrame:
     frame's stamp and optical frame.
 
     No data is NaN, as REP 118 asks of float depth images (depth_image_proc and RViz take 0.0 as a
-    valid depth): librealsense's 0 = no data is converted here, where a driver hands it over.
+    valid depth): librealsense's 0 = no data is converted where a driver hands it over (here and in
+    ``CameraFrame``), so encoding and decoding never convert.
     """
 
     view: str
@@ -189,12 +202,8 @@ class DepthFrame:
         if not isinstance(self.depth, np.ndarray) or self.depth.dtype != np.float32 or self.depth.ndim != 2:
             raise ValueError("depth: must be a 2-D float32 array (metres)")
         d = self.depth
-        if np.any(d < 0):
-            raise ValueError("depth: negative values (metres must be >= 0; no data is NaN)")
-        if np.any(d == 0):
-            d = np.where(d == 0, np.float32(np.nan), d)
-        elif d.flags.writeable:
-            d = d.view()  # freeze in place instead of copying, as CameraFrame does
-        d.flags.writeable = False
-        object.__setattr__(self, "depth", d)
+        if d.flags.writeable:
+            d = d.view()  # freeze in place instead of copying, as CameraFrame does with images
+            d.flags.writeable = False
+        object.__setattr__(self, "depth", _no_data_nan(d))
         object.__setattr__(self, "stamp", finite_scalar("stamp", self.stamp))
