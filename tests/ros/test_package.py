@@ -4,7 +4,11 @@ names exists."""
 
 from __future__ import annotations
 
+import ast
+import re
 import runpy
+import shutil
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -101,3 +105,114 @@ def test_colcon_builds_the_ament_python_package(tmp_path: Path) -> None:
     assert installed == {*nodes.NODES, "a2w"}
     assert (tmp_path / "install" / "a2w" / "share" / "a2w" / "package.xml").is_file()
     assert (tmp_path / "install" / "a2w" / "share" / "ament_index" / "resource_index" / "packages" / "a2w").is_file()
+
+
+# -- dependencies: package.xml declares every ROS package and library the code uses -------------
+
+A2W_SRC = SRC / "a2w"
+# Python libraries the runtime core imports -> their rosdep keys.
+PYTHON_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml"}
+# Imports that are deliberately not exec_depends (package.xml says why), each with its reason.
+OPTIONAL = {
+    "mujoco": "sim drivers only; pip, no rosdep key",
+    "pyrealsense2": "RealSense driver only; comes with librealsense",
+    "av": "recording and dataset export tools",
+    "pyarrow": "recording and dataset export tools",
+    "tqdm": "sim video export progress bar",
+    "rosbags": "`a2w ros` interface tooling (hashes, CDR checks)",
+}
+ROS_TYPE = re.compile(r"([a-z][a-z0-9_]*)/(msg|srv|action)/[A-Z][A-Za-z0-9]*")
+
+
+def _imports(pkg_dir: Path) -> dict[str, str]:
+    """Top-level modules imported anywhere in the package (not stdlib, not a2w) -> one importer."""
+    found: dict[str, str] = {}
+    for f in sorted((pkg_dir / "a2w").rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(), str(f))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in ("a2w", "__future__"):
+                    found.setdefault(top, str(f.relative_to(pkg_dir)))
+    return found
+
+
+def _ros_type_literals(pkg_dir: Path) -> dict[str, str]:
+    """ROS packages named by ``pkg/msg|srv|action/Name`` string literals in the code -> one user."""
+    found: dict[str, str] = {}
+    for f in sorted((pkg_dir / "a2w").rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(), str(f))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                m = ROS_TYPE.fullmatch(node.value)
+                if m:
+                    found.setdefault(m[1], str(f.relative_to(pkg_dir)))
+    return found
+
+
+def required_dependencies(pkg_dir: Path = A2W_SRC) -> dict[str, str]:
+    """Every exec dependency the package needs -> why (where it is used)."""
+    from a2w.ros import codec
+
+    need: dict[str, str] = {}
+    for c in codec.TOPICS.values():
+        for ros_type in (c.ros_type, *(comp.ros_type for comp in c.companions)):
+            need.setdefault(ros_type.split("/")[0], f"codec: {c.domain.__name__} -> {ros_type}")
+    for c in codec.SERVICES.values():
+        need.setdefault(c.ros_type.split("/")[0], f"codec: {c.request.__name__} -> {c.ros_type}")
+    for pkg, where in _ros_type_literals(pkg_dir).items():
+        need.setdefault(pkg, f"a ROS type named in {where}")
+    for module, where in _imports(pkg_dir).items():
+        if module in OPTIONAL:
+            continue
+        need.setdefault(PYTHON_KEYS.get(module, module), f"imported by {where}")
+    # The launch files: XML frontend, launch_ros actions, and ros2 launch itself; their pkg= names.
+    for f in sorted((pkg_dir / "launch").rglob("*.launch.xml")):
+        need.setdefault("launch_xml", f"{f.name} is an XML launch file")
+        need.setdefault("ros2launch", f"{f.name} is run by `ros2 launch`")
+        for el in ET.parse(f).iter():
+            if el.tag in ("node", "node_container", "composable_node", "load_composable_node"):
+                need.setdefault("launch_ros", f"{f.name}: <{el.tag}>")
+            if el.get("pkg") and el.get("pkg") != "a2w":
+                need.setdefault(el.get("pkg", ""), f"{f.name}: pkg={el.get('pkg')}")
+    return need
+
+
+def undeclared(pkg_dir: Path = A2W_SRC) -> dict[str, str]:
+    package = parse_package(str(pkg_dir))
+    declared = {d.name for d in package.exec_depends}
+    return {k: v for k, v in required_dependencies(pkg_dir).items() if k not in declared}
+
+
+def test_package_xml_is_format_3_and_declares_every_dependency() -> None:
+    package = parse_package(str(A2W_SRC))
+    package.validate()
+    assert package.package_format == 3
+    assert undeclared() == {}
+
+
+def test_the_dependency_check_sees_what_the_code_uses() -> None:
+    need = required_dependencies()
+    # The ones the issue found missing, and the ones each kind of use brings in.
+    assert {"a2w_interfaces", "std_msgs", "builtin_interfaces", "rosgraph_msgs", "rcl_interfaces",
+            "sensor_msgs", "geometry_msgs", "diagnostic_msgs", "tf2_msgs", "composition_interfaces",
+            "rclpy", "launch", "launch_ros", "launch_xml", "python3-numpy", "python3-yaml"} <= set(need)
+    assert set(OPTIONAL).isdisjoint(need)
+
+
+@pytest.mark.parametrize("dep", sorted(required_dependencies()))
+def test_dropping_any_dependency_from_package_xml_is_caught(dep: str, tmp_path: Path) -> None:
+    pkg = tmp_path / "a2w"
+    shutil.copytree(A2W_SRC, pkg, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"), symlinks=True)
+    text = (pkg / "package.xml").read_text()
+    assert f"<exec_depend>{dep}</exec_depend>" in text
+    (pkg / "package.xml").write_text(text.replace(f"<exec_depend>{dep}</exec_depend>", ""))
+    assert set(undeclared(pkg)) == {dep}
+
+
+def test_a_new_ros_import_or_type_needs_a_declaration(tmp_path: Path) -> None:
+    pkg = tmp_path / "a2w"
+    shutil.copytree(A2W_SRC, pkg, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"), symlinks=True)
+    (pkg / "a2w" / "zz_new.py").write_text(
+        'import nav_msgs.msg\nfrom visualization_msgs.msg import Marker\nT = "shape_msgs/msg/Mesh"\n')
+    assert set(undeclared(pkg)) == {"nav_msgs", "visualization_msgs", "shape_msgs"}

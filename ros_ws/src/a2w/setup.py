@@ -10,7 +10,6 @@ package is not imported at build time), so launch files, the in-process runner a
 from __future__ import annotations
 
 import ast
-import os
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -35,19 +34,30 @@ def node_executables(nodes_py: Path = HERE / PACKAGE / "nodes.py") -> list[str]:
 
 def console_scripts() -> list[str]:
     scripts = [f"{name} = a2w.ros.entry:{name}" for name in node_executables()]
-    return scripts + ["a2w = a2w.cli:main"]
+    return scripts + ["a2w = a2w.cli:main", "component_container = a2w.ros.container:main"]
 
 
-def data_files() -> list[tuple[str, list[str]]]:
+# Folders installed under share/a2w as they are (recursively, every file): the launch files and
+# their parameter YAML (the repository's launch/ links to launch/ here), the Fast DDS profile and
+# other runtime configuration, the robot model. $(find-pkg-share a2w)/<folder>/... then resolves
+# on a rig, also when ros_ws is built alone.
+SHARE_FOLDERS = ("launch", "config", "urdf")
+# Never installed: editor and Python leftovers that may sit in those folders.
+SKIP = ("__pycache__", ".pyc", "~", ".swp", ".orig")
+
+
+def data_files(root: Path = HERE) -> list[tuple[str, list[str]]]:
     files = [
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ]
-    # Launch files and their parameter YAML live in the package (the repository's launch/ links
-    # here), so $(find-pkg-share a2w)/launch/... resolves on a rig, also when ros_ws is built alone.
-    for folder in sorted({p.parent for p in (HERE / "launch").rglob("*") if p.suffix in (".xml", ".yaml")}):
-        found = sorted(os.path.relpath(p, HERE) for p in folder.glob("*") if p.suffix in (".xml", ".yaml"))
-        files.append((f"share/{PACKAGE}/{os.path.relpath(folder, HERE)}", found))
+    by_dir: dict[str, list[str]] = {}
+    for folder in SHARE_FOLDERS:
+        for path in sorted((root / folder).rglob("*")):
+            rel = path.relative_to(root)
+            if path.is_file() and not any(part.endswith(SKIP) or part.startswith(".") for part in rel.parts):
+                by_dir.setdefault(rel.parent.as_posix(), []).append(rel.as_posix())
+    files += [(f"share/{PACKAGE}/{d}", names) for d, names in sorted(by_dir.items())]
     return files
 
 
@@ -63,5 +73,6 @@ if __name__ == "__main__":
         maintainer_email="maintainers@a2w.invalid",
         description="A2World rig stack: ROS-free runtime core and the nodes that run it.",
         license="Apache-2.0",
-        entry_points={"console_scripts": console_scripts()},
+        entry_points={"console_scripts": console_scripts(),
+                      "launch.frontend.launch_extension": ["a2w = a2w.launch.ros_extension"]},
     )
