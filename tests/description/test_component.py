@@ -104,7 +104,7 @@ def test_late_subscriber_gets_the_description_and_every_fixed_joint(host: Host) 
 
 
 def test_tf_from_joint_states_with_its_stamp_agrees_with_the_urdf(host: Host) -> None:
-    node, probe = _start(host)
+    node, probe = _start(host, max_rate=0.0)
     rng = np.random.default_rng(4)
     q = rng.uniform(-1.5, 1.5, len(NAMES))
     stamp = host.wall_clock.now()
@@ -147,7 +147,7 @@ REASON = {"finger": "unknown_joint", "misspelt": "unknown_joint", "other_robot":
 
 @pytest.mark.parametrize("kind", sorted(REASON))
 def test_bad_joint_states_publish_nothing_are_counted_and_the_next_good_one_publishes(host: Host, kind: str) -> None:
-    node, probe = _start(host)
+    node, probe = _start(host, max_rate=0.0)
     first = host.wall_clock.now()
     probe.pub.publish(JointStates(NAMES, np.zeros(len(NAMES)), np.zeros(len(NAMES)), first))
     assert wait_until(lambda: len(probe.tf) == 1, 5.0)
@@ -174,14 +174,16 @@ def test_without_publish_tf_only_the_static_part(host: Host) -> None:
     assert info["/robot_state_node"]["subscriptions"] == []
 
 
-def test_max_rate_skips_messages_closer_than_its_period_by_stamp(host: Host) -> None:
-    node, probe = _start(host, max_rate=20.0)
+@pytest.mark.parametrize("params", [{"max_rate": 20.0}, {}], ids=["20Hz", "default_30Hz"])
+def test_max_rate_skips_messages_closer_than_its_period_by_stamp(host: Host, params: dict[str, Any]) -> None:
+    node, probe = _start(host, **params)
+    every = 5 if params else 4  # 100 Hz stamps: every 5th at 20 Hz, every 4th (40 ms) at 30 Hz
     t0 = host.wall_clock.now()
-    stamps = [t0 + 0.01 * i for i in range(11)]  # 100 Hz for 0.1 s
+    stamps = [t0 + 0.01 * i for i in range(21)]  # 100 Hz for 0.2 s
     for s in stamps:
         probe.pub.publish(JointStates(NAMES, np.zeros(len(NAMES)), np.zeros(len(NAMES)), s))
         assert wait_until(lambda: node.published + node.throttled == stamps.index(s) + 1, 5.0)
-    assert [m.transforms[0].stamp for m in probe.tf] == [stamps[0], stamps[5], stamps[10]]
+    assert [m.transforms[0].stamp for m in probe.tf] == stamps[::every]
 
 
 @pytest.mark.parametrize("params, why", [

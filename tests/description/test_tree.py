@@ -52,6 +52,16 @@ def test_fk_composes_origin_then_motion_about_the_unit_axis() -> None:
                                    np.linalg.inv(tree.pose("b", {"j1": q1})) @ ref, atol=1e-12)
 
 
+def test_joint_pose_as_quaternions_equals_its_matrix() -> None:
+    rng = np.random.default_rng(1)
+    for j in parse_urdf(VALID).joints:
+        for x in [0.0, *rng.uniform(-4, 4, 20)]:
+            pos, quat = j.pose(x)
+            m = j.transform(x)
+            np.testing.assert_allclose(pos, m[:3, 3], atol=1e-12)
+            np.testing.assert_allclose(Rotation.from_quat(quat).as_matrix(), m[:3, :3], atol=1e-12)
+
+
 def test_fk_refuses_a_joint_that_is_not_a_moving_joint() -> None:
     with pytest.raises(KeyError, match="j9"):
         parse_urdf(VALID).link_poses({"j9": 0.1})

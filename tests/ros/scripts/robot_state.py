@@ -27,7 +27,7 @@ NAMES = [f"{arm}_joint{i}" for arm in ("left", "right") for i in range(1, 8)]
 
 rclpy.init()
 host = RosHost(diagnostics_period=0.5)
-rs = host.add(RobotStateNode, "robot_state_node")
+rs = host.add(RobotStateNode, "robot_state_node", params={"max_rate": 0.0})  # every message
 spinner = threading.Thread(target=host.spin, kwargs={"install_signal_handlers": False}, daemon=True)
 spinner.start()
 
