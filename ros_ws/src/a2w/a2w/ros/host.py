@@ -555,6 +555,32 @@ class RosHost(RunControl):
             self._executor.add_node(node)
         return comp
 
+    def remove(self, fqn: str, timeout: float = 5.0) -> list[str]:
+        """Take node ``fqn`` out of a running host (a component container's unload): off the
+        executor and the diagnostics, then what ``shutdown`` does for each node: the component's
+        ``shutdown``, its workers joined, its node destroyed. Returns the names of its worker
+        threads still alive after ``timeout`` (workers end on the host's stop or when the
+        component's ``shutdown`` ends them). ``KeyError`` for a node the host does not run."""
+        rn = next((n for n in self.nodes if n.fqn == fqn), None)
+        if rn is None:
+            raise KeyError(fqn)
+        if self._executor is not None:
+            self._executor.remove_node(rn.node)
+        for t in rn.timers:
+            t.cancel()
+        with self._diag_lock:
+            self._diag_pubs = [e for e in self._diag_pubs if e[0] is not rn]
+        deadline = time.monotonic() + timeout
+        while rn.busy_since is not None and time.monotonic() < deadline:
+            time.sleep(0.01)  # a callback still running on another thread of a multi-threaded executor
+        self.nodes.remove(rn)
+        comp = self.components.pop(fqn)
+        rn.guarded(comp.shutdown, "shutdown")()
+        rn.join_workers(max(0.0, deadline - time.monotonic()))
+        rn.detach_logger()
+        rn.node.destroy_node()
+        return [w.name for w in rn.workers if w.is_alive()]
+
     # -- diagnostics ------------------------------------------------------------------------
     def _diagnostics_loop(self) -> None:
         """A host thread, not an executor callback: on a single-threaded executor a component
