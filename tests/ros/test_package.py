@@ -72,7 +72,7 @@ def _launch_nodes() -> list[tuple[str, str, str]]:
     out = []
     for f in sorted((ROOT / "launch").glob("*.launch.xml")):
         for el in ET.parse(f).iter():
-            if el.tag in ("node", "composable_node") and el.get("pkg"):
+            if el.tag in ("node", "node_container", "composable_node") and el.get("pkg"):
                 out.append((f.name, el.get("pkg", ""), el.get("exec") or el.get("plugin") or ""))
     return out
 
@@ -100,11 +100,16 @@ def test_colcon_builds_the_ament_python_package(tmp_path: Path) -> None:
         env={"PATH": f"{tier / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    lib = tmp_path / "install" / "a2w" / "lib" / "a2w"
-    installed = {p.name for p in lib.iterdir()}
-    assert installed == {*nodes.NODES, "a2w"}
-    assert (tmp_path / "install" / "a2w" / "share" / "a2w" / "package.xml").is_file()
-    assert (tmp_path / "install" / "a2w" / "share" / "ament_index" / "resource_index" / "packages" / "a2w").is_file()
+    prefix = tmp_path / "install" / "a2w"
+    installed = {p.name for p in (prefix / "lib" / "a2w").iterdir()}
+    assert installed == {s.split(" = ")[0] for s in SETUP["console_scripts"]()}
+    assert set(nodes.NODES) <= installed
+    # Every data file (package.xml, the ament index marker, launch/, config/, urdf/) is installed:
+    # a plain build, as on a rig, copies them.
+    for dest, files in SETUP["data_files"]():
+        for f in files:
+            assert (prefix / dest / Path(f).name).is_file(), f"{f} not installed in {dest}"
+    assert (prefix / "share" / "a2w" / "launch" / "params" / "sim.yaml").is_file()
 
 
 # -- dependencies: package.xml declares every ROS package and library the code uses -------------
@@ -216,3 +221,28 @@ def test_a_new_ros_import_or_type_needs_a_declaration(tmp_path: Path) -> None:
     (pkg / "a2w" / "zz_new.py").write_text(
         'import nav_msgs.msg\nfrom visualization_msgs.msg import Marker\nT = "shape_msgs/msg/Mesh"\n')
     assert set(undeclared(pkg)) == {"nav_msgs", "visualization_msgs", "shape_msgs"}
+
+
+def test_every_file_under_the_share_folders_is_installed_and_nothing_else(tmp_path: Path) -> None:
+    real = {f for _, files in SETUP["data_files"]() for f in files}
+    on_disk = {p.relative_to(SRC / "a2w").as_posix() for folder in SETUP["SHARE_FOLDERS"]
+               for p in (SRC / "a2w" / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert on_disk <= real
+    assert {"launch/sim.launch.xml", "launch/params/sim.yaml"} <= real
+    # A new file anywhere below launch/, config/ or urdf/ is picked up with its folder; editor and
+    # Python leftovers and files outside those folders are not.
+    for rel in ("launch/a.launch.xml", "launch/params/deep/b.yaml", "config/fastdds_shm.xml", "urdf/rig.urdf",
+                "urdf/meshes/base.stl", "launch/a.launch.xml~", "launch/.a.launch.xml.swp",
+                "config/__pycache__/x.pyc", "notes/todo.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    got = dict(SETUP["data_files"](tmp_path))
+    assert got.pop("share/ament_index/resource_index/packages") == ["resource/a2w"]
+    assert got.pop("share/a2w") == ["package.xml"]
+    assert got == {
+        "share/a2w/config": ["config/fastdds_shm.xml"],
+        "share/a2w/launch": ["launch/a.launch.xml"],
+        "share/a2w/launch/params/deep": ["launch/params/deep/b.yaml"],
+        "share/a2w/urdf": ["urdf/rig.urdf"],
+        "share/a2w/urdf/meshes": ["urdf/meshes/base.stl"],
+    }
