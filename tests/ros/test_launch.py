@@ -1,0 +1,98 @@
+"""The launch files under the real `ros2 launch` (the tier's colcon build of Jazzy launch, launch_ros,
+ros2launch) and a2w's component_container behind them (docs/architecture.md §4, §9).
+
+Each run is a script in a loopback-only netns (tests/ros/support.py): ros2 launch starts the
+container and the expert as processes of their own, the container loads sim, cameras and arm
+through its composition_interfaces services, and the launch's exit code is the verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.ros.support import ROOT, run_isolated
+
+LAUNCH = ROOT / "launch"
+# How each shipped launch file is run to completion: its arguments (it must end by itself).
+RECIPES = {"sim.launch.xml": ["task:=pick_cube", "seed:=3"]}
+LAUNCH_TIMEOUT = 240.0
+
+
+def ros2_launch(*args: str, kill_after: str | None = None, kill: str | None = None) -> tuple[int, str]:
+    opts = [str(LAUNCH_TIMEOUT)] + (["--kill-after", kill_after, "--kill", kill] if kill_after else [])
+    rc, out, result = run_isolated("ros2_launch.py", *opts, "--", *args, timeout=LAUNCH_TIMEOUT + 60)
+    assert rc == 0 and result is not None, out[-6000:]
+    return result["rc"], out
+
+
+def test_container_services_load_list_unload_and_refuse_in_the_response(ros_tier: Path) -> None:
+    rc, out, r = run_isolated("container_services.py", timeout=180)
+    assert rc == 0 and r is not None, out[-4000:]
+    assert r["ready"]
+    assert r["ok"]["success"] and r["ok"]["name"] == "/rig/talk" and r["ok"]["id"] > 0, r["ok"]
+    # Parameters and remap rules reached the component; an empty list (launch_ros sends a byte
+    # array) is an empty list of the field's type, and no camera publisher was made.
+    assert "/out" in r["talker_topics"] and "/rig/talk/events" not in r["talker_topics"], r["talker_topics"]
+    assert not any(t.startswith("/cameras/") for t in r["talker_topics"])
+    assert r["params_read_back"] == [20.0, "loaded", []]
+    # Every refusal is an answer naming the problem; none of them took the container down.
+    refusals = {
+        "by_exec_name_unknown": "unknown executable 'no_such_node'",
+        "bad_module": "no_such_module",
+        "not_a_component": "is not a Component",
+        "bad_value": "parameter 'rate'",
+        "out_of_range": "parameter 'rate'",
+        "unknown_param": "bogus",
+        "bad_type": "parameter 'views'",
+        "intra_process": "use_intra_process_comms",
+        "other_extra": "forward_global_arguments",
+        "other_package": "rclcpp_components",
+        "duplicate": "already loaded",
+        "log_level": "log_level",
+        "bad_node_name": "not a name!",
+    }
+    for case, words in refusals.items():
+        assert r[case]["success"] is False and words in r[case]["error"], (case, r[case])
+    assert r["alive_after_refusals"]
+    assert r["listed"] == [["/rig/talk"], [r["ok"]["id"]]]
+    assert r["unload"] == [True, ""]
+    assert r["unload_again"][0] is False and "no node with unique id" in r["unload_again"][1]
+    assert r["listed_after_unload"] == [] and "/rig/talk" not in r["graph_after_unload"]
+    assert "/rig/box" in r["graph_after_unload"]
+    # A component that stops the run (a crashed worker: 70) ends the container with its code.
+    assert r["stopper"]["success"] and r["container_exit"] == 70
+
+
+def test_every_launch_file_has_a_ros2_launch_recipe() -> None:
+    assert sorted(p.name for p in LAUNCH.glob("*.launch.xml")) == sorted(RECIPES)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_launch_file_succeeds_under_ros2_launch_by_path(ros_tier: Path, name: str) -> None:
+    # The cameras run (the default): the arm node's timing holds with them, at default stale_after.
+    rc, out = ros2_launch(str(LAUNCH / name), *RECIPES[name])
+    assert rc == 0, out[-6000:]
+    for node in ("/sim_node", "/camera_node", "/arm_node"):
+        assert f"Loaded node '{node}' in container '/sim_container'" in out, out[-6000:]
+    assert "task succeeded" in out and "Failed to load" not in out
+
+
+def test_sim_succeeds_from_the_colcon_install(ros_tier: Path) -> None:
+    rc, out = ros2_launch("a2w", "sim.launch.xml", "task:=lift_box", "cameras:=false")
+    assert rc == 0, out[-6000:]
+    assert "task succeeded" in out and "/camera_node" not in out
+
+
+def test_a_node_exiting_non_zero_fails_ros2_launch(ros_tier: Path) -> None:
+    # The expert gives up after 1 s of sim time: it exits 1, and so must the launch.
+    rc, out = ros2_launch("a2w", "sim.launch.xml", "cameras:=false", "timeout:=1")
+    assert rc == 1, out[-6000:]
+    assert "expert_node-2" in out and "exited with code 1" in out and "fail_on_node_error" in out
+
+
+def test_a_killed_container_fails_ros2_launch(ros_tier: Path) -> None:
+    rc, out = ros2_launch("a2w", "sim.launch.xml", "cameras:=false",
+                          kill_after=r"Loaded node '/arm_node'", kill="component_container-1")
+    assert rc == 1, out[-6000:]
+    assert "killed component_container-1" in out and "exited with code -9" in out
