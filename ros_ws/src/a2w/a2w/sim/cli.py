@@ -1,4 +1,5 @@
-"""`a2w sim`: run a task with its scripted expert and save an mp4 of the three views."""
+"""`a2w sim`: run a task with its scripted expert and save an mp4 of the three views;
+`a2w sim collect`: record demonstrations of a task into a LeRobot v3 dataset (``sim.collect``)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fault", action="append", default=[], choices=FAULT_NAMES,
                    help="inject this fault at a seeded onset (repeatable)")
     p.set_defaults(func=_run)
+    sub2 = p.add_subparsers(dest="sim_command", metavar="ACTION")
+    c = sub2.add_parser(
+        "collect", help="record scripted-expert demonstrations into a LeRobot v3 dataset",
+        description="Run the task's scripted expert through the full sim stack (sim, cameras, arm "
+        "node, recorder) episode after episode, saving the successful ones into DIR (created, or "
+        "appended to). Each attempt uses seed SEED+attempt, recorded with its episode.")
+    c.add_argument("--task", choices=TASK_NAMES, default="lift_box", help="task (default lift_box)")
+    c.add_argument("--episodes", type=int, default=10, help="episodes to save (default 10)")
+    c.add_argument("--out", type=Path, required=True, help="dataset directory")
+    c.add_argument("--seed", type=int, default=0, help="seed of the first attempt (default 0)")
+    c.add_argument("--width", type=int, default=256, help="per-view width (default 256)")
+    c.add_argument("--height", type=int, default=192, help="per-view height (default 192)")
+    c.add_argument("--realtime", type=float, default=1.0,
+                   help="sim seconds per wall second (default 1; the recorder follows sim time)")
+    c.add_argument("--max-attempts", type=int, default=None, help="give up after this many (default 2x)")
+    c.set_defaults(func=_collect)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -104,3 +121,42 @@ def _run(args: argparse.Namespace) -> int:
     if result.error:
         print(f"  expert stopped early: {result.error}")
     return 0 if result.success or faults else 1
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from a2w.dataset import summary as dataset_summary
+    from a2w.sim.collect import collect
+
+    if args.episodes < 1:
+        sys.stderr.write("--episodes: must be at least 1\n")
+        return 2
+    if not (0 < args.width <= 640 and 0 < args.height <= 480) or args.width % 2 or args.height % 2:
+        sys.stderr.write(f"--width/--height: {args.width}x{args.height} must be even and within 640x480\n")
+        return 2
+    bar = tqdm(total=args.episodes, unit="episode", desc=f"{args.task} -> {args.out}")
+
+    def on_result(r) -> None:  # noqa: ANN001 - sim.collect.EpisodeResult
+        if r.saved:
+            bar.update(1)
+        bar.set_postfix_str(f"seed {r.seed}: {'saved ' + str(r.rows) + ' rows' if r.saved else 'not saved'}")
+        if not r.saved:
+            log.warning("attempt %d (seed %d) not saved: %s", r.attempt, r.seed, r.note)
+
+    s = collect(args.task, args.episodes, args.out, args.seed, args.width, args.height, args.realtime,
+                args.max_attempts, on_result)
+    bar.close()
+    saved, failed = s.saved, [r for r in s.results if not r.saved]
+    rows = sum(r.rows for r in saved)
+    lines = [f"{args.task}: {len(saved)} episodes saved, {len(failed)} not saved, {rows} frames "
+             f"({rows / 30:.1f} s) in {s.wall_s:.0f} s wall time"]
+    if saved:
+        info = dataset_summary(args.out)
+        lines.append(f"  dataset {args.out}: {info['episodes']} episodes, {info['frames']} frames, "
+                     f"{info['bytes'] / 1e6:.1f} MB ({info['bytes_per_episode'] / 1e6:.2f} MB per episode)")
+        lines.append(f"  seeds saved: {[r.seed for r in saved]}")
+    for r in failed:
+        lines.append(f"  seed {r.seed}: {r.note}")
+    print("\n".join(lines))  # noqa: T201 - the command's summary
+    return 0 if len(saved) >= args.episodes else 1
