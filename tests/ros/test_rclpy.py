@@ -69,6 +69,10 @@ def test_qos_latching_mismatch_blocked_component_and_blocking_calls(ros_tier: Pa
     assert kind == "RuntimeError" and "call_async" in text, r["calls"]
     assert r["calls"]["async"] == "served async", r["calls"]
     assert r["calls"]["worker"] == "served worker", r["calls"]
+    if threads == 1:  # any callback on the only executor thread, wrapped by the host or not
+        assert r["calls"]["raw"].startswith("RuntimeError: ") and "executor's thread" in r["calls"]["raw"], r["calls"]
+    else:  # another executor thread serves the response
+        assert r["calls"]["raw"] == "served raw", r["calls"]
     assert r["caller_errors"] == 0
 
 

@@ -308,6 +308,7 @@ class _Timer(Timer):
 class _Client(ServiceClient):
     def __init__(self, rn: "RosNode", name: str, request_type: type) -> None:
         self.name = name
+        self._host = rn.host
         self._codec = codec.service_codec(request_type)
         self._request_type = request_type
         self._client = rn.node.create_client(message_class(self._codec.ros_type), name,
@@ -334,11 +335,16 @@ class _Client(ServiceClient):
         return fut
 
     def call(self, request: Any, timeout: float = 5.0) -> Any:
-        if getattr(_IN_CALLBACK, "node", None) is not None:
-            # The executor that would deliver the response is the one this callback blocks.
+        # The executor that would deliver the response is the one this thread blocks: a component
+        # callback, or any callback on the thread that spins a single-threaded executor (e.g. a
+        # container's load request building a component).
+        where = getattr(_IN_CALLBACK, "node", None)
+        if where is None and self._host.spins_here():
+            where = "the executor's thread"
+        if where is not None:
             raise RuntimeError(
-                f"service {self.name}: blocking call() from a callback of {_IN_CALLBACK.node} would wait for "
-                "the executor it blocks; use call_async() and handle the future, or call from a worker thread")
+                f"service {self.name}: blocking call() from a callback of {where} would wait for the executor "
+                "it blocks; use call_async() and handle the future, or call from a worker thread")
         # Discovery takes a moment under DDS: a blocking call waits for the server first.
         deadline = time.monotonic() + timeout
         self._client.wait_for_service(timeout_sec=timeout)
@@ -527,6 +533,7 @@ class RosHost(RunControl):
         self._diag_pubs: list[tuple[RosNode, Component, Any]] = []
         self._diag_lock = threading.Lock()
         self._diag_thread: threading.Thread | None = None
+        self._spin_thread: threading.Thread | None = None
         self._stopped = False
 
     def add(self, component: type[Component], name: str, namespace: str | None = None,
@@ -627,6 +634,11 @@ class RosHost(RunControl):
         return out
 
     # -- running ----------------------------------------------------------------------------
+    def spins_here(self) -> bool:
+        """Whether this thread is the only one serving the executor (nothing else would run a
+        callback while it waits)."""
+        return self._num_threads == 1 and self._spin_thread is threading.current_thread()
+
     def start(self) -> Executor:
         """The executor, created with the nodes added so far (later ones join it), and the
         diagnostics thread."""
@@ -646,6 +658,7 @@ class RosHost(RunControl):
     def spin(self, duration: float | None = None, install_signal_handlers: bool = True) -> None:
         """Serve callbacks until ``duration`` passes, SIGINT/SIGTERM, or ``stop()``; then shut down."""
         executor = self.start()
+        self._spin_thread = threading.current_thread()
         if install_signal_handlers:
             self.install_signal_handlers()
         deadline = None if duration is None else time.monotonic() + duration
@@ -657,6 +670,7 @@ class RosHost(RunControl):
         except (ExternalShutdownException, KeyboardInterrupt):
             pass
         finally:
+            self._spin_thread = None
             self.shutdown()
 
     def shutdown(self, timeout: float = 5.0) -> None:
