@@ -14,7 +14,13 @@ from a2w.msgs.arms import ArmsStatus, ArmState, ArmTarget, ControlMode, JointSta
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata
 from a2w.msgs.common import Pose
 from a2w.msgs.diagnostics import DiagnosticLevel, DiagnosticStatus
-from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
+from a2w.msgs.episode import (
+    EpisodeCommand,
+    EpisodeControlRequest,
+    EpisodeControlResponse,
+    EpisodeEvent,
+    EpisodeEventKind,
+)
 from a2w.msgs.policy import ActionChunk
 from a2w.msgs.services import (
     Outcome,
@@ -102,6 +108,8 @@ SERVICE_EXAMPLES: dict[type, tuple[Any, Any]] = {
     StartPolicyRequest: (StartPolicyRequest("put the cup on the plate"), Outcome(True, "started")),
     StopRequest: (StopRequest("operator"), Outcome(True)),
     RecoverRequest: (RecoverRequest(None), Outcome(False, "e-stop pressed")),
+    EpisodeControlRequest: (EpisodeControlRequest(EpisodeCommand.START, "lift the box", 7),
+                            EpisodeControlResponse(True, "episode 3: recording", 3)),
 }
 
 

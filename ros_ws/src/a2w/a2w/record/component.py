@@ -26,9 +26,14 @@ from a2w.host.params import Params, param
 from a2w.host.qos import QoS, Reliability
 from a2w.msgs.arms import RigState, RigTarget
 from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
-from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
+from a2w.msgs.episode import (
+    EpisodeCommand,
+    EpisodeControlRequest,
+    EpisodeControlResponse,
+    EpisodeEvent,
+    EpisodeEventKind,
+)
 from a2w.msgs.policy import ActionChunk
-from a2w.record.control import EpisodeCommand, EpisodeControlRequest, EpisodeControlResponse
 from a2w.record.encoder import VideoSettings
 from a2w.record.rows import RowGrid
 from a2w.record.writer import DatasetWriter, EpisodeFailed, Row, RowRefused

@@ -33,7 +33,13 @@ from a2w.msgs.arms import ARM_NAMES, ArmsStatus, ArmState, ArmTarget, ControlMod
 from a2w.msgs.cameras import CameraFrame, CameraIntrinsics, DepthFrame, FrameMetadata
 from a2w.msgs.common import Pose
 from a2w.msgs.diagnostics import DiagnosticStatus
-from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
+from a2w.msgs.episode import (
+    EpisodeCommand,
+    EpisodeControlRequest,
+    EpisodeControlResponse,
+    EpisodeEvent,
+    EpisodeEventKind,
+)
 from a2w.msgs.policy import ACTION_DIM, ActionChunk
 from a2w.msgs.services import (
     Outcome,
@@ -587,6 +593,18 @@ def _recover_arm(arm: int | None) -> int:
     return -1 if arm is None else int(arm)
 
 
+EPISODE_COMMAND_CODES: dict[EpisodeCommand, int] = {
+    EpisodeCommand.START: 0, EpisodeCommand.SAVE: 1, EpisodeCommand.DISCARD: 2, EpisodeCommand.RERECORD: 3,
+}
+
+
+def _episode_command(code: int) -> EpisodeCommand:
+    for cmd, c in EPISODE_COMMAND_CODES.items():
+        if c == int(code):
+            return cmd
+    raise ValueError(f"episode_control.command: unknown code {code!r}")
+
+
 # -- registry -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Companion:
@@ -710,6 +728,15 @@ for _s in (
         lambda k, r: k.new(f"{IFACE}/srv/Recover_Request", arm=_recover_arm(r.arm)),
         lambda m: RecoverRequest(None if int(m.arm) < 0 else int(m.arm)),
         lambda k, r: _outcome_msg(k, "Recover", r), _outcome,
+    ),
+    ServiceCodec(
+        EpisodeControlRequest, EpisodeControlResponse, f"{IFACE}/srv/EpisodeControl",
+        lambda k, r: k.new(f"{IFACE}/srv/EpisodeControl_Request", command=EPISODE_COMMAND_CODES[r.command],
+                           task=r.task, seed=int(r.seed)),
+        lambda m: EpisodeControlRequest(_episode_command(m.command), str(m.task), int(m.seed)),
+        lambda k, r: k.new(f"{IFACE}/srv/EpisodeControl_Response", success=bool(r.success), message=r.message,
+                           episode_index=int(r.episode_index)),
+        lambda m: EpisodeControlResponse(bool(m.success), str(m.message), int(m.episode_index)),
     ),
 ):
     register_service(_s)

@@ -21,9 +21,14 @@ from typing import Callable, Sequence
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params
 from a2w.host.qos import QoS
-from a2w.msgs.episode import EpisodeEvent, EpisodeEventKind
+from a2w.msgs.episode import (
+    EpisodeCommand,
+    EpisodeControlRequest,
+    EpisodeControlResponse,
+    EpisodeEvent,
+    EpisodeEventKind,
+)
 from a2w.record.component import CONTROL_SERVICE, OUTCOME_TOPIC, RecordNode
-from a2w.record.control import EpisodeCommand, EpisodeControlRequest, EpisodeControlResponse
 
 log = logging.getLogger(__name__)
 
