@@ -10,6 +10,7 @@ tests/ros/scripts/every_node.py (the ROS tier).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,6 +33,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "arm_node": {"use_sim_time": True, "backend": "sim", "sim.world_name": WORLD_NAME},
     "expert_node": {"use_sim_time": True, "exit_when_done": False, "timeout": 600.0},
     "robot_state_node": {"use_sim_time": True},
+    # a fresh directory per process: the recorder creates (and locks) its dataset there
+    "record_node": {"use_sim_time": True, "root": tempfile.mkdtemp(prefix="a2w-node-graph-dataset-"), **IMAGE_SIZE},
 }
 
 

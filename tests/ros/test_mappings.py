@@ -126,7 +126,8 @@ def test_images_are_reliable_unless_asked_otherwise(graph: Recording, prefix: st
         qos = _publisher(graph, f"{prefix}/front/{stream}").qos
         assert qos is not None and qos.reliability.value == reliability and qos.depth == 1
     # camera_info goes out with the image's publisher profile on the rclpy host
-    ros = [e for e in expected_graph(graph) if e.name == f"{prefix}/front/color/camera_info"]
+    ros = [e for e in expected_graph(graph)
+           if e.name == f"{prefix}/front/color/camera_info" and e.kind == "publisher"]
     assert [e.reliability for e in ros] == [reliability]
 
 
