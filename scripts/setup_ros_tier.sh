@@ -218,18 +218,21 @@ if ! stamp_ok venv "$s_venv" || [ ! -x "$TIER/bin/python" ]; then
   # Everything in the workspace was built against the previous wheels.
   rm -f "$TIER"/.stamp-*
   rm -rf "$WS/build" "$WS/install" "$WS/log"
-  build_venv
+  t=$SECONDS; build_venv; log "venv: $((SECONDS - t)) s"
   echo "$s_venv" > "$TIER/.stamp-venv"
 fi
 for sh in sh bash; do underlay_text > "$TIER/local_setup.$sh"; done
 if ! stamp_ok tools "$s_tools"; then
-  build_tools; echo "$s_tools" > "$TIER/.stamp-tools"
+  t=$SECONDS; build_tools; log "tools: $((SECONDS - t)) s"
+  echo "$s_tools" > "$TIER/.stamp-tools"
 fi
 if ! stamp_ok interfaces "$s_iface"; then
-  build_interfaces; echo "$s_iface" > "$TIER/.stamp-interfaces"
+  t=$SECONDS; build_interfaces; log "a2w_interfaces: $((SECONDS - t)) s"
+  echo "$s_iface" > "$TIER/.stamp-interfaces"
 fi
 if ! stamp_ok a2w "$s_a2w"; then
-  build_a2w; echo "$s_a2w" > "$TIER/.stamp-a2w"
+  t=$SECONDS; build_a2w; log "a2w: $((SECONDS - t)) s"
+  echo "$s_a2w" > "$TIER/.stamp-a2w"
 fi
 echo "$s_all" > "$TIER/.ready"
 log "ready ($TIER, $((SECONDS - t0)) s)"
