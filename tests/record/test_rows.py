@@ -136,3 +136,19 @@ def test_rows_carry_the_nearest_state_and_the_target_due_next() -> None:
     for k, r in enumerate(rows):
         assert abs(r.state_stamp - r.stamp) <= 0.005 + 1e-9
         assert r.target[7] == pytest.approx(k / 20), "the target due one step after the row's time"
+
+
+def test_flush_at_the_end_records_the_rows_whose_frames_are_in_and_no_stalled_tail() -> None:
+    grid = RowGrid(VIEWS, start=0.0)
+    rows: list = []
+    for i in range(30):
+        t = 1.0 + i * P
+        for v in VIEWS:
+            if v != "front" or i < 28:  # the front camera's last two frames are still on their way
+                grid.add_frame(_frame(v, i, t))
+        grid.add_state(_state(t))
+        rows += grid.due(t)  # the delay holds back the last rows
+    assert len(rows) < 28
+    rows += grid.flush(1.0 + 29 * P)
+    assert [_number(r.images["front"]) for r in rows] == list(range(28))
+    assert not any(r.camera_stalled.any() for r in rows)

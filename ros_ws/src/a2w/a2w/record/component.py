@@ -78,6 +78,7 @@ class RecordNode(Component):
             self.log.warning("dataset %s: recovered after an interrupted run: %s", params.root, r)
         self.grid: RowGrid | None = None
         self.task = ""
+        self.seed = -1
         self.episode = -1  # index of the episode in progress (-1: idle)
         self.saved = len(self.writer.episodes)
         self.failed = 0
@@ -144,19 +145,22 @@ class RecordNode(Component):
             return EpisodeControlResponse(False, f"no episode is recording ({req.command.value} ignored)")
         index = self.episode
         if req.command is EpisodeCommand.SAVE:
+            if self.grid is not None and not self._dead:
+                for row in self.grid.flush(self.node.clock.now()):  # the tail whose frames are in
+                    self._submit(("row", row))
             self._saves_pending += 1
             self._submit(("save",))
             self._stop_recording()
             return EpisodeControlResponse(True, f"episode {index}: saving", index)
         self._submit(("discard", req.command.value))
         self._stop_recording()
-        if req.command is EpisodeCommand.RERECORD:
-            return self._start(self.task, req.seed)
+        if req.command is EpisodeCommand.RERECORD:  # same task, and same seed unless a new one is given
+            return self._start(self.task, req.seed if req.seed >= 0 else self.seed)
         return EpisodeControlResponse(True, f"episode {index}: discarded", index)
 
     def _start(self, task: str, seed: int) -> EpisodeControlResponse:
         p = self.params
-        self.task = task
+        self.task, self.seed = task, seed
         # provisional: the writer numbers episodes after the saved ones, and a save still in the
         # writer's queue may fail; the START event on /record/episodes carries the real index
         self.episode = self.saved + self._saves_pending

@@ -112,6 +112,19 @@ class RowGrid:
                 self.stats.rows += 1
         return rows
 
+    def flush(self, now: float) -> list[Row]:
+        """At the end of an episode: the rows up to ``now`` whose frames have all arrived (rows
+        still waiting for a frame are left out rather than recorded as stalled)."""
+        rows = self.due(now - self.delay) if self.t0 is not None else []
+        while self.t0 is not None and self.time_of(self.k) <= now:
+            t = self.time_of(self.k)
+            after = {v: (self.last[v].stamp if v in self.last else -np.inf) for v in self.views}
+            if not all(any(f.stamp > after[v] and abs(f.stamp - t) <= self.period / 2 for f in self.frames[v])
+                       for v in self.views):
+                break
+            rows += self.due(t + self.delay)
+        return rows
+
     def _nearest(self, items: Sequence, t: float):
         stamps = [x.stamp for x in items]
         i = bisect.bisect_left(stamps, t)
