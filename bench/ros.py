@@ -274,8 +274,9 @@ def arm_in_process(seconds: float) -> dict[str, float]:
     return out
 
 
-def arm_driver(threads: int, seconds: float) -> dict[str, float]:
-    """Inside the netns: the three nodes on one RosHost, configured as a2w.ros.main does."""
+def arm_driver(threads: int, seconds: float, cameras: bool = True) -> dict[str, float]:
+    """Inside the netns: the three nodes (two without cameras) on one RosHost, configured as
+    a2w.ros.main does."""
     import rclpy
 
     from a2w import nodes
@@ -285,13 +286,13 @@ def arm_driver(threads: int, seconds: float) -> dict[str, float]:
     ros_main.configure_process()
     rclpy.init(args=["bench", "--ros-args", "--params-file", str(SIM_PARAMS)])
     host = RosHost(num_threads=threads)
-    comps = {n: host.add(nodes.load(n), n) for n in SIM_NODES}
+    comps = {n: host.add(nodes.load(n), n) for n in SIM_NODES if cameras or n != "camera_node"}
     host.spin(seconds, install_signal_handlers=False)
     rclpy.try_shutdown()
     return _arm_report(comps["arm_node"], seconds)
 
 
-def arm_isolated(threads: int, seconds: float) -> dict[str, float] | str:
+def arm_isolated(threads: int, seconds: float, cameras: bool = True) -> dict[str, float] | str:
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 100)),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",
            "MUJOCO_GL": os.environ.get("MUJOCO_GL", "osmesa"),
@@ -300,7 +301,7 @@ def arm_isolated(threads: int, seconds: float) -> dict[str, float] | str:
     inner = 'ip link set lo up && source "$0" && exec "$@"'
     cmd = ["unshare", "--net", "bash", "-c", inner, str(TIER / "ws" / "install" / "setup.bash"),
            str(TIER / "bin" / "python"), str(Path(__file__).resolve()), "--driver", "arm",
-           "--config", str(threads), "--seconds", str(seconds)]
+           "--config", json.dumps([threads, cameras]), "--seconds", str(seconds)]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds * 5 + 180)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -313,6 +314,8 @@ def arm_main(seconds: float) -> int:
     if (TIER / ".ready").is_file():
         runs["rclpy, single-threaded"] = arm_isolated(1, seconds)
         runs["rclpy, multi-threaded (5)"] = arm_isolated(5, seconds)  # the former max(4, nodes + 2)
+        # What the cameras cost the timer: their frames are rendered by the sim's stepping thread.
+        runs["rclpy, single, no cameras"] = arm_isolated(1, seconds, cameras=False)
     else:
         print(f"rclpy: skipped, ROS tier not set up ({TIER})")
     print(f"arm node control timer, sim/camera/arm nodes of {SIM_PARAMS.name} in one process, {seconds:g} s")
@@ -350,7 +353,8 @@ def main() -> int:
         print("RESULT " + json.dumps(sink_driver(json.loads(a.config), a.seconds)))
         return 0
     if a.driver == "arm":
-        print("RESULT " + json.dumps(arm_driver(int(a.config), a.seconds)))
+        threads, cameras = json.loads(a.config)
+        print("RESULT " + json.dumps(arm_driver(threads, a.seconds, cameras)))
         return 0
     if a.arm:
         return arm_main(a.seconds)
