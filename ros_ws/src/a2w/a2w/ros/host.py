@@ -21,6 +21,10 @@ Semantics follow the in-process host (``a2w.host.host``), translated to rclpy:
   node's logger, so they reach the console once (rcutils' format) and ``/rosout``.
 * **Errors**: an exception in a component callback is logged and counted (rclpy would otherwise
   stop spinning); the diagnostics level turns ERROR.
+* **Diagnostics**: a host thread wakes every ``diagnostics_period`` seconds of steady time (not
+  sim time: a paused sim still reports) and has each component's status built on its own
+  callback group, or, for a component stuck in a callback longer than that, publishes a WARN
+  saying so itself.
 * **Parameters**: every ``Params`` field is declared as a ROS parameter with its description and
   range; values come from ``--params-file``/``-p`` overrides and are checked by the same
   ``build_params`` as in-process (unknown names are an error, not a silent default). They are
