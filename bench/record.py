@@ -155,7 +155,7 @@ def run_lerobot(seconds: float, root: Path, defaults: bool) -> dict:
     features = {f"observation.images.{v}": dict(video) for v in VIEWS}
     features["observation.state"] = {"dtype": "float32", "shape": [16], "names": None}
     features["action"] = {"dtype": "float32", "shape": [14], "names": None}
-    enc = None if defaults else RGBEncoderConfig(vcodec="h264", g=10, crf=23, preset="veryfast")
+    enc = None if defaults else RGBEncoderConfig(vcodec="h264", g=10, crf=23, preset="ultrafast")
     ds = LeRobotDataset.create("bench/lerobot", FPS, features, root=root, streaming_encoding=True, rgb_encoder=enc)
     state = np.zeros(16, np.float32)
     n = int(round(seconds * FPS))
@@ -217,7 +217,7 @@ def main() -> None:
           f"({os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as d:
         ours = run_ours(a.seconds, Path(d) / "ds")
-    runs = {"ours (record_node, h264 veryfast crf 23 g 10)": ours}
+    runs = {"ours (record_node, h264 ultrafast crf 23 g 10)": ours}
     for defaults in ([False, True] if a.lerobot_defaults else [False]):
         r = lerobot_child(a.seconds, defaults)
         runs[f"LeRobot {r['codec'] if isinstance(r, dict) else ''}"] = r

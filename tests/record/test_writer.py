@@ -215,3 +215,26 @@ def test_dataset_info_reports_episodes_frames_and_seeds(tmp_path: Path, capsys) 
         assert c.streams.video[0].width == 3 * W and sum(1 for _ in c.decode(video=0)) == 31
     shutil.rmtree(root)
     assert a2w_main(["dataset", "info", str(root)]) == 2
+
+
+def test_an_encoder_that_falls_behind_makes_the_recorder_wait_and_count_never_drop(tmp_path: Path, caplog) -> None:
+    from a2w.record.encoder import VideoSettings
+
+    # a two-frame queue and a slow preset: the producer (no other work) outruns the encoder
+    video = VideoSettings(preset="medium", queue_size=2)
+    root = tmp_path / "ds"
+    with DatasetWriter(root, VIEWS, 320, 240, video=video) as w:
+        ep = w.begin_episode("pick")
+        rng = np.random.default_rng(0)
+        noise = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+        for r in range(40):
+            row = synthetic_row(0, r)
+            row.images = {v: np.roll(noise, r * 7 + k, axis=1) for k, v in enumerate(VIEWS)}
+            ep.add_row(row)
+        s = ep.save()
+    waits = sum(e["waits"] for e in s.encoder.values())
+    assert waits > 0 and all(e["high_water"] == 2 for e in s.encoder.values())
+    meta = json.loads((root / L.a2w_episode_path(0)).read_text())
+    assert meta["encoder_waits"] == waits
+    assert any("encoding is not keeping up" in r.getMessage() for r in caplog.records)
+    assert s.length == 40 and validate(root) == []  # every frame is in the video

@@ -56,8 +56,8 @@ class RecordNodeParams(Params):
                          low=0.0, high=2.0)
     robot_type: str = param("a2w_dual_flexiv", "robot_type in meta/info.json")
     crf: int = param(23, "H.264 quality (lower is better and larger)", low=0, high=51)
-    preset: str = param("veryfast", "x264 preset", choices=("ultrafast", "superfast", "veryfast", "faster",
-                                                             "fast", "medium"))
+    preset: str = param("ultrafast", "x264 preset (ultrafast keeps 3x640x480 at 30 fps on 2 cores)",
+                        choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"))
     gop: int = param(10, "keyframe interval (frames)", low=1, high=300)
     encoder_queue: int = param(60, "frames queued per camera encoder", low=2, high=10000)
     writer_queue: int = param(120, "rows queued for the writer worker before the episode fails", low=2,
