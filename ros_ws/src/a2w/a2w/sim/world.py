@@ -54,6 +54,7 @@ class _Stream:
     sink: FrameSink
     next_due: float
     last_image: np.ndarray | None = None
+    black: bool = False  # the camera_black fault, as captured for the frame being delivered
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ class SimWorld:
         self.on_reset: list[Hook] = []
         self._streams: list[_Stream] = []
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        # The streams' renderers by size, as many as views come due in one step() call: each
+        # holds one captured scene until it is rendered outside the lock. _render_lock (taken
+        # before lock) keeps close() from releasing them mid-render.
+        self._stream_renderers: dict[tuple[int, int], list[mujoco.Renderer]] = {}
+        self._render_lock = threading.Lock()
         # Injected camera faults by camera name: "freeze" or "black" (a2w.sim.faults).
         self.camera_effects: dict[str, str] = {}
         self.gripper_stuck: dict[str, bool] = {a: False for a in ARMS}
@@ -171,19 +177,36 @@ class SimWorld:
 
     # -- stepping -------------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
-        """Advance ``n`` physics steps, rendering cameras that come due."""
+        """Advance ``n`` physics steps, rendering cameras that come due.
+
+        The world lock is held for the physics and for capturing each due camera's scene at the
+        step it comes due, not for the GL rendering of those scenes (milliseconds to tens of them
+        per view, in software): a driver that reads or commands the arms (the arm node's control
+        tick) then waits for the physics only. Frames are delivered when the ``n`` steps are done,
+        with the stamp and the state of the step they came due at."""
         m, d = self.model, self.data
-        with self.lock:
-            for _ in range(n):
-                for hook in self.pre_step:
-                    hook(self)
-                mujoco.mj_step(m, d)
-                self.steps += 1
-                for hook in self.post_step:
-                    hook(self)
-                if self._streams:
-                    self._render_due()
-            self.clock.set(d.time)
+        due: list[tuple[_Stream, mujoco.Renderer | None, float]] = []  # None: a black or frozen frame
+        with self._render_lock:
+            with self.lock:
+                for _ in range(n):
+                    for hook in self.pre_step:
+                        hook(self)
+                    mujoco.mj_step(m, d)
+                    self.steps += 1
+                    for hook in self.post_step:
+                        hook(self)
+                    if self._streams:
+                        self._capture_due(due)
+                self.clock.set(d.time)
+            for s, renderer, t in due:
+                if renderer is not None:
+                    image = renderer.render().copy()
+                elif s.black or s.last_image is None:
+                    image = np.zeros((s.sink.height, s.sink.width, 3), np.uint8)
+                else:  # frozen: the last frame again
+                    image = s.last_image
+                s.last_image = image
+                s.sink.deliver(image, t)
 
     def step_for(self, duration: float) -> None:
         """Advance by ``duration`` seconds of sim time (rounded to whole steps)."""
@@ -212,7 +235,9 @@ class SimWorld:
                 f"width/height: {width}x{height} exceeds the offscreen buffer "
                 f"{self.config.max_width}x{self.config.max_height} (SceneConfig.max_width/max_height)")
 
-    def _render_due(self) -> None:
+    def _capture_due(self, due: list[tuple[_Stream, mujoco.Renderer | None, float]]) -> None:
+        """Under the lock: each stream whose frame is due gets its scene captured into a free
+        renderer of its size (None: a frozen or black frame, nothing to render)."""
         t = self.time
         half = 0.5 * self.dt
         for s in self._streams:
@@ -221,14 +246,19 @@ class SimWorld:
             # Stay on the nominal grid; if stepping jumped several periods, resynchronise.
             s.next_due += s.sink.period * max(1, math.floor((t + half - s.next_due) / s.sink.period) + 1)
             effect = self.camera_effects.get(s.sink.camera)
-            if effect == "freeze" and s.last_image is not None:
-                image = s.last_image
-            elif effect == "black":
-                image = np.zeros((s.sink.height, s.sink.width, 3), np.uint8)
-            else:
-                image = self.render(s.sink.camera, s.sink.width, s.sink.height)
-            s.last_image = image
-            s.sink.deliver(image, t)
+            rendered_before = s.last_image is not None or any(p is s for p, _, _ in due)
+            s.black = effect == "black"
+            if s.black or (effect == "freeze" and rendered_before):
+                due.append((s, None, t))
+                continue
+            size = (s.sink.width, s.sink.height)
+            pool = self._stream_renderers.setdefault(size, [])
+            busy = sum(1 for _, r, _ in due if r is not None and (r.width, r.height) == size)
+            if busy == len(pool):
+                pool.append(mujoco.Renderer(self.model, s.sink.height, s.sink.width))
+            renderer = pool[busy]
+            renderer.update_scene(self.data, s.sink.camera)
+            due.append((s, renderer, t))
 
     def render(self, camera: str, width: int, height: int) -> np.ndarray:
         """RGB uint8 image of ``camera`` at the current state. Call from the stepping thread."""
@@ -262,10 +292,11 @@ class SimWorld:
 
     def close(self) -> None:
         """Release the renderers (GL contexts). Idempotent."""
-        with self.lock:
-            for r in self._renderers.values():
+        with self._render_lock, self.lock:
+            for r in [*self._renderers.values(), *(r for pool in self._stream_renderers.values() for r in pool)]:
                 r.close()
             self._renderers.clear()
+            self._stream_renderers.clear()
             self._streams.clear()
         _live_worlds.discard(self)
 
