@@ -4,8 +4,9 @@ memory: those nodes must run in the sim node's process. Everything else (the exp
 monitor) gets the sim's facts from its topics (/clock, /sim/status, /sim/task).
 
 Stepping order per physics step: pre-step hooks (controllers, fault injection) -> ``mj_step`` ->
-post-step hooks (fault detection) -> cameras whose frame is due are rendered, in the stepping
-thread (the GL context is thread-bound, rig_facts.md §5.4). The world's ``clock`` (a ``SimClock``)
+post-step hooks (fault detection) -> the scenes of cameras whose frame is due are captured; once a
+``step(n)`` call's physics is done and the lock released, they are rendered and delivered, in the
+stepping thread (the GL context is thread-bound, rig_facts.md §5.4). The world's ``clock`` (a ``SimClock``)
 is set to ``data.time`` after every step, so everything timed on it is deterministic for a seed.
 All access to ``model``/``data`` from other threads goes through ``lock``.
 """
