@@ -119,12 +119,19 @@ def _kill_namespace(pid: int) -> None:
                 continue
 
 
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def _run_in_netns(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None,
                   cwd: Path | str) -> subprocess.CompletedProcess[str]:
     cmd = ["unshare", "--net", "bash", "-c", _INNER, str(SETUP_BASH), *argv]
-    # Own session: on a timeout the whole tree goes, not just unshare.
+    # Own session: on a timeout the whole tree goes, not just unshare. Default SIGINT/SIGQUIT: a
+    # pytest started as a background job of a script (nohup ... &) inherits them ignored, and a
+    # Python child started with SIGINT ignored never turns Ctrl-C into KeyboardInterrupt.
     proc = subprocess.Popen(cmd, env=tier_env(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=_default_signals)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
