@@ -117,6 +117,29 @@ def test_a_frame_that_belongs_to_a_later_row_waits_for_it() -> None:
     got += grid.due(1.0 + 19 * P + grid.delay)
     assert [_number(r.images["front"]) for r in got] == list(range(20))
     assert not any(r.camera_stalled.any() for r in got)
+    assert grid.stats.late == {v: 0 for v in VIEWS}
+
+
+def test_frames_delivered_later_than_the_delay_stall_their_rows_and_are_counted_late() -> None:
+    # the right wrist's frames reach the recorder 0.3 s after capture, longer than the grid waits
+    grid = RowGrid(VIEWS, start=0.0)
+    lag = 0.3
+    rows, pending = [], []
+    for j in range(300):
+        now = 1.0 + j * 0.01
+        i = int(round((now - 1.0) * 30))
+        if abs(now - (1.0 + i * P)) < 0.005 and (not pending or pending[-1][1] != i):
+            for v in ("left_wrist", "front"):
+                grid.add_frame(_frame(v, i, 1.0 + i * P))
+            pending.append((1.0 + i * P + lag, i))
+        while pending and pending[0][0] <= now:
+            _, n = pending.pop(0)
+            grid.add_frame(_frame("right_wrist", n, 1.0 + n * P))
+        grid.add_state(_state(now))
+        rows += grid.due(now)
+    assert rows and all(r.camera_stalled.tolist() == [False, True, False] for r in rows[1:])
+    assert grid.stats.late["right_wrist"] >= len(rows) - int(lag * 30) - 2  # the last few are in flight
+    assert grid.stats.late["left_wrist"] == grid.stats.late["front"] == 0
 
 
 def test_rows_carry_the_nearest_state_and_the_target_due_next() -> None:

@@ -149,7 +149,7 @@ class RecordNode(Component):
                 for row in self.grid.flush(self.node.clock.now()):  # the tail whose frames are in
                     self._submit(("row", row))
             self._saves_pending += 1
-            self._submit(("save",))
+            self._submit(("save", self._grid_report()))
             self._stop_recording()
             return EpisodeControlResponse(True, f"episode {index}: saving", index)
         self._submit(("discard", req.command.value))
@@ -168,6 +168,13 @@ class RecordNode(Component):
         self._dead = False
         self._submit(("begin", task, None if seed < 0 else seed))
         return EpisodeControlResponse(True, f"episode {self.episode}: recording {task!r}", self.episode)
+
+    def _grid_report(self) -> dict[str, object]:
+        g = self.grid
+        if g is None:
+            return {}
+        return {"rows": g.stats.rows, "stalled": dict(g.stats.stalled), "late_frames": dict(g.stats.late),
+                "wide_sets": g.stats.wide_sets, "delay_s": g.delay}
 
     def _stop_recording(self) -> None:
         self.grid = None
@@ -215,6 +222,7 @@ class RecordNode(Component):
                     self._add(ep, item[1])
                 elif kind == "save" and ep is not None:
                     self.node.post(self._save_done)
+                    ep.extra["grid"] = item[1]
                     s, ep = ep.save(), None
                     self._post(EpisodeEventKind.SAVE, s.episode_index, s.task,
                                f"saved {s.length} rows ({s.seconds:.1f} s, {s.bytes / 1e6:.1f} MB; stalled "
@@ -284,6 +292,7 @@ class RecordNode(Component):
         if self.grid is not None:
             d["rows"] = self.grid.stats.rows
             d["stalled"] = sum(self.grid.stats.stalled.values())
+            d["late_frames"] = sum(self.grid.stats.late.values())
         return d
 
     def shutdown(self) -> None:

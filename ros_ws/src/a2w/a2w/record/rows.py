@@ -52,6 +52,10 @@ class GridStats:
     stalled: dict[str, int] = field(default_factory=dict)
     wide_sets: int = 0  # rows whose fresh frames spread beyond max_spread (kept, each nearest its row)
     no_state: int = 0  # grid times skipped because no arm state had arrived yet
+    # frames that arrived after their row was assembled (the row then repeated the view's last
+    # frame): more than a few mean ``delay`` is too short for this machine, as opposed to frames
+    # the camera never delivered
+    late: dict[str, int] = field(default_factory=dict)
 
 
 class RowGrid:
@@ -73,7 +77,7 @@ class RowGrid:
         self.states: deque[RigState] = deque(maxlen=64)
         self.targets: deque[RigTarget] = deque(maxlen=64)
         self.chunks: deque[tuple[ActionChunk, float]] = deque(maxlen=8)
-        self.stats = GridStats(stalled={v: 0 for v in self.views})
+        self.stats = GridStats(stalled={v: 0 for v in self.views}, late={v: 0 for v in self.views})
 
     def add_frame(self, frame: CameraFrame) -> None:
         buf = self.frames.get(frame.view)
@@ -81,6 +85,8 @@ class RowGrid:
             return
         if buf and frame.stamp <= buf[-1].stamp:
             return  # duplicate delivery or a restarted camera's older timeline
+        if self.t0 is not None and self.k > 0 and frame.stamp < self.time_of(self.k - 1) + self.period / 2:
+            self.stats.late[frame.view] += 1  # its row is already written
         buf.append(frame)
 
     def add_state(self, state: RigState) -> None:
