@@ -109,7 +109,11 @@ ERRORS = [
     ("<launch><node_container pkg='a2w' exec='component_container' name='c'><node pkg='a2w' exec='ticker'/>"
      "</node_container></launch>", "node", "not supported inside <node_container>"),
     ("<launch><node_container pkg='a2w' exec='component_container' name='c'><param name='a' value='1'/>"
-     "</node_container></launch>", "param", "not supported inside <node_container>"),
+     "</node_container></launch>", "param", "unknown container parameter 'a'"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c'><param from='x.yaml'/>"
+     "</node_container></launch>", "param", "name/value parameters only"),
+    ("<launch><node_container pkg='a2w' exec='component_container' name='c'>"
+     "<param name='exit_on_load_error' value='maybe'/></node_container></launch>", "param", "expected true/false"),
     ("<launch><composable_node pkg='a2w' plugin='ticker'/></launch>", "composable_node", "not supported inside"),
     ("<launch><node_container pkg='a2w' exec='component_container' name='c'>"
      "<composable_node pkg='a2w' plugin='nope'/></node_container></launch>", "composable_node",
@@ -158,6 +162,7 @@ def test_container_composable_nodes_are_nodes_of_the_run(tmp_path):
           <fail_on_node_error/>
           <push-ros-namespace namespace="robot"/>
           <node_container pkg="a2w" exec="component_container" name="box" namespace="/" on_exit="shutdown">
+            <param name="exit_on_load_error" value="true"/>
             <composable_node pkg="a2w" plugin="ticker" name="first">
               <param name="period" value="0.5"/>
               <remap from="ticks" to="/out"/>

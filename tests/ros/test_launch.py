@@ -62,6 +62,9 @@ def test_container_services_load_list_unload_and_refuse_in_the_response(ros_tier
     assert "/rig/box" in r["graph_after_unload"]
     # A component that stops the run (a crashed worker: 70) ends the container with its code.
     assert r["stopper"]["success"] and r["container_exit"] == 70
+    # exit_on_load_error: the refusal is still answered, then the container exits 2.
+    assert r["strict_refusal"][0] is False and "rate" in r["strict_refusal"][1]
+    assert r["strict_exit"] == 2
 
 
 def test_every_launch_file_has_a_ros2_launch_recipe() -> None:
@@ -89,6 +92,14 @@ def test_a_node_exiting_non_zero_fails_ros2_launch(ros_tier: Path) -> None:
     rc, out = ros2_launch("a2w", "sim.launch.xml", "cameras:=false", "timeout:=1")
     assert rc == 1, out[-6000:]
     assert "expert_node-2" in out and "exited with code 1" in out and "fail_on_node_error" in out
+
+
+def test_a_node_that_cannot_load_fails_ros2_launch(ros_tier: Path) -> None:
+    # A bad argument: the container refuses the sim node and exits 2 (exit_on_load_error) instead
+    # of waiting for a sim that never comes; the launch fails.
+    rc, out = ros2_launch("a2w", "sim.launch.xml", "cameras:=false", "realtime:=fast")
+    assert rc == 1, out[-6000:]
+    assert "Failed to load node 'sim_node'" in out and "exited with code 2" in out
 
 
 def test_a_killed_container_fails_ros2_launch(ros_tier: Path) -> None:

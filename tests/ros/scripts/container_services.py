@@ -108,6 +108,20 @@ def checks(out):
     except subprocess.TimeoutExpired:
         container.kill()
         out["container_exit"] = None
+    # With exit_on_load_error a refused load also stops the container, with exit code 2.
+    strict = subprocess.Popen(
+        [sys.executable, "-m", "a2w.ros.container", "--ros-args", "-r", "__node:=strict", "-p",
+         "exit_on_load_error:=true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = probe.create_client(LoadNode, "/strict/_container/load_node")
+    cli.wait_for_service(timeout_sec=30)
+    r = call(cli, LoadNode.Request(package_name="a2w", plugin_name=TALKER, node_name="x",
+                                   parameters=[param("rate", "fast")]))
+    out["strict_refusal"] = [r.success, r.error_message]
+    try:
+        out["strict_exit"] = strict.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        strict.kill()
+        out["strict_exit"] = None
 
 
 out = {"ready": ready}

@@ -70,10 +70,12 @@ _ALLOWED: dict[str, set[str]] = {
 _ACTIONS = {"arg", "let", "include", "group", "push-ros-namespace", "push_ros_namespace", "node",
             "node_container", "fail_on_node_error"}
 _CHILDREN = {"launch": _ACTIONS, "group": _ACTIONS, "include": {"arg"}, "node": {"param", "remap"},
-             "node_container": {"composable_node"}, "composable_node": {"param", "remap"},
+             "node_container": {"composable_node", "param"}, "composable_node": {"param", "remap"},
              "param": {"param"}}
-# What a node_container must run: the only container that hosts a2w components.
+# What a node_container must run: the only container that hosts a2w components, and its own
+# parameters (all booleans).
 CONTAINER = (node_registry.PACKAGE, "component_container")
+CONTAINER_PARAMS = {"exit_on_load_error"}
 
 
 class LaunchError(ValueError):
@@ -324,8 +326,25 @@ class LaunchRunner:
         for child in el.children:
             self._spend(scope, (path, child.line, child.tag), "elements", 1)
             self._check(child, path, "node_container")
-            if self._enabled(child, path, scope):
+            if child.tag == "param":
+                self._container_param(child, path, scope)
+            elif self._enabled(child, path, scope):
                 nodes.append(self._node(child, path, scope))
+
+    def _container_param(self, el: Element, path: Path, scope: _Scope) -> None:
+        """The container's own parameters (a2w.ros.container): checked, then nothing to do in one
+        process (exit_on_load_error: a node this runner cannot build already ends the run with 2)."""
+        if el.children or "from" in el.attrs:
+            raise LaunchError(path, el.line, "param", "a container takes name/value parameters only")
+        name = self._sub(el, path, scope, self._req(el, path, "name"))
+        value = self._sub(el, path, scope, self._req(el, path, "value"))
+        if name not in CONTAINER_PARAMS:
+            raise LaunchError(path, el.line, "param",
+                              f"unknown container parameter {name!r}; known: {sorted(CONTAINER_PARAMS)}")
+        try:
+            parse_bool(value, name)
+        except SubstitutionError as exc:
+            raise LaunchError(path, el.line, "param", str(exc)) from None
 
     def _include(self, el: Element, path: Path, scope: _Scope, nodes: list[NodeSpec]) -> None:
         where = (path, el.line, "include")

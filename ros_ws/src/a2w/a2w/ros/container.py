@@ -15,6 +15,11 @@ Python has no ``rclcpp_components``, so this is its role for a2w components (doc
   the reason in ``error_message``; the container keeps running.
 * ``~/_container/unload_node`` and ``~/_container/list_nodes``.
 
+Its own parameter ``exit_on_load_error`` (default false, as rclcpp's containers) makes a refused
+load also stop the container with exit code 2 (an invalid parameter, as ``a2w launch`` exits):
+launch_ros only logs a failed load, so a launch whose nodes depend on each other (the sim's)
+would otherwise run on without the node, waiting forever.
+
 The process exits like any a2w node: with the exit code of the first component that stops the
 run (the sim's verdict, a crashed worker's 70), 130/143 on SIGINT/SIGTERM (§9).
 
@@ -104,6 +109,7 @@ class Container:
 
         self.host = host
         self.node = node
+        self.exit_on_load_error = bool(node.declare_parameter("exit_on_load_error", False).value)
         self.loaded: dict[int, Any] = {}  # unique id -> the RosNode hosting the component
         self._ids = itertools.count(1)
         node.create_service(LoadNode, "~/_container/load_node", self._load)
@@ -139,6 +145,9 @@ class Container:
             reason = str(exc) if isinstance(exc, LoadRefused) else f"{type(exc).__name__}: {exc}"
             log.error("load %s as %r refused: %s", request.plugin_name, request.node_name, reason)
             response.success, response.error_message = False, reason
+            if self.exit_on_load_error:
+                # The run loop ends after this callback, once the response has gone out.
+                self.host.request_stop(2, f"load of {request.plugin_name} as {request.node_name!r} refused: {reason}")
             return response
         uid = next(self._ids)
         self.loaded[uid] = rn
