@@ -24,6 +24,7 @@ from a2w.arms.safety import (
     inter_arm_stop,
     limit_gripper,
     limit_step,
+    min_distance,
     segment_distance,
 )
 from a2w.arms.supervisor import target_problem
@@ -113,6 +114,41 @@ def test_segment_and_capsule_distance() -> None:
         d = np.linalg.norm((p1 + s[:, None] * (q1 - p1))[:, None] - (p2 + s[:, None] * (q2 - p2))[None], axis=-1)
         assert segment_distance(p1, q1, p2, q2) <= d.min() + 1e-9
         assert segment_distance(p1, q1, p2, q2) >= d.min() - 0.02
+
+
+def _dense_distance(p1: np.ndarray, q1: np.ndarray, p2: np.ndarray, q2: np.ndarray) -> float:
+    s = np.linspace(0, 1, 401)
+    return float(np.linalg.norm((p1 + s[:, None] * (q1 - p1))[:, None] - (p2 + s[:, None] * (q2 - p2))[None],
+                                axis=-1).min())
+
+
+def test_batched_distances_match_each_pair_for_every_kind_of_segment() -> None:
+    """min_distance takes all pairs in one broadcast call: each pair must come out as alone, for
+    proper, point-like, parallel and collinear segments alike (the branches of the solution)."""
+    rng = np.random.default_rng(3)
+    left, right = [], []
+    for kind in range(6):
+        p, q = rng.normal(size=(2, 3))
+        if kind == 1:
+            q = p.copy()  # a point (the TCP-only capsule)
+        left.append(Capsule(p, q, float(rng.uniform(0, 0.1))))
+        u, v = rng.normal(size=(2, 3))
+        if kind == 2:
+            u, v = p + [0, 0, 0.3], q + [0, 0, 0.3]  # parallel to its partner
+        elif kind == 3:
+            u, v = p + 0.5 * (q - p), q + 0.7 * (q - p)  # collinear, overlapping
+        elif kind == 4:
+            v = u.copy()
+        right.append(Capsule(u, v, float(rng.uniform(0, 0.1))))
+    pairs = [capsule_distance(a, b) for a in left for b in right]
+    assert min_distance(left, right) == pytest.approx(min(pairs), abs=1e-12)
+    for a in left:
+        for b in right:
+            d = float(segment_distance(a.a, a.b, b.a, b.b))
+            assert _dense_distance(a.a, a.b, b.a, b.b) - 0.02 <= d <= _dense_distance(a.a, a.b, b.a, b.b) + 1e-9
+            batched = segment_distance(np.array([a.a]), np.array([a.b]), np.array([b.a]), np.array([b.b]))
+            assert float(batched[0]) == pytest.approx(d, abs=1e-12)
+    assert min_distance(left, []) == math.inf
 
 
 def test_inter_arm_stop_only_blocks_approach_below_threshold() -> None:
