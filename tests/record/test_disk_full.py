@@ -30,7 +30,7 @@ def _can_mount_private_tmpfs(where: Path) -> str:
     return "" if probe.returncode == 0 else f"cannot mount a tmpfs in a private mount namespace: {probe.stderr}"
 
 
-@pytest.mark.parametrize("size_kb", [300, 700])
+@pytest.mark.parametrize("size_kb", [300, 520, 700])  # the disk fills while encoding, then while committing
 def test_disk_full_ends_the_episode_with_a_clear_error_and_keeps_the_saved_ones(
         tmp_path: Path, size_kb: int, lerobot_python: str) -> None:
     mnt, copy = tmp_path / "mnt", tmp_path / "copy"

@@ -9,7 +9,10 @@ between any two steps (each move is an fsync'd rename, see ``durable``):
 2. ``meta/a2w/episodes/episode_NNNNNN.json`` (our metadata and the episode's log);
 3. ``meta/tasks.parquet``, rewritten with the new task added (a superset is harmless);
 4. ``meta/episodes/chunk-CCC/file-FFF.parquet``: the episode exists from here on;
-5. ``meta/info.json`` and ``meta/stats.json``: LeRobot's loader counts the episode from here on.
+5. ``meta/stats.json``, then ``meta/info.json``: LeRobot's loader counts the episode from here on.
+
+A step that fails (a full disk) undoes the ones before it, so ``save`` either returns (saved and
+counted) or raises (not in the dataset).
 
 ``DatasetWriter`` opening an existing dataset takes the contiguous run of episodes whose step 4
 happened as the saved ones, deletes whatever a crash left past them (staging, temporary files,
@@ -533,10 +536,12 @@ class DatasetWriter:
             "file per camera per episode; episodes staged under .staging and committed atomically",
         }, indent=2).encode())
         atomic_write(self.root / L.TASKS_PATH, self._tasks_bytes())
-        atomic_write(self.root / L.INFO_PATH, json.dumps(info, indent=4).encode())
         stats = aggregate_stats([e.stats for e in self.episodes if e.stats])
         if stats:
             atomic_write(self.root / L.STATS_PATH, json.dumps(stats).encode())
+        # info.json last: LeRobot counts episodes by it, so it never names one whose files are not
+        # all in place (a save that fails before this line is rolled back, see _commit)
+        atomic_write(self.root / L.INFO_PATH, json.dumps(info, indent=4).encode())
 
     # -- episodes ----------------------------------------------------------------------------------
 
@@ -560,14 +565,37 @@ class DatasetWriter:
             self.commit_hook(step)
 
     def _commit(self, ep: EpisodeWriter, table: pa.Table) -> EpisodeSummary:
+        """Steps 1-5 of the module docstring. If a step fails (a full disk), what the earlier steps
+        put in place is removed again: ``save`` then either returned (the episode is saved and
+        counted in info.json) or raised (it is not in the dataset). Only a crash can stop between
+        the two, and opening the dataset resolves that (step 4 done: saved; otherwise: dropped)."""
+        placed: list[Path] = []
+        counted = len(self.episodes)
+        try:
+            return self._commit_steps(ep, table, placed)
+        except BaseException:
+            if not placed:  # info.json already counts the episode: it is saved, nothing to undo
+                raise
+            del self.episodes[counted:]
+            for p in reversed(placed):
+                try:
+                    p.unlink(missing_ok=True)
+                    fsync_dir(p.parent)
+                except OSError as exc:  # the next open removes it
+                    log.error("%s: could not roll back %s: %s", self.root, p, exc)
+            raise
+
+    def _commit_steps(self, ep: EpisodeWriter, table: pa.Table, placed: list[Path]) -> EpisodeSummary:
         i, n = ep.episode_index, ep.length
         first = self.total_frames
         size = 0
         # 1. the episode's own files, under their final names (nothing refers to them yet)
-        durable_move(ep.staging / "data.parquet", self.root / L.data_path(i))
-        size += (self.root / L.data_path(i)).stat().st_size
+        placed.append(self.root / L.data_path(i))
+        durable_move(ep.staging / "data.parquet", placed[-1])
+        size += placed[-1].stat().st_size
         for v in self.views:
             dst = self.root / L.video_path(i, L.image_key(v))
+            placed.append(dst)
             durable_move(ep.staging / f"{v}.mp4", dst)
             size += dst.stat().st_size
         self._hook("files")
@@ -588,7 +616,8 @@ class DatasetWriter:
                                  for k, v in enumerate(self.views)},
             "extra": ep.extra, "log": ep.log_lines, "stats": stats,
         }
-        atomic_write(self.root / L.a2w_episode_path(i), json.dumps(ours, indent=1).encode())
+        placed.append(self.root / L.a2w_episode_path(i))
+        atomic_write(placed[-1], json.dumps(ours, indent=1).encode())
         self._hook("a2w")
         # 3. tasks (a superset of what the saved episodes use)
         self.task_index(ep.task)
@@ -610,11 +639,13 @@ class DatasetWriter:
                              pa.float64() if k.endswith("_timestamp") else pa.int64()) for k in row])
         buf = io.BytesIO()
         pq.write_table(pa.Table.from_pylist([row], schema=schema), buf)
-        atomic_write(self.root / L.episodes_path(i), buf.getvalue())
+        placed.append(self.root / L.episodes_path(i))
+        atomic_write(placed[-1], buf.getvalue())
         self._hook("episode")
         # 5. LeRobot's totals and stats: its loader counts the episode from here on
         self.episodes.append(_Saved(i, n, ep.task, stats))
         self._write_meta()
+        placed.clear()  # committed: from here on nothing is rolled back
         self._hook("info")
         ep.remove_staging()
         ep.state = "saved"
