@@ -1,7 +1,7 @@
 """The recorder process the kill tests kill: appends synthetic episodes to a dataset and, after
 each save returns, appends "<episode> <rows>" to a progress file (fsync'd), so the killer knows
 which episodes were saved. ``--kill-at STEP`` makes it SIGKILL itself at that commit step of its
-first episode (steps: encoded, files, a2w, tasks, episode, info).
+first episode (steps: encoding, encoded, files, a2w, tasks, episode, info).
 
     python tests/record/record_child.py ROOT PROGRESS [--episodes N] [--kill-at STEP] [--pace S]
 """

@@ -22,7 +22,7 @@ from tests.record.support import assert_frames_match, check_with_own_reader, ler
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
-COMMIT_STEPS = ("encoded", "files", "a2w", "tasks", "episode", "info")
+COMMIT_STEPS = ("encoding", "encoded", "files", "a2w", "tasks", "episode", "info")
 RANDOM_KILLS = 6
 
 

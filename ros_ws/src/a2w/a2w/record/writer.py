@@ -296,6 +296,7 @@ class EpisodeWriter:
             self.discard("no rows")
             raise EpisodeFailed(f"episode {self.episode_index} has no rows; nothing saved")
         try:
+            self.dataset._hook("encoding")  # the encoders still hold queued frames here
             for v, enc in self._encoders.items():
                 frames = enc.finish()
                 if frames != n:
@@ -377,8 +378,8 @@ class _Saved:
 class DatasetWriter:
     """Creates or resumes a dataset at ``root`` and writes episodes into it, one at a time.
 
-    ``commit_hook(step)`` is called between the commit steps ("encoded", "files", "a2w",
-    "tasks", "episode", "info") so a caller can follow a commit; a test kills the process there.
+    ``commit_hook(step)`` is called between the steps of a save ("encoding", "encoded", "files",
+    "a2w", "tasks", "episode", "info") so a caller can follow it; a test kills the process there.
     """
 
     def __init__(self, root: Path | str, views: Sequence[str], width: int, height: int, fps: int = 30,
