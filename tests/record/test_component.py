@@ -122,3 +122,19 @@ def test_episode_control_by_service_and_topic_with_refusals(rig) -> None:
         cam0 = host.components["/cameras"].t0
         n = np.rint((cams[:, k] + ds.episode_meta(0)["t0"] - cam0) * 30).astype(int)
         assert_frames_match(decoded, 0, n.tolist(), k, v)
+
+
+def test_saving_an_episode_without_rows_says_which_input_is_missing(tmp_path: Path) -> None:
+    host = Host(diagnostics_period=0)
+    host.add(NodeSpec(RecordNode, "record_node", params={"root": str(tmp_path / "ds"), "width": W, "height": H,
+                                                          "topic_prefix": "/nothing_here"}))
+    client = host.nodes[-1].create_client(CONTROL_SERVICE, EpisodeControlRequest)
+    host.start()
+    try:
+        assert client.call(EpisodeControlRequest(EpisodeCommand.START, "pick", 1)).success
+        r = client.call(EpisodeControlRequest(EpisodeCommand.SAVE))
+        assert not r.success and "no frame from" in r.message and "/nothing_here/<view>" in r.message
+        assert client.call(EpisodeControlRequest(EpisodeCommand.START, "pick", 2)).success  # idle again
+    finally:
+        host.stop()
+        host.shutdown()

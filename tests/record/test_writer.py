@@ -238,3 +238,19 @@ def test_an_encoder_that_falls_behind_makes_the_recorder_wait_and_count_never_dr
     assert meta["encoder_waits"] == waits
     assert any("encoding is not keeping up" in r.getMessage() for r in caplog.records)
     assert s.length == 40 and validate(root) == []  # every frame is in the video
+
+
+def test_a_flood_of_refused_rows_keeps_the_episode_log_bounded_and_counted(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    with DatasetWriter(root, VIEWS, W, H) as w:
+        ep = w.begin_episode("pick")
+        for r in range(250):  # e.g. a camera at the wrong size: every row is refused
+            row = synthetic_row(0, r)
+            row.images = {**row.images, "front": row.images["front"][:, :-2]}
+            with pytest.raises(RowRefused):
+                ep.add_row(row)
+        ep.add_row(synthetic_row(0, 0))
+        ep.save()
+    meta = json.loads((root / L.a2w_episode_path(0)).read_text())
+    assert meta["refused_rows"] == 250
+    assert len(meta["log"]) == ep.MAX_LOG_LINES and meta["log_suppressed"] == 250 - ep.MAX_LOG_LINES

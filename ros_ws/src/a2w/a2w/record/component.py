@@ -148,6 +148,11 @@ class RecordNode(Component):
             if self.grid is not None and not self._dead:
                 for row in self.grid.flush(self.node.clock.now()):  # the tail whose frames are in
                     self._submit(("row", row))
+                if self.grid.stats.rows == 0:
+                    why = self._why_no_rows()
+                    self._submit(("discard", why))
+                    self._stop_recording()
+                    return EpisodeControlResponse(False, f"episode {index}: nothing to save: {why}", index)
             self._saves_pending += 1
             self._submit(("save", self._grid_report()))
             self._stop_recording()
@@ -168,6 +173,17 @@ class RecordNode(Component):
         self._dead = False
         self._submit(("begin", task, None if seed < 0 else seed))
         return EpisodeControlResponse(True, f"episode {self.episode}: recording {task!r}", self.episode)
+
+    def _why_no_rows(self) -> str:
+        g = self.grid
+        assert g is not None
+        silent = [v for v in g.views if not g.frames[v] and v not in g.last]
+        if silent:
+            return (f"no frame from {silent} on {self.params.topic_prefix}/<view>/color/image_raw "
+                    "since the episode started")
+        if g.stats.no_state:
+            return f"no arm state on {STATE_TOPIC}"
+        return "no row was due yet"
 
     def _grid_report(self) -> dict[str, object]:
         g = self.grid
@@ -258,7 +274,8 @@ class RecordNode(Component):
 
     def _count_refused(self, message: str) -> None:
         self.refused += 1
-        self.log.error("episode %d: row refused: %s", self.episode, message)
+        if self.refused in (1, 10, 100) or self.refused % 1000 == 0:  # one bad setting refuses every row
+            self.log.error("episode %d: row refused (%d so far): %s", self.episode, self.refused, message)
 
     def _post(self, kind: EpisodeEventKind, index: int, task: str, note: str, saved: bool = False,
               failed: bool = False) -> None:

@@ -162,6 +162,7 @@ class EpisodeWriter:
         self.state = "recording"
         self.error = ""
         self.log_lines: list[str] = []
+        self.log_suppressed = 0
         self.refused = 0
         self.stalled = {v: 0 for v in dataset.views}
         self.started_wall = time.time()
@@ -184,10 +185,19 @@ class EpisodeWriter:
     def length(self) -> int:
         return len(self._cols[L.STATE_KEY])
 
+    MAX_LOG_LINES = 200  # a camera at the wrong size refuses every row: keep the log readable
+
     def note(self, level: int, message: str) -> None:
-        """Log ``message`` and keep it in the episode's log (``meta/a2w/episodes/``)."""
-        self.log_lines.append(f"{logging.getLevelName(level)}: {message}")
-        log.log(level, "episode %d: %s", self.episode_index, message)
+        """Log ``message`` and keep it in the episode's log (``meta/a2w/episodes/``); past
+        ``MAX_LOG_LINES`` only a count of the further messages is kept."""
+        if len(self.log_lines) < self.MAX_LOG_LINES:
+            self.log_lines.append(f"{logging.getLevelName(level)}: {message}")
+            log.log(level, "episode %d: %s", self.episode_index, message)
+        else:
+            self.log_suppressed += 1
+            if self.log_suppressed in (1, 100) or self.log_suppressed % 10000 == 0:
+                log.log(level, "episode %d: %s (%d further messages not kept in the episode log)",
+                        self.episode_index, message, self.log_suppressed)
 
     def encoder_stats(self) -> dict[str, QueueStats]:
         return {v: e.stats for v, e in self._encoders.items()}
@@ -615,7 +625,7 @@ class DatasetWriter:
             "encoder_waits": sum(s["waits"] for s in enc.values()),
             "camera_offset_ms": {v: {"max_abs": float(np.max(np.abs(cam[:, k] - nominal)) * 1e3)}
                                  for k, v in enumerate(self.views)},
-            "extra": ep.extra, "log": ep.log_lines, "stats": stats,
+            "extra": ep.extra, "log": ep.log_lines, "log_suppressed": ep.log_suppressed, "stats": stats,
         }
         placed.append(self.root / L.a2w_episode_path(i))
         atomic_write(placed[-1], json.dumps(ours, indent=1).encode())
