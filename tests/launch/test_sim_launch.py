@@ -20,9 +20,9 @@ def launch(*args: str) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
-def test_sim_launch_evaluates_to_the_four_nodes():
+def test_sim_launch_evaluates_to_the_five_nodes():
     res = LaunchRunner().load(SIM_LAUNCH)
-    assert [s.name for s in res.nodes] == ["sim_node", "camera_node", "arm_node", "expert_node"]
+    assert [s.name for s in res.nodes] == ["sim_node", "camera_node", "arm_node", "robot_state_node", "expert_node"]
     assert all(s.params.get("use_sim_time") is True for s in res.nodes)
 
 
