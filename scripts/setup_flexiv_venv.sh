@@ -9,28 +9,8 @@ cd "$(dirname "$0")/.."
 VENV="${FLEXIV_VENV:-build/flexiv-venv}"
 REQ=requirements/flexiv.txt
 
-find_python() {
-  local c
-  for c in "${FLEXIV_PYTHON:-}" python3.12 /usr/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python \
-           "$HOME"/.pyenv/versions/3.12*/bin/python; do
-    [ -n "$c" ] || continue
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
-      command -v "$c"
-      return 0
-    fi
-  done
-  return 1
-}
-
-if [ ! -x "$VENV/bin/python" ]; then
-  if ! PY=$(find_python); then
-    echo "setup_flexiv_venv: no Python 3.12 found (set FLEXIV_PYTHON, or install python3.12)" >&2
-    exit 3
-  fi
-  echo "setup_flexiv_venv: creating $VENV with $PY" >&2
-  mkdir -p "$(dirname "$VENV")"
-  "$PY" -m venv "$VENV"
-fi
+. scripts/py312_venv.sh
+ensure_py312_venv setup_flexiv_venv "$VENV" FLEXIV_PYTHON
 
 stamp="$VENV/.flexiv-stamp"
 want=$(sha256sum "$REQ" | cut -d' ' -f1)

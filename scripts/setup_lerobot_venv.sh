@@ -10,28 +10,8 @@ VENV="${LEROBOT_VENV:-build/lerobot-venv}"
 REQ=requirements/lerobot.txt
 LOCK=requirements/lerobot-lock.txt  # exact versions of everything it pulls in
 
-find_python() {
-  local c
-  for c in "${LEROBOT_PYTHON:-}" python3.12 /usr/bin/python3.12 /root/.pyenv/versions/3.12*/bin/python \
-           "$HOME"/.pyenv/versions/3.12*/bin/python; do
-    [ -n "$c" ] || continue
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
-      command -v "$c"
-      return 0
-    fi
-  done
-  return 1
-}
-
-if [ ! -x "$VENV/bin/python" ]; then
-  if ! PY=$(find_python); then
-    echo "setup_lerobot_venv: no Python 3.12 found (set LEROBOT_PYTHON, or install python3.12)" >&2
-    exit 3
-  fi
-  echo "setup_lerobot_venv: creating $VENV with $PY" >&2
-  mkdir -p "$(dirname "$VENV")"
-  "$PY" -m venv "$VENV"
-fi
+. scripts/py312_venv.sh
+ensure_py312_venv setup_lerobot_venv "$VENV" LEROBOT_PYTHON
 
 stamp="$VENV/.lerobot-stamp"
 want=$(cat "$REQ" "$LOCK" | sha256sum | cut -d' ' -f1)
