@@ -107,6 +107,9 @@ host.stop()
 spinner.join(30)
 time.sleep(0.5)  # the last reliable samples in flight reach the probe
 probe_exec.shutdown(timeout_sec=5)
+# A daemon thread still inside rclpy when Python exits aborts the process ("terminate called
+# without an active exception", ros2/rclpy#1484): join it before tearing down.
+probe_thread.join(10)
 probe.destroy_node()
 rclpy.try_shutdown()
 

@@ -84,6 +84,7 @@ else:
     sys.stderr.write("ros2 not on PATH: the real `ros2 param dump` was not run\n")
 
 executor.shutdown()
+spinner.join(10)  # a daemon thread left inside rclpy aborts the exit (ros2/rclpy#1484)
 for node in [*targets.values(), dumper]:
     node.destroy_node()
 rclpy.try_shutdown()

@@ -156,6 +156,7 @@ if tf and static and desc:
     result["tcp_error"] = max(errs)
 
 executor.shutdown()
+spin_probe.join(10)  # a daemon thread left inside rclpy aborts the exit (ros2/rclpy#1484)
 probe.destroy_node()
 host.stop()
 spinner.join(15)
