@@ -164,10 +164,12 @@ def simulate(mode: Mode | str, delay: float, duration: float = 6.0, jitter: floa
 
 
 def boundary_metrics(trace: Trace, skip_first: bool = True) -> tuple[float, float]:
-    """Largest position step (m) and jerk (m/s^3) at the ticks where a new chunk takes over.
+    """Largest jump (m) and jerk (m/s^3) where a new chunk takes over.
 
-    Jerk is the third difference of the executed positions over the four ticks spanning the switch.
-    The first chunk (from rest) is skipped: there is no previous chunk to continue.
+    The jump is the change of the executed step at the switch, ``|x_i - 2 x_(i-1) + x_(i-2)|``: the
+    path's own motion (a few mm per tick) cancels, a discontinuity does not. The jerk is the third
+    difference over the ticks spanning the switch. The first chunk (from rest) is skipped: there is
+    no previous chunk to continue.
     """
     x = trace.positions
     idx = np.searchsorted(trace.times, np.asarray(trace.switches) - 1e-9)
@@ -175,9 +177,9 @@ def boundary_metrics(trace: Trace, skip_first: bool = True) -> tuple[float, floa
     for i in idx[1:] if skip_first else idx:
         if i < 3 or i >= len(x) - 1:
             continue
-        step = np.linalg.norm(x[i] - x[i - 1], axis=-1).max()
+        j2 = np.linalg.norm(x[i] - 2 * x[i - 1] + x[i - 2], axis=-1).max()
         j3 = max(np.linalg.norm(x[k] - 3 * x[k - 1] + 3 * x[k - 2] - x[k - 3], axis=-1).max()
                  for k in range(i, min(i + 3, len(x))))
-        jump = max(jump, float(step))
+        jump = max(jump, float(j2))
         jerk = max(jerk, float(j3) / PERIOD**3)
     return jump, jerk
