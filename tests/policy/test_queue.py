@@ -127,3 +127,17 @@ def test_clear_drops_and_counts_everything() -> None:
     q.due(P)
     assert q.clear() == 4 and q.dropped == 4 and len(q) == 0
     assert q.due(2 * P).hold
+
+
+@pytest.mark.parametrize("history", [1, 3, 90])
+def test_committed_after_gives_the_recently_sent_then_the_pending_actions(history: int) -> None:
+    q = ActionQueue(P, history=history)
+    q.splice(P * np.arange(1, 11), targets(10))
+    for k in range(1, 6):
+        q.due(k * P)
+    t, x = q.committed_after(0.0)
+    kept = min(history, 5)
+    np.testing.assert_allclose(t, P * np.arange(6 - kept, 11))
+    np.testing.assert_allclose(x, targets(10)[5 - kept:])
+    t, _ = q.committed_after(3.5 * P)
+    np.testing.assert_allclose(t, P * np.arange(max(4, 6 - kept), 11))

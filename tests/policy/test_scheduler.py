@@ -129,6 +129,34 @@ def test_rtc_prefix_is_the_committed_actions_of_the_inference_window(delay: floa
     assert res.switch_at == pytest.approx(committed_t[expect - 1] + P)
 
 
+@pytest.mark.parametrize("age_ticks", [1, 3, 6])
+def test_rtc_prefix_starts_right_after_an_observation_older_than_the_last_tick(age_ticks: int) -> None:
+    """Camera latency: some committed actions after the observation were already sent; they belong
+    to the prefix all the same, since the chunk's step 1 is one period after the observation."""
+    s = sched(Mode.RTC, 0.3)
+    first_chunk(s)
+    for k in range(1, 21):
+        s.queue.due(k * P)
+    obs = (20 - age_ticks) * P
+    all_t = np.concatenate([P * np.arange(1, 21), s.queue.times])
+    req = s.request(20 * P, obs, measured())
+    assert req.prefix is not None and len(req.prefix) == math.ceil((age_ticks * P + 0.4) / P - 1e-6)
+    np.testing.assert_allclose(req.prefix_times, all_t[20 - age_ticks:20 - age_ticks + len(req.prefix)])
+    chunk = steps()
+    chunk[: len(req.prefix)] = req.prefix
+    res = s.on_chunk(20 * P + 0.3, req.seq, obs, chunk)
+    assert res.accepted and res.switch_at == pytest.approx(req.prefix_times[-1] + P)
+
+
+def test_a_dropped_action_ends_the_prefix() -> None:
+    s = sched(Mode.RTC, 0.3)
+    first_chunk(s)
+    for k in (1, 2, 3, 5, 6):  # the tick at 4P was missed: its action was dropped, never sent
+        s.queue.due(k * P)
+    req = s.request(6 * P, 2 * P, measured())
+    np.testing.assert_allclose(req.prefix_times, [3 * P])
+
+
 def test_without_rtc_there_is_no_prefix() -> None:
     for mode in (Mode.NAIVE, Mode.BLEND, Mode.SYNC):
         s = sched(mode)

@@ -55,7 +55,7 @@ def check_targets(times: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, n
 class ActionQueue:
     """Committed timed targets and the executor's per-tick decision."""
 
-    def __init__(self, period: float = 1.0 / 30.0, window: float | None = None) -> None:
+    def __init__(self, period: float = 1.0 / 30.0, window: float | None = None, history: int = 90) -> None:
         if not period > 0:
             raise ValueError(f"period must be positive, got {period}")
         self.period = float(period)
@@ -65,6 +65,13 @@ class ActionQueue:
         self._times = np.empty(0)
         self._targets = np.empty((0, *TARGET_SHAPE))
         self._last_tick: float | None = None
+        # The last actions sent: an observation is older than the tick that uses it, so the actions
+        # committed after it include some the executor has already sent (the RTC prefix needs them).
+        self._history = int(history)
+        if self._history < 1:
+            raise ValueError(f"history must be >= 1, got {history}")
+        self._sent_t = np.empty(0)
+        self._sent_x = np.empty((0, *TARGET_SHAPE))
         self.last_sent: np.ndarray | None = None
         self.last_stamp: float | None = None
         self.sent = 0
@@ -100,6 +107,13 @@ class ActionQueue:
         """The committed (times, targets) strictly after ``t``."""
         sel = self._times > t
         return self._times[sel].copy(), self._targets[sel].copy()
+
+    def committed_after(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """The (times, targets) after ``t`` the arm was or will be told: recently sent, then pending."""
+        sent = self._sent_t > t
+        pending = self._times > t
+        return (np.concatenate([self._sent_t[sent], self._times[pending]]),
+                np.concatenate([self._sent_x[sent], self._targets[pending]]))
 
     def splice(self, times: np.ndarray, targets: np.ndarray) -> int:
         """Replace every committed action at or after ``times[0]`` by the given run.
@@ -141,6 +155,9 @@ class ActionQueue:
             self.last_sent = self._targets[n_due - 1].copy()
             self.last_stamp = float(self._times[n_due - 1])
             self.sent += 1
+            keep = max(0, len(self._sent_t) - self._history + 1)
+            self._sent_t = np.append(self._sent_t[keep:], self.last_stamp)
+            self._sent_x = np.concatenate([self._sent_x[keep:], self.last_sent[None]])
         elif self.last_sent is not None:
             self.stalls += 1
         self.dropped += n_stale

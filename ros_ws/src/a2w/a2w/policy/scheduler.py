@@ -193,8 +193,12 @@ class ChunkScheduler:
             # The inference window: from the observation to the expected arrival.
             window = (now - obs_stamp) + self.delays.p95() + self.margin
             d = min(self.max_prefix, math.ceil(window / self.period - GRID_TOL))
-            times, targets = self.queue.after(obs_stamp + GRID_TOL)
+            times, targets = self.queue.committed_after(obs_stamp + GRID_TOL)
             times, targets = times[:d], targets[:d]
+            # Only a run of consecutive steps is a prefix (a dropped action leaves a hole).
+            holes = np.flatnonzero(np.diff(times) > 1.5 * self.period)
+            if len(holes):
+                times, targets = times[:holes[0] + 1], targets[:holes[0] + 1]
             if len(times) and times[0] <= obs_stamp + self.period + GRID_TOL:
                 # Deltas from the measured pose through the committed targets: composed back onto the
                 # same measured pose they give the committed targets exactly (first step absorbs the
@@ -224,7 +228,7 @@ class ChunkScheduler:
 
     def _grid_times(self, obs_stamp: float, n: int) -> np.ndarray:
         """Execution times of a chunk observed at ``obs_stamp``: on the committed grid when there is one."""
-        times, _ = self.queue.after(obs_stamp + GRID_TOL)
+        times, _ = self.queue.committed_after(obs_stamp + GRID_TOL)
         first = obs_stamp + self.period
         if len(times) and times[0] <= first + GRID_TOL:
             first = float(times[0])
