@@ -4,8 +4,8 @@ Pure logic with time as an argument (DESIGN.md §5, docs/architecture.md §6); t
 inference on a worker and calls this comes later. Four modes, all on the same :class:`ActionQueue`:
 
 * ``sync``: the robot finishes the chunk and waits; the next request goes out when nothing is left,
-  and the chunk is timed from its arrival (the arm stood still, so the observed pose still holds).
-  The LeRobot / openpi / Cosmos Policy default, kept as the baseline.
+  and the chunk starts on the tick after its arrival (the arm stood still, so the observed pose
+  still holds). The LeRobot / openpi / Cosmos Policy default, kept as the baseline.
 * ``naive``: asynchronous; the request goes out when the remaining horizon falls below the p95 of
   the measured inference delays plus a margin; on arrival the new chunk's past actions are dropped
   and the rest replaces the committed actions.
@@ -23,8 +23,10 @@ inference on a worker and calls this comes later. Four modes, all on the same :c
 Chunks are model deltas composed onto the TCP poses measured at observation time
 (``a2w.actions.compose_chunk``); a chunk's reference is its observation stamp, its step ``k`` due one
 period after step ``k - 1``, snapped (by less than a period) onto the grid of the committed actions so
-that the prefix keeps its execution times. Bad chunks are refused with a reason and the queue keeps
-what it had committed.
+that the prefix keeps its execution times. A chunk that arrives when nothing committed is left (start,
+a stall, ``sync``) resumes at its first action after the last one executed, on the next tick: the arm
+stood still, so skipping ahead would be a jump. Bad chunks (non-finite, wrong shape, out-of-order seq,
+older than the executing chunk) are refused with a reason and the queue keeps what it had committed.
 """
 
 from __future__ import annotations
