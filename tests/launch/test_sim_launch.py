@@ -26,6 +26,22 @@ def test_sim_launch_evaluates_to_the_five_nodes():
     assert all(s.params.get("use_sim_time") is True for s in res.nodes)
 
 
+def test_record_argument_adds_the_recorder_on_the_cameras_size(tmp_path):
+    res = LaunchRunner().load(SIM_LAUNCH, {"record": "true", "dataset": str(tmp_path / "ds")})
+    rec = [s for s in res.nodes if s.name == "record_node"]
+    assert len(rec) == 1 and rec[0].params["root"] == str(tmp_path / "ds")
+    cam = next(s for s in res.nodes if s.name == "camera_node")
+    assert (rec[0].params["width"], rec[0].params["height"]) == (cam.params["width"], cam.params["height"])
+
+
+def test_sim_runs_with_the_recorder_in_process(tmp_path):
+    proc = launch("task:=pick_cube", "cameras:=true", "seed:=3", "record:=true", f"dataset:={tmp_path / 'ds'}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "task succeeded" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("/record_node"))
+    assert row.split()[-1] == "0", row  # no callback errors
+
+
 @pytest.mark.parametrize("task, cameras", [("lift_box", "false"), ("pick_cube", "true")])
 def test_expert_through_arm_node_succeeds(task, cameras):
     proc = launch(f"task:={task}", f"cameras:={cameras}", "seed:=3")

@@ -82,6 +82,14 @@ def test_launch_file_succeeds_under_ros2_launch_by_path(ros_tier: Path, name: st
     assert "task succeeded" in out and "Failed to load" not in out
 
 
+def test_sim_with_the_recorder_succeeds_under_ros2_launch(ros_tier: Path, tmp_path: Path) -> None:
+    rc, out = ros2_launch(str(LAUNCH / "sim.launch.xml"), "task:=pick_cube", "seed:=3", "record:=true",
+                          f"dataset:={tmp_path / 'ds'}")
+    assert rc == 0, out[-6000:]
+    assert re.search(r"\[INFO\] \[record_node-\d+\]: process started", out), out[-6000:]
+    assert "task succeeded" in out and "Traceback" not in out.split("task succeeded")[0], out[-6000:]
+
+
 def test_sim_succeeds_from_the_colcon_install(ros_tier: Path) -> None:
     rc, out = ros2_launch("a2w", "sim.launch.xml", "task:=lift_box", "cameras:=false")
     assert rc == 0, out[-6000:]

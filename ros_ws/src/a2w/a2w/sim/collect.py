@@ -28,7 +28,7 @@ from a2w.msgs.episode import (
     EpisodeEvent,
     EpisodeEventKind,
 )
-from a2w.record.component import CONTROL_SERVICE, OUTCOME_TOPIC, RecordNode
+from a2w.record.component import CONTROL_SERVICE, OUTCOME_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,8 @@ def run_episode(task: str, seed: int, out: Path, width: int, height: int, realti
     from a2w.sim.expert_node import Phase
 
     t0 = time.monotonic()
-    specs = LaunchRunner().load(SIM_LAUNCH, {"task": task, "seed": str(seed), "realtime": str(realtime)}).nodes
+    args = {"task": task, "seed": str(seed), "realtime": str(realtime), "record": "true", "dataset": str(out)}
+    specs = LaunchRunner().load(SIM_LAUNCH, args).nodes
     for spec in specs:
         if spec.name == "sim_node":
             spec.params.update(max_width=max(width, spec.params.get("max_width", 0)),
@@ -94,8 +95,8 @@ def run_episode(task: str, seed: int, out: Path, width: int, height: int, realti
             spec.params.update(width=width, height=height)
         elif spec.name == "expert_node":
             spec.params.update(exit_when_done=False, timeout=timeout)
-    specs.append(NodeSpec(RecordNode, "record_node", params={
-        "use_sim_time": True, "root": str(out), "width": width, "height": height, **(record_params or {})}))
+        elif spec.name == "record_node":
+            spec.params.update(width=width, height=height, **(record_params or {}))
     specs.extend(extra_nodes)
     specs.append(NodeSpec(Collector, "collector", params={"use_sim_time": True}))
     host = Host(diagnostics_period=0)
