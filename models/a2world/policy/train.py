@@ -14,10 +14,11 @@ sample whose actions enter clean at σ_cond and are left out of the loss.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
+from a2world.policy.config import PolicyConfig
 from a2world.policy.diffusion import JointDenoiser
 from a2world.policy.model import A2WorldPolicy
 from a2world.sampler import first_frame_mask
@@ -101,14 +102,54 @@ def _masked_mse(err2: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return (err2 * keep).sum(dims) / keep.sum(dims).clamp(min=1.0)
 
 
+@dataclass
+class PolicyNoise:
+    """Every random draw of one loss evaluation, per sample (B leading): σ_v, σ_a (B,), prefix lengths
+    (B,), instruction drop flags (B,) bool, video and action noise shaped like the batch.
+
+    Drawn for a whole global batch and sliced per rank, one step of data-parallel training equals
+    the single-process step on the same batch (`a2world.train`)."""
+
+    sigma_video: torch.Tensor
+    sigma_action: torch.Tensor
+    prefix_lengths: torch.Tensor
+    drop: torch.Tensor
+    video: torch.Tensor
+    action: torch.Tensor
+
+    def slice(self, start: int, stop: int) -> PolicyNoise:
+        return PolicyNoise(*(getattr(self, f.name)[start:stop] for f in fields(self)))
+
+
+def sample_noise(
+    policy_config: PolicyConfig,
+    video_shape: tuple[int, ...],
+    action_shape: tuple[int, ...],
+    cfg: PolicyTrainConfig = PolicyTrainConfig(),
+    generator: torch.Generator | None = None,
+) -> PolicyNoise:
+    """The draws `policy_loss` makes, in its order, for a batch of the given shapes."""
+    pc = policy_config
+    b = video_shape[0]
+    _, sigma_v, sigma_a = sample_sigmas(b, (pc.sigma_scale_video, pc.sigma_scale_action), cfg, generator)
+    lengths = sample_prefix_lengths(b, pc.max_prefix, cfg, generator)
+    drop = torch.rand(b, generator=generator) < cfg.instruction_dropout
+    noise_v = torch.randn(video_shape, generator=generator)
+    noise_a = torch.randn(action_shape, generator=generator)
+    return PolicyNoise(sigma_v.float(), sigma_a.float(), lengths, drop, noise_v, noise_a)
+
+
 def policy_loss(
     policy: A2WorldPolicy,
     batch: PolicyBatch,
     cfg: PolicyTrainConfig = PolicyTrainConfig(),
     generator: torch.Generator | None = None,
     denoiser: JointDenoiser | None = None,
+    noise: PolicyNoise | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Scaled joint loss (scalar) and per-term statistics (detached)."""
+    """Scaled joint loss (scalar) and per-term statistics (detached).
+
+    The random draws come from `noise` when given (see `sample_noise`), else from `generator`."""
     pc = policy.config
     b, _, vt, h, w = batch.video.shape
     n_views = batch.view_ids.shape[1]
@@ -119,18 +160,19 @@ def policy_loss(
         denoiser = JointDenoiser(policy, n_views, h // p, w // p)
     device = batch.video.device
 
-    _, sigma_v, sigma_a = sample_sigmas(b, (pc.sigma_scale_video, pc.sigma_scale_action), cfg, generator)
-    sigma_v, sigma_a = sigma_v.float().to(device), sigma_a.float().to(device)
+    if noise is None:
+        noise = sample_noise(pc, tuple(batch.video.shape), tuple(batch.actions.shape), cfg, generator)
+    if noise.video.shape != batch.video.shape or noise.action.shape != batch.actions.shape:
+        raise ValueError(f"noise shapes {tuple(noise.video.shape)}, {tuple(noise.action.shape)} do not match the "
+                         f"batch {tuple(batch.video.shape)}, {tuple(batch.actions.shape)}")
+    sigma_v, sigma_a = noise.sigma_video.float().to(device), noise.sigma_action.float().to(device)
     frame_mask = first_frame_mask(b, n_views, pc.latent_frames, device)
-    lengths = sample_prefix_lengths(b, pc.max_prefix, cfg, generator)
-    prefix_mask = prefix_mask_from_lengths(lengths, pc.action_horizon).to(device)
-    drop = (torch.rand(b, generator=generator) < cfg.instruction_dropout).to(device)
+    prefix_mask = prefix_mask_from_lengths(noise.prefix_lengths, pc.action_horizon).to(device)
+    drop = noise.drop.to(device)
     context = torch.where(drop[:, None, None], torch.zeros_like(batch.context), batch.context)
 
-    noise_v = torch.randn(batch.video.shape, generator=generator).to(device)
-    noise_a = torch.randn(batch.actions.shape, generator=generator).to(device)
-    x_v = batch.video + sigma_v[:, None, None, None, None] * noise_v
-    x_a = batch.actions + sigma_a[:, None, None] * noise_a
+    x_v = batch.video + sigma_v[:, None, None, None, None] * noise.video.to(device)
+    x_a = batch.actions + sigma_a[:, None, None] * noise.action.to(device)
     x0_v, x0_a = denoiser(
         x_v, x_a, sigma_v, sigma_a, batch.video, frame_mask, batch.view_ids, batch.actions, prefix_mask, context
     )
