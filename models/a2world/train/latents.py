@@ -1,0 +1,84 @@
+"""Tokenizer latents of training clips, computed once per dataset and tokenizer and cached.
+
+A cache file is a safetensors file named by a key: the SHA-256 of the tokenizer file, the image
+size, the clip geometry and a fingerprint of the dataset, so another tokenizer, size or dataset
+gets its own file and a stale one is never read. Written atomically (temporary file, rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from a2world.tokenizer import VideoTokenizer, frames_to_unit
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = "1"
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    """A short stable key of JSON-able ``parts`` (tokenizer checksum, sizes, dataset fingerprint)."""
+    blob = json.dumps({"version": CACHE_VERSION, **parts}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+@torch.no_grad()
+def encode_clips(tokenizer: VideoTokenizer, clips: Iterable[Tensor], batch: int = 8) -> Tensor:
+    """uint8 clips (V, F, H, W, 3), one per sample, -> latents (N, C, V·T, h, w), view-major,
+    every view encoded as its own causal clip (frame 0 alone gives latent 0, as at inference)."""
+    out: list[Tensor] = []
+    pending: list[Tensor] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        x = torch.stack(pending)  # (B, V, F, H, W, 3)
+        b, v = x.shape[:2]
+        unit = frames_to_unit(x.flatten(0, 1)).permute(0, 4, 1, 2, 3)  # (B·V, 3, F, H, W)
+        dtype = getattr(tokenizer, "dtype", torch.float32)
+        device = getattr(tokenizer, "device", torch.device("cpu"))
+        lat = tokenizer.encode(unit.to(device, dtype)).float().cpu()  # (B·V, C, T, h, w)
+        lat = lat.unflatten(0, (b, v)).permute(0, 2, 1, 3, 4, 5).flatten(2, 3)  # (B, C, V·T, h, w)
+        out.append(lat)
+        pending.clear()
+
+    for clip in clips:
+        pending.append(clip)
+        if len(pending) >= batch:
+            flush()
+    flush()
+    if not out:
+        raise ValueError("no clips to encode")
+    return torch.cat(out)
+
+
+def cached(cache_dir: str | Path, key: str, build: Callable[[], dict[str, Tensor]],
+           metadata: dict[str, str] | None = None) -> dict[str, Tensor]:
+    """The tensors stored under ``key``, built and written first if absent."""
+    path = Path(cache_dir) / f"latents-{key}.safetensors"
+    if path.is_file():
+        log.info("latent cache hit: %s", path)
+        return load_file(str(path))
+    log.info("latent cache miss: encoding into %s", path)
+    tensors = {k: v.contiguous() for k, v in build().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"key": key, **(metadata or {})})
+    tmp.replace(path)
+    return tensors

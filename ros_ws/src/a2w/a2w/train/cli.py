@@ -1,0 +1,290 @@
+"""`a2w train tokenizer|policy --dataset DIR --config FILE --out DIR [--resume] [--seed N]`.
+
+A config is a YAML (or JSON) file with the sections of its job (configs/train/*.yaml are the
+project's); every value left out takes its default, unknown keys are errors. The resolved config
+(defaults filled in, paths absolute) is written to ``<out>/train_config.yaml``; ``--resume``
+refuses a config that resolves differently. Under ``torchrun`` the same command trains data-parallel
+(see docs/training.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+JOBS = ("tokenizer", "policy")
+SECTIONS = {
+    "tokenizer": ("job", "data", "tokenizer", "loop"),
+    "policy": ("job", "data", "tokenizer_checkpoint", "latent_cache", "instructions", "model", "objective", "loop"),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the tokenizer or the policy on recorded datasets",
+                       description="Train one of the stack's models on LeRobot v3 datasets (the recorder's "
+                                   "layout). Under torchrun the same command runs data-parallel.")
+    tsub = p.add_subparsers(dest="train_job", metavar="JOB", required=True)
+    helps = {"tokenizer": "the Wan-structured video tokenizer (VAE) on the datasets' frames",
+             "policy": "A2World-policy with the joint loss on cached tokenizer latents"}
+    for job in JOBS:
+        j = tsub.add_parser(job, help=helps[job], description=f"Train {helps[job]}.")
+        j.add_argument("--dataset", action="append", required=True, type=Path, metavar="DIR",
+                       help="LeRobot v3 dataset directory (repeat for several)")
+        j.add_argument("--config", required=True, type=Path, help="YAML/JSON config (e.g. configs/train/)")
+        j.add_argument("--out", required=True, type=Path, help="run directory")
+        j.add_argument("--resume", action="store_true", help="continue the run in --out from its saved state")
+        j.add_argument("--seed", type=int, default=None, help="run seed (overrides loop.seed)")
+        j.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                       help="stop after this step with the state saved (resume later with --resume)")
+        j.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+        j.set_defaults(func=_run, job=job)
+
+
+def _fail(job: str, message: str) -> int:
+    sys.stderr.write(f"a2w train {job}: {message}\n")
+    return 2
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    import yaml
+
+    from a2world.train import TrainError
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise TrainError(f"config {path} not found") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise TrainError(f"config {path}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise TrainError(f"config {path} must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _section(cls: type, data: Any, name: str) -> Any:
+    from a2world.load_checks import config_from_dict
+    from a2world.train import TrainError
+
+    try:
+        return config_from_dict(cls, {} if data is None else data)
+    except (ValueError, TypeError) as exc:
+        raise TrainError(f"config section {name!r}: {str(exc).splitlines()[0]}") from None
+
+
+def resolve(job: str, raw: dict[str, Any], datasets: list[Path], seed: int | None,
+            config_path: Path) -> dict[str, Any]:
+    """The full config of a run: every section as its dataclass, defaults filled, paths absolute."""
+    from a2w.train.data import DataConfig
+    from a2world.policy.train import PolicyTrainConfig
+    from a2world.train import LoopConfig, TrainError
+    from a2world.train.policy import PolicyModelConfig
+    from a2world.train.tokenizer import TokenizerTrainConfig
+
+    unknown = sorted(set(raw) - set(SECTIONS[job]))
+    if unknown:
+        raise TrainError(f"config {config_path}: unknown sections {unknown} for the {job} job "
+                         f"(expected {list(SECTIONS[job][1:])})")
+    if raw.get("job", job) != job:
+        raise TrainError(f"config {config_path} is for the {raw['job']!r} job, not {job!r}")
+    loop = _section(LoopConfig, raw.get("loop"), "loop")
+    if seed is not None:
+        loop = loop.with_updates(seed=seed)
+    out: dict[str, Any] = {
+        "job": job,
+        "datasets": [str(d.resolve()) for d in datasets],
+        "data": _section(DataConfig, raw.get("data"), "data"),
+    }
+    if job == "tokenizer":
+        out["tokenizer"] = _section(TokenizerTrainConfig, raw.get("tokenizer"), "tokenizer")
+    else:
+        tok = raw.get("tokenizer_checkpoint")
+        if not isinstance(tok, str) or not tok:
+            raise TrainError(f"config {config_path}: tokenizer_checkpoint must name the tokenizer file "
+                             "(a tokenizer run's tokenizer.safetensors)")
+        out["tokenizer_checkpoint"] = str(_path(tok, config_path))
+        cache = raw.get("latent_cache")
+        out["latent_cache"] = str(_path(cache, config_path)) if cache else str(datasets[0].resolve() / ".a2w_cache")
+        extra = raw.get("instructions") or []
+        if not isinstance(extra, list) or not all(isinstance(x, str) and x.strip() for x in extra):
+            raise TrainError(f"config {config_path}: instructions must be a list of non-empty strings")
+        out["instructions"] = extra
+        model = _section(PolicyModelConfig, raw.get("model"), "model")
+        if model.init:
+            model = model.with_updates(init=str(_path(model.init, config_path)))
+        out["model"] = model
+        out["objective"] = _section(PolicyTrainConfig, raw.get("objective"), "objective")
+    out["loop"] = loop
+    return out
+
+
+def _path(p: str, config_path: Path) -> Path:
+    """Relative paths in a config are relative to the working directory, as on the command line."""
+    return Path(p).expanduser().resolve()
+
+
+def plain(resolved: dict[str, Any]) -> dict[str, Any]:
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {k: conv(x) for k, x in dataclasses.asdict(v).items()}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return {k: conv(v) for k, v in resolved.items()}
+
+
+def _run(args: argparse.Namespace) -> int:
+    from a2w.train.data import TrainDataError
+    from a2world.train import RunDir, TrainError
+    from a2world.train.dist import context_from_env
+
+    for name in ("a2world.train", "a2w.train"):
+        logging.getLogger(name).setLevel(logging.INFO)  # progress lines show without -v
+    job = args.job
+    try:
+        if args.stop_at is not None and args.stop_at < 1:
+            raise TrainError(f"--stop-at must be >= 1, got {args.stop_at}")
+        for d in args.dataset:
+            if not d.is_dir():
+                raise TrainDataError(f"dataset {d} does not exist")
+        resolved = resolve(job, read_config(args.config), args.dataset, args.seed, args.config)
+        run = RunDir(args.out)
+        ctx = context_from_env()
+        _check_run_dir(run, resolved, args.resume)
+        if job == "tokenizer":
+            result = _train_tokenizer(resolved, run, ctx, args)
+        else:
+            result = _train_policy(resolved, run, ctx, args)
+    except (TrainError, TrainDataError) as exc:
+        return _fail(job, str(exc))
+    if ctx.is_main:
+        done = "done" if result.steps >= resolved["loop"].steps else f"stopped at step {result.steps} (--resume)"
+        print(f"{job}: {done}, final loss {result.final_loss:.5f}, {result.wall_s:.0f} s -> {run.root}")  # noqa: T201
+    return 0
+
+
+def _check_run_dir(run: Any, resolved: dict[str, Any], resume: bool) -> None:
+    import yaml
+
+    from a2world.train import TrainError
+
+    text = yaml.safe_dump(plain(resolved), sort_keys=False)
+    if resume:
+        if not run.config_path.is_file():
+            raise TrainError(f"{run.root}: nothing to resume (no {run.config_path.name})")
+        old, new = _flat(yaml.safe_load(run.config_path.read_text()) or {}), _flat(plain(resolved))
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if diff:
+            raise TrainError(f"--resume with a different config than {run.config_path}: {', '.join(diff)} differ")
+        return
+    if run.has_state():
+        raise TrainError(f"{run.root} already holds a run; pass --resume or choose another --out")
+    run.root.mkdir(parents=True, exist_ok=True)
+    tmp = run.config_path.with_name(run.config_path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(run.config_path)
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _train_tokenizer(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.Namespace) -> Any:
+    import torch
+
+    from a2w.train.data import load_episodes
+    from a2world.train import train
+    from a2world.train.tokenizer import TokenizerJob
+
+    data = resolved["data"]
+    sequences = []
+    for d in resolved["datasets"]:
+        episodes, _ = load_episodes(d, data, need_actions=False)
+        sequences += [torch.from_numpy(ep.frames[v]) for ep in episodes for v in data.views]
+    job = TokenizerJob(sequences, resolved["tokenizer"], seed=resolved["loop"].seed)
+    log.info("tokenizer: %d sequences, %d training clips", len(sequences), job.num_samples())
+    return train(job, resolved["loop"], run, ctx, resume=args.resume, stop_at=args.stop_at,
+                 progress=not args.no_progress and sys.stderr.isatty())
+
+
+def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.Namespace) -> Any:
+    import numpy as np
+    import torch
+
+    from a2w.sim.collect import INSTRUCTIONS
+    from a2w.train.data import TrainDataError, load_episodes
+    from a2world.load_checks import CheckpointLoadError
+    from a2world.tokenizer import WanTokenizer
+    from a2world.train import TrainError, train
+    from a2world.train.latents import cache_key, cached, encode_clips, file_sha256
+    from a2world.train.policy import PolicyData, PolicyJob
+    from a2world.train.text import hashed_text_cache
+
+    data, model = resolved["data"], resolved["model"]
+    tok_path = Path(resolved["tokenizer_checkpoint"])
+    try:
+        tokenizer = WanTokenizer.from_checkpoint(tok_path, dtype=torch.float32)
+    except CheckpointLoadError as exc:
+        raise TrainError(f"tokenizer_checkpoint: {str(exc).splitlines()[0]}") from None
+    pc = model.build()
+    init_config = Path(model.init or "") / "config.json"
+    if model.init and init_config.is_file():
+        from a2world.checkpoint import read_dit_config
+
+        # the clip geometry follows the backbone the policy starts from
+        pc = pc.with_updates(backbone=read_dit_config(init_config).with_updates(variant="pretrained"))
+    frames, horizon = pc.pixel_frames, pc.action_horizon
+    stride = 30.0 / pc.backbone.fps
+    if stride != int(stride) or int(stride) * (frames - 1) != horizon:
+        raise TrainError(f"model: {frames} frames at {pc.backbone.fps} fps and {horizon} actions at 30 Hz "
+                         "do not sit on the dataset's 30 Hz rows")
+    stride = int(stride)
+    episodes, prints = [], []
+    for d in resolved["datasets"]:
+        eps, fp = load_episodes(d, data, need_actions=True)
+        episodes += eps
+        prints.append(fp)
+    no_task = [f"{e.dataset}#{e.index}" for e in episodes if not e.instruction]
+    if no_task:
+        raise TrainDataError(f"episodes without a task instruction: {', '.join(no_task[:5])}")
+    instructions = list(dict.fromkeys(e.instruction for e in episodes))
+    samples = [(e, s) for e in episodes for s in range(0, e.last_start(horizon) + 1, data.clip_stride)]
+    if not samples:
+        raise TrainDataError(f"no episode is longer than the policy's {horizon / 30:.1f} s chunk "
+                             f"({horizon + 1} rows)")
+    key = cache_key({"tokenizer": file_sha256(tok_path), "image_size": list(data.image_size),
+                     "views": list(data.views), "frames": frames, "stride": stride, "horizon": horizon,
+                     "clip_stride": data.clip_stride, "datasets": prints,
+                     "max_episodes": data.max_episodes, "instructions": instructions})
+
+    def build() -> dict[str, torch.Tensor]:
+        clips = (torch.from_numpy(np.stack([e.frames[v][s:s + stride * (frames - 1) + 1:stride]
+                                            for v in data.views])) for e, s in samples)
+        video = encode_clips(tokenizer, clips)
+        actions = torch.from_numpy(np.stack([e.action_chunk(s, horizon) for e, s in samples]))
+        index = torch.tensor([instructions.index(e.instruction) for e, _ in samples], dtype=torch.int64)
+        return {"video": video, "actions": actions, "instruction": index}
+
+    tensors = cached(resolved["latent_cache"], key, build)
+    log.info("policy: %d samples from %d episodes (%d instructions)", len(samples), len(episodes), len(instructions))
+    text = hashed_text_cache(list(dict.fromkeys([*instructions, *INSTRUCTIONS.values(), *resolved["instructions"]])),
+                             pc.text_tokens, pc.context_dim)
+    pdata = PolicyData(tensors["video"], tensors["actions"], tensors["instruction"], instructions,
+                       data.view_ids, tuple(data.image_size))
+    job = PolicyJob(pdata, model, resolved["objective"], tokenizer, text, seed=resolved["loop"].seed)
+    return train(job, resolved["loop"], run, ctx, resume=args.resume, stop_at=args.stop_at,
+                 progress=not args.no_progress and sys.stderr.isatty())
