@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "a2world.embeddings_cli",
     "a2world.cli",
     "a2world.policy.cli",
+    "a2w.train.cli",
 )
 
 
