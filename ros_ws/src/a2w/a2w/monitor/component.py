@@ -1,0 +1,215 @@
+"""The ``monitor_node`` component: subscribes to what the rig publishes and shows it in Rerun.
+
+Subscribes (each only when its stream is chosen in ``streams``; a topic nobody publishes is
+simply quiet, so it runs beside the policy, beside teleop, or alone):
+
+* ``cameras``: ``<topic_prefix>/<view>/color/image_raw``; ``predicted``:
+  ``/policy/predicted/<view>/color/image_raw`` (``a2w.monitor.topics``); ``diff`` needs both;
+* ``policy``: ``/policy/chunk``; ``diagnostics``: ``/diagnostics`` (every node's, the cameras' and
+  the policy's inference latency among them);
+* ``arms``: ``/arms/state``, ``/arms/target``, ``/arms/status`` (latched); ``sim``: ``/sim/status``
+  (latched), ``/sim/faults``; ``episode``: ``/episode/events``.
+
+Callbacks only queue the message with the node's time; one worker turns them into Rerun log
+calls (``a2w.monitor.log.MonitorLog``: JPEG encoding and frame differences are CPU work that must
+not hold the executor). A full queue drops the newest message and counts it: the monitor never
+slows the rig.
+
+Outputs: an ``.rrd`` of the session (``rrd``; ``{time}`` in it becomes the start time, empty =
+none) and, with ``serve``, the web viewer and its gRPC proxy bound to ``bind`` (127.0.0.1 by
+default) on ``web_port`` / ``grpc_port``; the address is logged at start and in diagnostics.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rerun as rr
+
+from a2w.arms.component import STATE_TOPIC as ARMS_STATE_TOPIC
+from a2w.arms.component import STATUS_TOPIC as ARMS_STATUS_TOPIC
+from a2w.arms.component import TARGET_TOPIC as ARMS_TARGET_TOPIC
+from a2w.host.component import Component, NodeHandle
+from a2w.host.params import Params, param
+from a2w.host.qos import QoS, Reliability
+from a2w.monitor.log import STREAMS, MonitorLog
+from a2w.monitor.topics import POLICY_CHUNK_TOPIC, predicted_topic
+from a2w.monitor.viewer import ViewerServer
+from a2w.msgs.arms import ArmsStatus, RigState, RigTarget
+from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
+from a2w.msgs.diagnostics import DiagnosticStatus
+from a2w.msgs.episode import EpisodeEvent
+from a2w.msgs.policy import ActionChunk
+from a2w.msgs.sim import FaultEvent, SimStatus
+from a2w.record.component import EVENTS_TOPIC
+from a2w.sim.component import FAULT_TOPIC as SIM_FAULT_TOPIC
+from a2w.sim.component import STATUS_TOPIC as SIM_STATUS_TOPIC
+
+DIAGNOSTICS_TOPIC = "/diagnostics"
+APPLICATION_ID = "a2w_monitor"
+_STOP = object()
+
+
+@dataclass
+class MonitorNodeParams(Params):
+    views: list[str] = param(list(VIEW_NAMES), "camera views shown")
+    topic_prefix: str = param("/cameras", "camera topics are <prefix>/<view>/color/image_raw")
+    streams: list[str] = param(list(STREAMS), f"what to show, any of {list(STREAMS)}")
+    rrd: str = param("recordings/monitor/{time}.rrd",
+                     "the session's .rrd ({time} = start time YYYYmmdd-HHMMSS; empty = none)")
+    serve: bool = param(True, "serve the web viewer (the rerun-sdk wheel's, offline)")
+    bind: str = param("127.0.0.1", "address the web viewer and its gRPC proxy listen on")
+    web_port: int = param(9090, "HTTP port of the web viewer page", low=1, high=65535)
+    grpc_port: int = param(9876, "gRPC port the viewer page reads the data from", low=1, high=65535)
+    server_memory_limit: str = param("512MiB", "data the viewer's server keeps for late viewers (oldest "
+                                               "dropped first)")
+    max_image_rate: float = param(10.0, "camera frames logged per second and view at most (0 = all)",
+                                  low=0.0, high=120.0)
+    jpeg_quality: int = param(80, "JPEG quality of logged images (0 = raw RGB)", low=0, high=100)
+    pair_tolerance: float = param(0.05, "a prediction and a real frame this close (s) are compared",
+                                  low=0.0, high=1.0)
+    history: float = param(1.0, "seconds of real frames kept to compare late predictions", low=0.0, high=10.0)
+    queue_size: int = param(300, "messages waiting for the logging worker before new ones are dropped",
+                            low=1, high=100000)
+
+
+class MonitorNode(Component):
+    Params = MonitorNodeParams
+
+    def __init__(self, node: NodeHandle, params: MonitorNodeParams) -> None:
+        super().__init__(node, params)
+        p = params
+        bad = sorted(set(p.streams) - set(STREAMS))
+        if bad:
+            raise ValueError(f"{node.name}: parameter streams: unknown {bad}; known: {list(STREAMS)}")
+        if not p.views or len(set(p.views)) != len(p.views) or not all(p.views):
+            raise ValueError(f"{node.name}: parameter views: distinct non-empty view names needed, got {p.views}")
+        if not p.rrd and not p.serve:
+            raise ValueError(f"{node.name}: nothing to do: rrd is empty and serve is false")
+        self.dropped = 0
+        self.errors = 0
+        self.rrd_path = ""
+        self.server: ViewerServer | None = None
+        self.rec = rr.RecordingStream(APPLICATION_ID, make_default=False, make_thread_default=False)
+        sinks: list[Any] = []
+        if p.rrd:
+            path = Path(p.rrd.replace("{time}", time.strftime("%Y%m%d-%H%M%S")))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.rrd_path = str(path)
+            sinks.append(rr.FileSink(path))
+        if p.serve:
+            self.server = ViewerServer(p.bind, p.web_port, p.grpc_port, p.server_memory_limit)
+            self.server.start()
+            sinks.append(rr.GrpcSink(self.server.grpc_url))
+        self.rec.set_sinks(*sinks)
+        self._server_reported = False
+        self.lib = MonitorLog(self.rec, p.views, max_image_rate=p.max_image_rate, jpeg_quality=p.jpeg_quality,
+                              pair_tolerance=p.pair_tolerance, history=p.history)
+        self._queue: queue.Queue = queue.Queue(maxsize=p.queue_size)
+        if self.rrd_path:
+            self.log.info("monitor: writing %s", self.rrd_path)
+
+        on = set(p.streams)
+        images = QoS(Reliability.BEST_EFFORT, 5)
+        prefix = p.topic_prefix.rstrip("/")
+        for v in p.views:
+            if on & {"cameras", "diff"}:
+                node.create_subscription(f"{prefix}/{v}/color/image_raw", CameraFrame,
+                                         self._forward("camera_frame"), images)
+            if on & {"predicted", "diff"}:
+                # a chunk's 20 predictions arrive together: room for a chunk per view
+                node.create_subscription(predicted_topic(v), CameraFrame, self._forward("predicted_frame"),
+                                         QoS.reliable(40))
+        subs: list[tuple[str, str, type, str, QoS]] = [
+            ("policy", POLICY_CHUNK_TOPIC, ActionChunk, "chunk", QoS.reliable(5)),
+            ("diagnostics", DIAGNOSTICS_TOPIC, DiagnosticStatus, "diagnostic", QoS.reliable(50)),
+            ("arms", ARMS_STATE_TOPIC, RigState, "rig_state", QoS(Reliability.BEST_EFFORT, 10)),
+            ("arms", ARMS_TARGET_TOPIC, RigTarget, "rig_target", QoS.reliable(20)),
+            ("arms", ARMS_STATUS_TOPIC, ArmsStatus, "arms_status", QoS.latched_state()),
+            ("sim", SIM_STATUS_TOPIC, SimStatus, "sim_status", QoS.latched_state()),
+            ("sim", SIM_FAULT_TOPIC, FaultEvent, "fault_event", QoS.reliable(20)),
+            ("episode", EVENTS_TOPIC, EpisodeEvent, "episode_event", QoS.reliable(20)),
+        ]
+        for stream, topic, msg_type, kind, qos in subs:
+            if stream in on:
+                node.create_subscription(topic, msg_type, self._forward(kind), qos)
+        if self.server is not None:
+            node.create_timer(1.0, self._watch_server)
+        self._worker = node.start_worker("rerun_logger", self._work)
+
+    # -- executor side ------------------------------------------------------------------------
+
+    def _forward(self, kind: str) -> Any:
+        def cb(msg: Any) -> None:
+            try:
+                self._queue.put_nowait((kind, msg, self.node.clock.now()))
+            except queue.Full:
+                self.dropped += 1
+        return cb
+
+    def _watch_server(self) -> None:
+        assert self.server is not None
+        rc = self.server.poll()
+        if rc is not None and not self._server_reported:
+            self._server_reported = True
+            self.log.error("monitor: the web viewer exited with code %s (the .rrd is still written): %s", rc,
+                           self.server.output().strip()[-500:])
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self.node.shutdown_event.is_set():
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                break
+            kind, msg, now = item
+            try:
+                self.lib.handle(kind, msg, now)
+            except Exception:  # Rerun itself failing must not end the worker: count and go on
+                self.errors += 1
+                if self.errors in (1, 10, 100) or self.errors % 1000 == 0:
+                    logging.getLogger(__name__).exception("monitor: logging a %s failed (%d so far)", kind,
+                                                          self.errors)
+
+    # -- reporting and shutdown ---------------------------------------------------------------
+
+    def diagnostics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "logged": sum(self.lib.logged.values()),
+            "skipped": sum(self.lib.skipped.values()),
+            "dropped": self.dropped,
+            "unpaired_predictions": self.lib.unpaired,
+            "errors": self.errors,
+            "queue": self._queue.qsize(),
+        }
+        for key, n in sorted(self.lib.skipped.items()):
+            out[f"skipped.{key}"] = n
+        if self.rrd_path:
+            out["rrd"] = self.rrd_path
+        if self.server is not None:
+            rc = self.server.poll()
+            out["viewer"] = self.server.web_url if rc is None else f"exited {rc}"
+        return out
+
+    def shutdown(self) -> None:
+        try:
+            self._queue.put_nowait(_STOP)
+        except queue.Full:
+            pass
+        # the worker logs to the recording: let it finish its message before the sinks close
+        if self._worker.ident is not None:
+            self._worker.join(5.0)
+        try:
+            self.rec.flush()
+            self.rec.disconnect()
+        finally:
+            if self.server is not None:
+                self.server.stop()

@@ -1,0 +1,185 @@
+"""monitor_node on the in-process host: beside a policy (predictions and chunks), beside teleop
+(cameras and arms only), alone, and in the sim stack of launch/sim.launch.xml; the .rrd it writes
+read back with Rerun's own reader; the web viewer served on loopback only."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from a2w.host import Component, Host, QoS
+from a2w.host.host import NodeSpec
+from a2w.launch import LaunchRunner
+from a2w.monitor.component import MonitorNode
+from a2w.monitor.topics import POLICY_CHUNK_TOPIC, predicted_topic
+from a2w.msgs.arms import RigState, RigTarget
+from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
+from a2w.msgs.policy import ActionChunk
+from tests.monitor.support import chunk, free_port, image, listening, read_rrd, rig_state, rig_target
+from tests.support import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+SIM_LAUNCH = REPO / "launch" / "sim.launch.xml"
+
+
+class FakeRig(Component):
+    """Cameras at 30 fps and arm state and targets at 50 Hz (teleop); with ``policy``, a chunk and its
+    20 predicted frames per view every second, all at once, predicting the next 2 s."""
+
+    def __init__(self, node, params, policy: bool = False) -> None:  # noqa: ANN001
+        super().__init__(node, params)
+        self.policy = policy
+        self.i = 0
+        self.cams = {v: node.create_publisher(f"/cameras/{v}/color/image_raw", CameraFrame, QoS.reliable(5))
+                     for v in VIEW_NAMES}
+        self.state = node.create_publisher("/arms/state", RigState, QoS.reliable(5))
+        self.target = node.create_publisher("/arms/target", RigTarget, QoS.reliable(5))
+        if policy:
+            self.chunks = node.create_publisher(POLICY_CHUNK_TOPIC, ActionChunk, QoS.reliable(5))
+            self.pred = {v: node.create_publisher(predicted_topic(v), CameraFrame, QoS.reliable(40))
+                         for v in VIEW_NAMES}
+            node.create_timer(1.0, self._chunk)
+        node.create_timer(1 / 30, self._frames)
+        node.create_timer(0.02, self._arms)
+
+    def _frames(self) -> None:
+        t = self.node.clock.now()
+        self.i += 1
+        for k, v in enumerate(VIEW_NAMES):
+            self.cams[v].publish(image(v, t, (self.i * 7 + k * 40) % 256))
+
+    def _arms(self) -> None:
+        t = self.node.clock.now()
+        self.state.publish(rig_state(t))
+        self.target.publish(rig_target(t))
+
+    def _chunk(self) -> None:
+        t = self.node.clock.now()
+        self.chunks.publish(chunk(t + 0.1))
+        for v in VIEW_NAMES:
+            for i in range(20):
+                self.pred[v].publish(image(v, t + 0.1 * (i + 1), 128))
+
+
+class PolicyRig(FakeRig):
+    def __init__(self, node, params) -> None:  # noqa: ANN001
+        super().__init__(node, params, policy=True)
+
+
+def run(host: Host, seconds: float) -> None:
+    host.start()
+    try:
+        time.sleep(seconds)
+    finally:
+        host.stop()
+        host.shutdown()
+
+
+def monitor_params(tmp_path: Path, **kw: Any) -> dict[str, Any]:
+    return {"rrd": str(tmp_path / "session.rrd"), "web_port": free_port(), "grpc_port": free_port(), **kw}
+
+
+def test_beside_a_policy_it_shows_real_predicted_and_their_difference(tmp_path):
+    host = Host(diagnostics_period=0.5)
+    host.add(NodeSpec(PolicyRig, "rig"))
+    mon = host.add(NodeSpec(MonitorNode, "monitor_node", params=monitor_params(tmp_path, serve=False)))
+    run(host, 3.5)
+    rows = read_rrd(tmp_path / "session.rrd")
+    for v in VIEW_NAMES:
+        for what in ("real", "predicted", "diff", "diff_mae"):
+            assert f"/cameras/{v}/{what}" in rows, (v, what, sorted(rows))
+    for e in ("/policy/plan/left/x", "/policy/chunk/obs_age", "/arms/left/state/x", "/arms/right/target/z",
+              "/diagnostics/rig/level", "/diagnostics/monitor_node/logged"):
+        assert e in rows, (e, sorted(rows))
+    # predictions sit on the timeline at the times they predict, up to 2 s past their chunk
+    pred = [s for s, _ in rows["/cameras/front/predicted"]]
+    real = [s for s, _ in rows["/cameras/front/real"]]
+    assert max(pred) > max(real)
+    assert mon.dropped == 0 and mon.errors == 0 and not mon.lib.skipped
+
+
+def test_beside_teleop_and_alone_with_the_web_viewer_on_loopback(tmp_path):
+    host = Host(diagnostics_period=0)
+    host.add(NodeSpec(FakeRig, "rig"))
+    params = monitor_params(tmp_path)
+    mon = host.add(NodeSpec(MonitorNode, "monitor_node", params=params))
+    host.start()
+    try:
+        assert wait_until(lambda: bool(listening(params["web_port"])) and bool(listening(params["grpc_port"])),
+                          timeout=30), mon.server.output()
+        # both servers listen on 127.0.0.1 only (the parameter's default)
+        assert listening(params["web_port"]) == ["127.0.0.1"]
+        assert listening(params["grpc_port"]) == ["127.0.0.1"]
+        url = mon.server.web_url
+        assert url.startswith(f"http://127.0.0.1:{params['web_port']}/?url=rerun%2Bhttp")
+        page = urllib.request.urlopen(f"http://127.0.0.1:{params['web_port']}/", timeout=10).read()
+        assert b"<html" in page.lower() and b"wasm" in page.lower()
+        time.sleep(1.5)
+        assert mon.diagnostics()["viewer"] == url
+    finally:
+        host.stop()
+        host.shutdown()
+    assert mon.server.poll() is not None  # the viewer went with the node
+    rows = read_rrd(tmp_path / "session.rrd")
+    assert "/cameras/front/real" in rows and "/arms/left/state/x" in rows
+    assert not any(e.startswith(("/policy", "/cameras/front/predicted", "/cameras/front/diff")) for e in rows)
+
+    # alone: no publisher of anything; it starts, serves and writes a valid, empty recording
+    alone = Host(diagnostics_period=0)
+    alone.add(NodeSpec(MonitorNode, "monitor_node", params=monitor_params(tmp_path, rrd=str(tmp_path / "alone.rrd"))))
+    run(alone, 1.0)
+    assert set(read_rrd(tmp_path / "alone.rrd")) <= {"/__properties"}
+
+
+def test_streams_choose_the_subscriptions(tmp_path):
+    host = Host(diagnostics_period=0)
+    host.add(NodeSpec(PolicyRig, "rig"))
+    host.add(NodeSpec(MonitorNode, "monitor_node", params=monitor_params(tmp_path, serve=False,
+                                                                         streams=["arms"])))
+    run(host, 1.5)
+    rows = read_rrd(tmp_path / "session.rrd")
+    assert "/arms/left/state/x" in rows
+    assert not any(e.startswith(("/cameras", "/policy")) for e in rows)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"streams": ["cameras", "radar"]}, "unknown ['radar']"),
+    ({"serve": False, "rrd": ""}, "nothing to do"),
+    ({"views": ["front", "front"]}, "distinct"),
+])
+def test_bad_parameters_name_the_parameter(tmp_path, params, message):
+    host = Host(diagnostics_period=0)
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        host.add(NodeSpec(MonitorNode, "monitor_node", params={"rrd": str(tmp_path / "x.rrd"), "serve": False,
+                                                               **params}))
+
+
+def test_in_the_sim_stack(tmp_path):
+    res = LaunchRunner().load(SIM_LAUNCH, {"task": "pick_cube", "cameras": "true"})
+    host = Host()
+    for spec in res.nodes:
+        host.add(spec)
+    # as a launch file would give it: the sim's clock, every stream, the viewer on
+    mon = host.add(NodeSpec(MonitorNode, "monitor_node", params=monitor_params(tmp_path, use_sim_time=True)))
+    host.start()
+    try:
+        # the cameras' own diagnostics come every second of sim time: a few of them
+        assert wait_until(lambda: host.sim_clock.now() >= 3.0, timeout=120), host.sim_clock.now()
+        assert wait_until(lambda: mon._queue.empty(), timeout=30)
+    finally:
+        host.stop()
+        host.shutdown()
+    rows = read_rrd(tmp_path / "session.rrd")
+    for e in [f"/cameras/{v}/real" for v in VIEW_NAMES] + [
+            "/arms/left/state/x", "/arms/status", "/sim/status", "/diagnostics/camera_node/level",
+            "/diagnostics/camera_node/front/level", "/diagnostics/arm_node/level"]:
+        assert e in rows, (e, sorted(rows))
+    # sim time: the stamps are the sim's seconds from 0, not wall time
+    stamps = [s for s, _ in rows["/arms/left/state/x"]]
+    assert 0 <= min(stamps) < 60 and np.all(np.diff(stamps) >= 0)
+    assert mon.errors == 0 and not mon.lib.skipped
