@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
 METRICS_FILE = "metrics.csv"
+EVAL_FILE = "eval.csv"
+EVAL_SEED = 12345
 CONFIG_FILE = "train_config.yaml"
 CHECKPOINTS_DIR = "checkpoints"
 STATE_VERSION = 1
@@ -61,9 +63,12 @@ class LoopConfig(JsonConfig):
     sharding: str = "ddp"  # under torchrun: "ddp" or "fsdp" (FSDP2 fully_shard)
     activation_checkpointing: bool = False
     bf16: bool = False  # autocast the forward in bfloat16 (GPUs)
+    # fixed samples and noise on which the loss is measured before training and at every checkpoint
+    # (eval.csv): a comparable number, unlike the per-step loss on random batches and noise levels
+    eval_samples: int = 16
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every", "eval_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"loop.{name} must be >= 1, got {getattr(self, name)}")
         if self.warmup_steps < 0:
@@ -123,6 +128,7 @@ class TrainResult:
     final_loss: float
     wall_s: float
     history: list[dict[str, float]] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)  # step 0 (fresh runs) and checkpoints
 
 
 class RunDir:
@@ -138,6 +144,10 @@ class RunDir:
     @property
     def metrics_path(self) -> Path:
         return self.root / METRICS_FILE
+
+    @property
+    def eval_path(self) -> Path:
+        return self.root / EVAL_FILE
 
     @property
     def config_path(self) -> Path:
@@ -169,14 +179,15 @@ class RunDir:
             raise TrainError(f"{self.state_path}: not a training state of version {STATE_VERSION}")
         return state
 
-    def open_metrics(self, columns: list[str], keep_through: int) -> tuple[Any, Any]:
-        """CSV writer appending to ``metrics.csv``; rows after step ``keep_through`` (written
-        after the last saved state by an interrupted run) are dropped first."""
+    def open_metrics(self, columns: list[str], keep_through: int, path: Path | None = None) -> tuple[Any, Any]:
+        """CSV writer appending to ``metrics.csv`` (or ``path``); rows after step ``keep_through``
+        (written after the last saved state by an interrupted run) are dropped first."""
+        path = path or self.metrics_path
         rows: list[dict[str, str]] = []
-        if keep_through > 0 and self.metrics_path.exists():
-            with open(self.metrics_path, newline="") as f:
+        if keep_through > 0 and path.exists():
+            with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if int(r["step"]) <= keep_through]
-        f = open(self.metrics_path, "w", newline="")
+        f = open(path, "w", newline="")
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
@@ -268,6 +279,21 @@ def train(job: Job, loop: LoopConfig, run: RunDir, ctx: DistContext | None = Non
 
     columns = ["step", "loss", *job.metric_names, "lr", "samples_per_s", "wall_s"]
     csv_file, writer = run.open_metrics(columns, step) if ctx.is_main else (None, None)
+    eval_file, eval_writer = (run.open_metrics(["step", "loss", *job.metric_names], step, run.eval_path)
+                              if ctx.is_main else (None, None))
+    evals: list[dict[str, float]] = []
+
+    def evaluate() -> None:
+        row = {"step": step, **_evaluate(job, model, loop, ctx)}
+        evals.append(row)
+        if eval_writer is not None:
+            eval_writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+            eval_file.flush()
+            log.info("%s eval at step %d: loss %.5f %s", job.name, step, row["loss"],
+                     " ".join(f"{k} {row[k]:.4f}" for k in job.metric_names))
+
+    if step == 0:
+        evaluate()
     last = min(loop.steps, stop_at) if stop_at is not None else loop.steps
     history: list[dict[str, float]] = []
     bar = None
@@ -312,19 +338,39 @@ def train(job: Job, loop: LoopConfig, run: RunDir, ctx: DistContext | None = Non
                          loop.steps, loss_value, " ".join(f"{k} {values[k]:.4f}" for k in job.metric_names),
                          lr, row["samples_per_s"], wall)
             if step % loop.checkpoint_every == 0 or step == last:
+                evaluate()
                 _checkpoint(job, run, model, optimizer, scheduler, gens, step, wall, sharded, ctx,
                             export=step % loop.checkpoint_every == 0 or step == loop.steps)
     finally:
         if bar is not None:
             bar.close()
-        if csv_file is not None:
-            csv_file.close()
+        for f in (csv_file, eval_file):
+            if f is not None:
+                f.close()
     if step >= loop.steps:
         model_state, _ = _full_state(model, optimizer, sharded)
         if ctx.is_main:
             job.export(run.root, model_state)
         ctx.barrier()
-    return TrainResult(step, loss_value, wall_before + time.perf_counter() - start, history)
+    return TrainResult(step, loss_value, wall_before + time.perf_counter() - start, history, evals)
+
+
+@torch.no_grad()
+def _evaluate(job: Job, model: nn.Module, loop: LoopConfig, ctx: DistContext) -> dict[str, float]:
+    """Loss and parts on ``loop.eval_samples`` fixed samples with fixed noise (every rank computes
+    the same numbers on its replica; under FSDP the forward needs them all anyway). The global
+    RNGs are left as they were, so evaluating does not change the training run."""
+    n = job.num_samples()
+    m = min(n, loop.eval_samples)
+    indices = torch.linspace(0, n - 1, m).round().long()
+    was_training = model.training
+    model.eval()
+    with torch.random.fork_rng(devices=[]):
+        inputs = job.inputs(indices, torch.Generator().manual_seed(EVAL_SEED), slice(0, m), ctx.device)
+        with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=loop.bf16):
+            loss, parts = model(*inputs)
+    model.train(was_training)
+    return {"loss": float(loss), **{k: float(v) for k, v in parts.items()}}
 
 
 def _checkpoint(job: Job, run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,

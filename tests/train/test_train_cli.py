@@ -1,0 +1,189 @@
+"""`a2w train tokenizer|policy` on a tiny recorded dataset: the loss falls on fixed samples, the run
+directory holds what a policy node loads, --resume continues exactly, bad inputs fail in one line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from a2w.actions import decode_dual
+from a2w.cli import main as a2w_main
+from a2w.msgs.common import Pose
+from a2w.train.data import DataConfig, load_episodes
+from a2world.policy.checkpoint import load_policy
+from a2world.text_embeddings import TextEmbeddingCache
+from a2world.tokenizer import WanTokenizer
+from tests.train.conftest import TOKENIZER_CONFIG, write_config
+from tests.train.support import write_dataset
+
+
+def _csv(path: Path) -> list[dict[str, float]]:
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _train(job: str, dataset: Path, config: Path, out: Path, *extra: str) -> int:
+    return a2w_main(["train", job, "--dataset", str(dataset), "--config", str(config), "--out", str(out),
+                     "--no-progress", *extra])
+
+
+def test_tokenizer_run_loss_falls_and_exports_a_calibrated_tokenizer(tokenizer_run: Path) -> None:
+    evals = _csv(tokenizer_run / "eval.csv")
+    assert [e["step"] for e in evals] == [0, 6, 12]
+    assert evals[-1]["loss"] < 0.9 * evals[0]["loss"], evals
+    assert evals[-1]["psnr"] > evals[0]["psnr"] + 1.0
+    rows = _csv(tokenizer_run / "metrics.csv")
+    assert [r["step"] for r in rows] == list(range(1, 13))
+    assert all(r["samples_per_s"] > 0 and r["lr"] > 0 for r in rows)
+    resolved = yaml.safe_load((tokenizer_run / "train_config.yaml").read_text())
+    assert resolved["tokenizer"]["dim"] == 4 and resolved["loop"]["steps"] == 12
+    assert resolved["loop"]["lr"] == TOKENIZER_CONFIG["loop"]["lr"] and resolved["tokenizer"]["kl_weight"] == 1e-4
+    assert (tokenizer_run / "checkpoints" / "step_0000006" / "tokenizer.safetensors").is_file()
+    tok = WanTokenizer.from_checkpoint(tokenizer_run / "tokenizer.safetensors", dtype=None)
+    assert tok.vae.config.dim == 4
+    # the latent statistics were measured on the data, not the release's constants
+    assert tok.vae.config.latent_mean != WanTokenizer.tiny(dim=4).vae.config.latent_mean
+
+
+def test_policy_run_loss_falls_and_writes_a_loadable_checkpoint(tmp_path: Path, tiny_dataset: Path,
+                                                                policy_config: dict) -> None:
+    cfg = dict(policy_config, loop={**policy_config["loop"], "steps": 20, "checkpoint_every": 20})
+    out = tmp_path / "run"
+    assert _train("policy", tiny_dataset, write_config(tmp_path / "p.yaml", cfg), out) == 0
+    evals = _csv(out / "eval.csv")
+    assert [e["step"] for e in evals] == [0, 20]
+    assert evals[-1]["loss"] < 0.8 * evals[0]["loss"], evals
+    for name in ("model.safetensors", "config.json", "tokenizer.safetensors", "text_embeddings.safetensors",
+                 "runtime.json", "train_config.yaml", "metrics.csv"):
+        assert (out / name).is_file(), name
+    # the names and formats the policy node loads (a2world.policy.bundle)
+    policy = load_policy(out)
+    text = TextEmbeddingCache.load(out / "text_embeddings.safetensors")
+    tok = WanTokenizer.from_checkpoint(out / "tokenizer.safetensors", dtype=None)
+    assert tok.latent_channels == policy.config.backbone.latent_channels
+    assert (text.max_length, text.dim) == (policy.config.text_tokens, policy.config.context_dim)
+    runtime = json.loads((out / "runtime.json").read_text())
+    assert runtime == {"image_size": [16, 16], "view_ids": [0, 1, 2], "instruction": "lift the box with both arms"}
+    # the sim tasks' instructions are embedded too, deterministically
+    assert {"lift the box with both arms", "pick up the cube"} <= set(text.instructions)
+    assert policy.config.action_horizon == 12
+    assert float(policy.action_std.min()) > 0
+    # the second run on the same data and tokenizer reads the latent cache instead of encoding
+    caches = list(Path(policy_config["latent_cache"]).glob("latents-*.safetensors"))
+    assert len(caches) == 1
+    stamp = caches[0].stat().st_mtime_ns
+    assert _train("policy", tiny_dataset, write_config(tmp_path / "p.yaml", cfg), tmp_path / "run2") == 0
+    assert caches[0].stat().st_mtime_ns == stamp
+    assert len(list(Path(policy_config["latent_cache"]).glob("latents-*.safetensors"))) == 1
+
+
+@pytest.mark.parametrize("job", ["tokenizer", "policy"])
+def test_resume_equals_uninterrupted(tmp_path: Path, tiny_dataset: Path, policy_config: dict, job: str) -> None:
+    base = TOKENIZER_CONFIG if job == "tokenizer" else policy_config
+    cfg = write_config(tmp_path / "c.yaml", {**base, "loop": {**base["loop"], "steps": 4, "checkpoint_every": 2}})
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    assert _train(job, tiny_dataset, cfg, straight) == 0
+    assert _train(job, tiny_dataset, cfg, broken, "--stop-at", "1") == 0
+    assert not (broken / "model.safetensors").exists() and not (broken / "tokenizer.safetensors").exists()
+    assert _train(job, tiny_dataset, cfg, broken, "--resume") == 0
+    name = "tokenizer.safetensors" if job == "tokenizer" else "model.safetensors"
+    a, b = load_file(str(straight / name)), load_file(str(broken / name))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    ra, rb = _csv(straight / "metrics.csv"), _csv(broken / "metrics.csv")
+    assert [(r["step"], r["loss"]) for r in ra] == [(r["step"], r["loss"]) for r in rb]
+
+
+def test_action_chunks_compose_back_onto_the_recorded_targets(tiny_dataset: Path) -> None:
+    """Step i of the chunk for row t, composed onto the measured pose at t, is the target due after
+    row t+i (a2w.actions.compose_chunk's convention)."""
+    episodes, _ = load_episodes(tiny_dataset, DataConfig(image_size=(16, 16)))
+    ep = episodes[1]
+    for start in (0, 7, ep.last_start(12)):
+        chunk = ep.action_chunk(start, 12)
+        s = ep.state[start].reshape(2, 8)
+        poses = decode_dual((Pose(s[0, :3], s[0, 3:7]), Pose(s[1, :3], s[1, 3:7])), chunk.astype(np.float64))
+        want = ep.target[start:start + 12].reshape(-1, 2, 8)
+        assert np.allclose(poses[:, :, :3], want[:, :, :3], atol=1e-5)
+        assert np.allclose(np.abs((poses[:, :, 3:7] * want[:, :, 3:7]).sum(-1)), 1.0, atol=1e-5)
+        assert np.allclose(poses[:, :, 7], want[:, :, 7], atol=1e-6)
+    assert {f.shape for f in ep.frames.values()} == {(ep.length, 16, 16, 3)}
+
+
+# ---- bad inputs: one clear line on stderr, exit status 2 ---------------------------------------------
+
+def _one_line_error(capsys: pytest.CaptureFixture, code: int, *needles: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("loop", "lr", -1.0),
+    ("loop", "steps", 0),
+    ("loop", "steps", "ten"),
+    ("loop", "sharding", "zero3"),
+    ("loop", "learning_rate", 0.1),
+    ("data", "image_size", [30, 30]),
+    ("data", "views", ["left_wrist", "top"]),
+    ("tokenizer", "clip_frames", 4),
+    ("tokenizer", "kl_weight", -1.0),
+])
+def test_bad_config_values_fail_in_one_line(tmp_path: Path, tiny_dataset: Path, capsys, section: str, key: str,
+                                            value: object) -> None:
+    cfg = {**TOKENIZER_CONFIG, section: {**TOKENIZER_CONFIG.get(section, {}), key: value}}
+    code = _train("tokenizer", tiny_dataset, write_config(tmp_path / "c.yaml", cfg), tmp_path / "out")
+    _one_line_error(capsys, code, section, key)
+    assert not (tmp_path / "out" / "state.pt").exists()
+
+
+def test_bad_config_files_and_run_directories_fail_in_one_line(tmp_path: Path, tiny_dataset: Path,
+                                                               policy_config: dict, capsys) -> None:
+    good = write_config(tmp_path / "good.yaml", TOKENIZER_CONFIG)
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, tmp_path / "nope.yaml", tmp_path / "o"), "nope.yaml")
+    (tmp_path / "broken.yaml").write_text("loop: [unclosed\n")
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, tmp_path / "broken.yaml", tmp_path / "o"), "broken.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, tmp_path / "list.yaml", tmp_path / "o"), "mapping")
+    extra = write_config(tmp_path / "extra.yaml", {**TOKENIZER_CONFIG, "model": {}})
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, extra, tmp_path / "o"), "unknown sections", "model")
+    wrong_job = write_config(tmp_path / "job.yaml", {**TOKENIZER_CONFIG, "job": "policy"})
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, wrong_job, tmp_path / "o"), "'policy'")
+    no_tok = write_config(tmp_path / "pol.yaml",
+                          {k: v for k, v in policy_config.items() if k != "tokenizer_checkpoint"})
+    _one_line_error(capsys, _train("policy", tiny_dataset, no_tok, tmp_path / "o"), "tokenizer_checkpoint")
+    missing_tok = write_config(tmp_path / "pol2.yaml", {**policy_config, "tokenizer_checkpoint": str(tmp_path / "t")})
+    _one_line_error(capsys, _train("policy", tiny_dataset, missing_tok, tmp_path / "o"), "tokenizer_checkpoint")
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, good, tmp_path / "fresh", "--resume"),
+                    "nothing to resume")
+    short = write_config(tmp_path / "short.yaml",
+                         {**TOKENIZER_CONFIG, "loop": {**TOKENIZER_CONFIG["loop"], "steps": 1}})
+    assert _train("tokenizer", tiny_dataset, short, tmp_path / "used") == 0
+    capsys.readouterr()
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, short, tmp_path / "used"), "already holds a run")
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, good, tmp_path / "used", "--resume"),
+                    "different config", "loop.steps")
+
+
+def test_bad_datasets_fail_in_one_line(tmp_path: Path, tiny_dataset: Path, capsys) -> None:
+    cfg = write_config(tmp_path / "c.yaml", TOKENIZER_CONFIG)
+    _one_line_error(capsys, _train("tokenizer", tmp_path / "missing", cfg, tmp_path / "o"), "does not exist")
+    (tmp_path / "empty").mkdir()
+    _one_line_error(capsys, _train("tokenizer", tmp_path / "empty", cfg, tmp_path / "o"), "not a dataset")
+    one_view = write_dataset(tmp_path / "front_only", lengths=(20,), views=("front",))
+    _one_line_error(capsys, _train("tokenizer", one_view, cfg, tmp_path / "o"),
+                    "features do not match", "observation.images.left_wrist")
+    short = write_dataset(tmp_path / "short", lengths=(8,))
+    pol = {"data": {"image_size": [16, 16]}, "model": {"state_t": 2},
+           "tokenizer_checkpoint": str(tmp_path / "tok.safetensors")}
+    WanTokenizer.tiny(dim=4).save(tmp_path / "tok.safetensors")
+    _one_line_error(capsys, _train("policy", short, write_config(tmp_path / "p.yaml", pol), tmp_path / "o"),
+                    "no episode is longer")
