@@ -14,7 +14,8 @@ VENV="${VENV:-.venv}"
 #   libgl1 libegl1    GL loaders MuJoCo's Python bindings open even for osmesa/egl
 #   libusb-1.0-0      pyrealsense2's librealsense
 #   iproute2 util-linux  loopback-only network namespaces for DDS/Zenoh/RDK tests (unshare, ip)
-APT_PACKAGES=(libosmesa6 libgl1 libegl1 libusb-1.0-0 iproute2 util-linux)
+#   chromium          headless browser the monitor test loads the Rerun web viewer page in
+APT_PACKAGES=(libosmesa6 libgl1 libegl1 libusb-1.0-0 iproute2 util-linux chromium)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 from rerun.chunk import RrdReader
 
+from a2w.host import Component, QoS
+from a2w.monitor.topics import POLICY_CHUNK_TOPIC, predicted_topic
 from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
-from a2w.msgs.cameras import CameraFrame
+from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
 from a2w.msgs.common import Pose
 from a2w.msgs.policy import ActionChunk
 
@@ -95,3 +97,47 @@ def listening(port: int) -> list[str]:
             else:
                 out.append(socket.inet_ntoa(raw[::-1]))
     return out
+
+
+class FakeRig(Component):
+    """Cameras at 30 fps and arm state and targets at 50 Hz (teleop); with ``policy``, a chunk and its
+    20 predicted frames per view every second, all at once, predicting the next 2 s."""
+
+    def __init__(self, node, params, policy: bool = False) -> None:  # noqa: ANN001
+        super().__init__(node, params)
+        self.policy = policy
+        self.i = 0
+        self.cams = {v: node.create_publisher(f"/cameras/{v}/color/image_raw", CameraFrame, QoS.reliable(5))
+                     for v in VIEW_NAMES}
+        self.state = node.create_publisher("/arms/state", RigState, QoS.reliable(5))
+        self.target = node.create_publisher("/arms/target", RigTarget, QoS.reliable(5))
+        if policy:
+            self.chunks = node.create_publisher(POLICY_CHUNK_TOPIC, ActionChunk, QoS.reliable(5))
+            self.pred = {v: node.create_publisher(predicted_topic(v), CameraFrame, QoS.reliable(40))
+                         for v in VIEW_NAMES}
+            node.create_timer(1.0, self._chunk)
+        node.create_timer(1 / 30, self._frames)
+        node.create_timer(0.02, self._arms)
+
+    def _frames(self) -> None:
+        t = self.node.clock.now()
+        self.i += 1
+        for k, v in enumerate(VIEW_NAMES):
+            self.cams[v].publish(image(v, t, (self.i * 7 + k * 40) % 256))
+
+    def _arms(self) -> None:
+        t = self.node.clock.now()
+        self.state.publish(rig_state(t))
+        self.target.publish(rig_target(t))
+
+    def _chunk(self) -> None:
+        t = self.node.clock.now()
+        self.chunks.publish(chunk(t + 0.1))
+        for v in VIEW_NAMES:
+            for i in range(20):
+                self.pred[v].publish(image(v, t + 0.1 * (i + 1), 128))
+
+
+class PolicyRig(FakeRig):
+    def __init__(self, node, params) -> None:  # noqa: ANN001
+        super().__init__(node, params, policy=True)

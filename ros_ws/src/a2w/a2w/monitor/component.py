@@ -37,7 +37,7 @@ from a2w.arms.component import TARGET_TOPIC as ARMS_TARGET_TOPIC
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS, Reliability
-from a2w.monitor.log import STREAMS, MonitorLog
+from a2w.monitor.log import STREAMS, MonitorLog, blueprint
 from a2w.monitor.topics import POLICY_CHUNK_TOPIC, predicted_topic
 from a2w.monitor.viewer import ViewerServer
 from a2w.msgs.arms import ArmsStatus, RigState, RigTarget
@@ -106,7 +106,7 @@ class MonitorNode(Component):
             self.server = ViewerServer(p.bind, p.web_port, p.grpc_port, p.server_memory_limit)
             self.server.start()
             sinks.append(rr.GrpcSink(self.server.grpc_url))
-        self.rec.set_sinks(*sinks)
+        self.rec.set_sinks(*sinks, default_blueprint=blueprint(p.views, p.streams))
         self._server_reported = False
         self.lib = MonitorLog(self.rec, p.views, max_image_rate=p.max_image_rate, jpeg_quality=p.jpeg_quality,
                               pair_tolerance=p.pair_tolerance, history=p.history)

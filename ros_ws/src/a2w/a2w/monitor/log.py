@@ -39,6 +39,7 @@ from typing import Any, Iterable
 import cv2
 import numpy as np
 import rerun as rr
+import rerun.blueprint as rrb
 
 from a2w.msgs.arms import ARM_NAMES, ArmsStatus, RigState, RigTarget
 from a2w.msgs.cameras import CameraFrame
@@ -55,6 +56,32 @@ STREAMS: tuple[str, ...] = ("cameras", "predicted", "diff", "policy", "arms", "s
 # A stamp above this is seconds since the epoch (wall time, after 2001); below, sim time from 0.
 EPOCH_STAMP = 1e9
 MAX_PENDING_PREDICTIONS = 60  # per view: three chunks of 20
+
+
+def blueprint(views: Iterable[str], streams: Iterable[str]) -> rrb.Blueprint:
+    """The viewer's default layout: per view the real frame, the prediction and their difference
+    side by side; beside them the policy's timing, the arms, and the status texts."""
+    on, views = set(streams), list(views)
+    rows = []
+    for v in views:
+        cols = [rrb.Spatial2DView(origin=f"cameras/{v}/{what}", name=f"{v} {what}")
+                for what, stream in (("real", "cameras"), ("predicted", "predicted"), ("diff", "diff"))
+                if stream in on]
+        if cols:
+            rows.append(rrb.Horizontal(*cols))
+    side = []
+    if "diff" in on:
+        side.append(rrb.TimeSeriesView(origin="cameras", contents=[f"cameras/{v}/diff_mae" for v in views],
+                                       name="diff (mean, 0-255)"))
+    if "policy" in on:
+        side.append(rrb.TimeSeriesView(origin="policy", name="policy: chunks and plans"))
+    if "arms" in on:
+        side.append(rrb.TimeSeriesView(origin="arms", name="arms: state and targets"))
+    if "diagnostics" in on:
+        side.append(rrb.TimeSeriesView(origin="diagnostics", name="diagnostics"))
+    side.append(rrb.TextLogView(origin="/", name="status and events"))
+    main = [rrb.Vertical(*rows)] if rows else []
+    return rrb.Blueprint(rrb.Horizontal(*main, rrb.Tabs(*side)), collapse_panels=False)
 
 
 class Skip(ValueError):
