@@ -19,7 +19,8 @@ from a2w.host.qos import QoS
 from a2w.nodes import NODES
 from a2w.ros import codec
 
-WORLD_NAME = "node_graph"  # the sim world the sim drivers share (one per process)
+WORLD_NAME = "node_graph"
+SIM_INSTRUCTION = "pick up the cube"  # the sim world the sim drivers share (one per process)
 IMAGE_SIZE = {"width": 64, "height": 48}
 
 # exec name -> parameters that build it with sim drivers, in build order (the sim node registers
@@ -35,7 +36,32 @@ RECIPES: dict[str, dict[str, Any]] = {
     "robot_state_node": {"use_sim_time": True},
     # a fresh directory per process: the recorder creates (and locks) its dataset there
     "record_node": {"use_sim_time": True, "root": tempfile.mkdtemp(prefix="a2w-node-graph-dataset-"), **IMAGE_SIZE},
+    "task_judge_node": {"use_sim_time": True, "exit_when_done": False, "timeout": 600.0},
+    # a tiny random checkpoint (written on first use, see policy_checkpoint); not started: no motion
+    "policy_node": {"use_sim_time": True, "checkpoint": "", "steps": 1, "threads": 1, "autostart": False},
 }
+
+
+def policy_checkpoint() -> str:
+    """A tiny random policy checkpoint for this process (written once)."""
+    global _POLICY_DIR
+    if _POLICY_DIR is None:
+        from a2world.policy.bundle import write_random_bundle
+
+        _POLICY_DIR = str(write_random_bundle(tempfile.mkdtemp(prefix="a2w-node-graph-policy-"), [SIM_INSTRUCTION],
+                                              image_size=(32, 32)))
+    return _POLICY_DIR
+
+
+_POLICY_DIR: str | None = None
+
+
+def recipe(name: str) -> dict[str, Any]:
+    """The parameters that build ``name`` (its RECIPES entry, completed with files made on demand)."""
+    params = dict(RECIPES[name])
+    if name == "policy_node":
+        params["checkpoint"] = policy_checkpoint()
+    return params
 
 
 def missing_recipes() -> list[str]:

@@ -25,6 +25,7 @@ from tests.ros.node_graph import (
     Recording,
     expected_graph,
     missing_recipes,
+    recipe,
     spy_on,
     unmapped,
 )
@@ -41,9 +42,9 @@ def graph() -> Iterator[Recording]:
     undo = spy_on(inproc._Node, rec)  # noqa: SLF001 - the in-process host's NodeHandle
     host = Host(diagnostics_period=0)
     try:
-        for exec_name, params in RECIPES.items():
+        for exec_name in RECIPES:
             if exec_name in NODES:
-                host.add(NodeSpec(load(exec_name), exec_name, params=dict(params)))
+                host.add(NodeSpec(load(exec_name), exec_name, params=recipe(exec_name)))
         host.add(NodeSpec(CameraComponent, "camera_best_effort", params={
             **RECIPES["camera_node"], "views": ["front"], "topic_prefix": BEST_EFFORT_PREFIX,
             "image_qos": "best_effort"}))

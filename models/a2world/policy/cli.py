@@ -52,6 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     _add_init_arguments(sub.add_parser("init", help="build A2World-policy from A2World weights (= model init-policy)"))
 
+    tiny = sub.add_parser("init-tiny", help="a tiny random-weights checkpoint directory (smoke tests of the stack)")
+    tiny.add_argument("--out", required=True, help="output directory (policy, tokenizer, text embeddings)")
+    tiny.add_argument("--instruction", action="append", required=True,
+                      help="an instruction it knows (repeat; the first is its default)")
+    tiny.add_argument("--image-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=_cmd_init_tiny)
+
     info = sub.add_parser("info", help="configuration and parameter counts of a policy checkpoint")
     info.add_argument("checkpoint")
     info.set_defaults(func=_cmd_info)
@@ -95,6 +103,17 @@ def _cmd_init(args: argparse.Namespace) -> int:
     n = sum(p.numel() for p in policy.parameters())
     print(f"{report.summary()}")
     print(f"wrote {out} ({n:,} parameters)")
+    return 0
+
+
+def _cmd_init_tiny(args: argparse.Namespace) -> int:
+    from a2world.policy.bundle import write_random_bundle
+
+    h, w = args.image_size
+    if h < 16 or w < 16 or h % 16 or w % 16:
+        raise SystemExit("--image-size must be positive multiples of 16 (tokenizer 8 x patch 2)")
+    out = write_random_bundle(args.out, args.instruction, image_size=(h, w), seed=args.seed)
+    print(f"wrote {out}: random weights, {len(args.instruction)} instruction(s), {h}x{w} images")
     return 0
 
 

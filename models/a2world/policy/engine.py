@@ -101,6 +101,9 @@ class PolicyOutput:
     reference_stamp: float
     prefix_length: int
     timings: dict[str, float] = field(default_factory=dict)
+    # (1, C, V·T, h, w) sampled video latents; `PolicyEngine.decode_frames` turns them into frames
+    # later, so a caller can act on the actions first (decoding costs more than sampling on a CPU).
+    video_latents: torch.Tensor | None = field(default=None, repr=False)
 
 
 class PolicyEngine:
@@ -305,7 +308,14 @@ class PolicyEngine:
             reference_stamp=ref,
             prefix_length=d,
             timings={"encode_s": t_enc - t_start, "sample_s": t_sample - t_enc, "decode_s": t_end - t_sample},
+            video_latents=x0_v.detach(),
         )
+
+    def decode_frames(self, output: PolicyOutput) -> np.ndarray:
+        """The predicted frames of ``output`` (uint8 (V, F, H, W, 3)), decoded from its latents."""
+        if output.video_latents is None:
+            raise ValueError("the output carries no video latents")
+        return self._decode(output.video_latents, len(output.view_ids))
 
     def _decode(self, x0_v: torch.Tensor, n_views: int) -> np.ndarray:
         """(1, C, V·T, h, w) -> uint8 (V, T_pix - 1, H, W, 3): every view on its own, frame 0 dropped."""

@@ -23,7 +23,7 @@ from a2w.cameras.component import CameraComponent
 from a2w.nodes import NODES, load
 from a2w.ros.host import RosHost, RosNode
 from a2w.ros.rclpy_kit import message_class
-from tests.ros.node_graph import RECIPES, Recording, expected_graph, missing_recipes, spy_on
+from tests.ros.node_graph import RECIPES, Recording, expected_graph, missing_recipes, recipe, spy_on
 
 log = logging.getLogger("every_node")
 logging.basicConfig(level=logging.INFO)
@@ -41,8 +41,8 @@ rclpy.init()
 rec = Recording()
 spy_on(RosNode, rec)
 host = RosHost(diagnostics_period=0.5)
-for exec_name, params in RECIPES.items():
-    host.add(load(exec_name), exec_name, params=dict(params))
+for exec_name in RECIPES:
+    host.add(load(exec_name), exec_name, params=recipe(exec_name))
 host.add(CameraComponent, "camera_best_effort", params={
     **RECIPES["camera_node"], "views": ["front"], "topic_prefix": BE_PREFIX, "image_qos": "best_effort"})
 spinner = threading.Thread(target=host.spin, kwargs={"install_signal_handlers": False}, daemon=True)

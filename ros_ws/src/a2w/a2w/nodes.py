@@ -18,9 +18,11 @@ NODES: dict[str, str] = {
     "arm_node": "a2w.arms.component:ArmNode",
     "camera_node": "a2w.cameras.component:CameraComponent",
     "expert_node": "a2w.sim.expert_node:ExpertNode",
+    "policy_node": "a2w.policy.component:PolicyNode",
     "record_node": "a2w.record.component:RecordNode",
     "robot_state_node": "a2w.description.component:RobotStateNode",
     "sim_node": "a2w.sim.component:SimNode",
+    "task_judge_node": "a2w.sim.judge_node:TaskJudge",
 }
 
 

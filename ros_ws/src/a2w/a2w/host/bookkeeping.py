@@ -119,9 +119,10 @@ class HostedNode(NodeHandle):
         return out
 
     def status(self, values: Mapping[str, str], clock_jumps: int = 0,
-               incompatible_qos: int = 0) -> DiagnosticStatus:
+               incompatible_qos: int = 0, health: tuple[DiagnosticLevel, str] | None = None) -> DiagnosticStatus:
         """This node's /diagnostics status: ERROR for a crashed worker, callback errors or a sim
-        clock jump (in that order of the message), WARN for a QoS mismatch with a peer, else OK."""
+        clock jump (in that order of the message), WARN for a QoS mismatch with a peer, else OK; the
+        component's own ``health`` (``Component.health``) when it is worse."""
         if self.worker_errors:
             level, message = DiagnosticLevel.ERROR, "worker crashed"
         elif self.callback_errors:
@@ -132,4 +133,6 @@ class HostedNode(NodeHandle):
             level, message = DiagnosticLevel.WARN, "incompatible QoS"
         else:
             level, message = DiagnosticLevel.OK, "ok"
+        if health is not None and health[0] > level:
+            level, message = DiagnosticLevel(health[0]), health[1]
         return DiagnosticStatus(self.fqn, level, message, values, self.clock.now())

@@ -25,6 +25,7 @@ from typing import Any, Callable, ClassVar, Generic, TypeVar
 from a2w.clock import Clock, PeriodStats
 from a2w.host.params import Params
 from a2w.host.qos import QoS
+from a2w.msgs.diagnostics import DiagnosticLevel
 
 M = TypeVar("M")
 Req = TypeVar("Req")
@@ -129,6 +130,11 @@ class Component:
     def diagnostics(self) -> dict[str, Any]:
         """Key figures for /diagnostics (rates, drops, faults). Called on the component's executor."""
         return {}
+
+    def health(self) -> tuple[DiagnosticLevel, str] | None:
+        """The component's own verdict for /diagnostics (e.g. a fault it holds the arms for), or None
+        when it has nothing to report. The host reports the worse of this and its own checks."""
+        return None
 
     def shutdown(self) -> None:
         """Release resources. Called once, on the component's executor, before workers are joined."""

@@ -443,7 +443,7 @@ class Host(RunControl):
 
                 def emit(c: Component = comp, n: _Node = node) -> None:
                     values = {k: str(v) for k, v in c.diagnostics().items()}
-                    self._diag_pub.publish(n.status({**values, **n.error_values()}))
+                    self._diag_pub.publish(n.status({**values, **n.error_values()}, health=c.health()))
 
                 node.schedule(emit, "diagnostics")
             follower = self.clock_follower

@@ -20,7 +20,7 @@
 | ``sim`` | ``ClockTick`` | rosgraph_msgs/Clock |
 | | ``SimStatus``, ``FaultEvent``, ``TaskFacts`` | a2w_interfaces/msg/* |
 | ``services`` | ``SetControlModeRequest`` / ``Response``, ``RecoverRequest`` | a2w_interfaces/srv/* |
-| | ``StartPolicyRequest``, ``StopRequest``, ``Outcome`` | a2w_interfaces/srv/* |
+| | ``StartPolicyRequest``, ``SetInstructionRequest``, ``StopRequest``, ``Outcome`` | a2w_interfaces/srv/* |
 
 ``a2w.ros.codec`` maps each type a node sends to its ROS message (tests/ros/test_mappings.py checks
 that every registered node's types have one), and every header it writes names a frame from

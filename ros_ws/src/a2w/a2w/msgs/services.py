@@ -65,6 +65,17 @@ class StartPolicyRequest:
 
 
 @dataclass(frozen=True)
+class SetInstructionRequest:
+    """Condition the running policy's next chunks on ``instruction``."""
+
+    instruction: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.instruction, str) or not self.instruction.strip():
+            raise ValueError("instruction: must be a non-empty string")
+
+
+@dataclass(frozen=True)
 class StopRequest:
     reason: str = ""
 

@@ -46,6 +46,7 @@ from a2w.msgs.services import (
     RecoverRequest,
     SetControlModeRequest,
     SetControlModeResponse,
+    SetInstructionRequest,
     StartPolicyRequest,
     StopRequest,
 )
@@ -716,6 +717,12 @@ for _s in (
         lambda k, r: k.new(f"{IFACE}/srv/StartPolicy_Request", instruction=r.instruction),
         lambda m: StartPolicyRequest(str(m.instruction)),
         lambda k, r: _outcome_msg(k, "StartPolicy", r), _outcome,
+    ),
+    ServiceCodec(
+        SetInstructionRequest, Outcome, f"{IFACE}/srv/SetInstruction",
+        lambda k, r: k.new(f"{IFACE}/srv/SetInstruction_Request", instruction=r.instruction),
+        lambda m: SetInstructionRequest(str(m.instruction)),
+        lambda k, r: _outcome_msg(k, "SetInstruction", r), _outcome,
     ),
     ServiceCodec(
         StopRequest, Outcome, f"{IFACE}/srv/Stop",

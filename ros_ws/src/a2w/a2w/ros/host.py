@@ -618,7 +618,8 @@ class RosHost(RunControl):
         def emit() -> None:
             values = {str(k): str(v) for k, v in comp.diagnostics().items()}
             values.update(self._counters(rn))
-            status = rn.status(values, clock_jumps=rn.clock_jumps, incompatible_qos=len(rn.incompatible_qos))
+            status = rn.status(values, clock_jumps=rn.clock_jumps, incompatible_qos=len(rn.incompatible_qos),
+                               health=comp.health())
             pub.publish(codec.encode_diagnostics(KIT, [status]))
 
         rn.schedule(emit, "diagnostics")
