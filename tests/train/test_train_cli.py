@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -16,10 +17,18 @@ from a2w.actions import decode_dual
 from a2w.cli import main as a2w_main
 from a2w.msgs.common import Pose
 from a2w.train.data import DataConfig, load_episodes
+from a2world.checkpoint import load_checkpoint
+from a2world.dit import build_dit
 from a2world.policy.checkpoint import load_policy
 from a2world.text_embeddings import TextEmbeddingCache
 from a2world.tokenizer import WanTokenizer
-from tests.train.conftest import TOKENIZER_CONFIG, write_config
+from a2world.train.worldmodel import (
+    WorldModelConfig,
+    WorldModelLossModule,
+    WorldModelObjective,
+    fold_action_normalisation,
+)
+from tests.train.conftest import TOKENIZER_CONFIG, WORLDMODEL_CONFIG, write_config
 from tests.train.support import write_dataset
 
 
@@ -83,9 +92,58 @@ def test_policy_run_loss_falls_and_writes_a_loadable_checkpoint(tmp_path: Path, 
     assert len(list(Path(policy_config["latent_cache"]).glob("latents-*.safetensors"))) == 1
 
 
-@pytest.mark.parametrize("job", ["tokenizer", "policy"])
+def test_worldmodel_run_loss_falls_and_exports_an_a2world_checkpoint(worldmodel_run: Path) -> None:
+    evals = _csv(worldmodel_run / "eval.csv")
+    assert [e["step"] for e in evals] == [0, 20]
+    assert evals[-1]["loss"] < 0.8 * evals[0]["loss"], evals
+    net = load_checkpoint(worldmodel_run)  # strict: every key, shape and the config
+    assert net.config.variant == "pretrained" and net.config.action_chunk == 4
+    assert (worldmodel_run / "tokenizer.safetensors").is_file()
+
+
+def test_policy_starts_from_the_trained_world_model(tmp_path: Path, tiny_dataset: Path, policy_config: dict,
+                                                    worldmodel_run: Path, caplog) -> None:
+    """Paper §3.3: the policy's video path is the world model's, then trained on."""
+    wm = WORLDMODEL_CONFIG["model"]
+    cfg = dict(policy_config, model={**wm, "init": str(worldmodel_run)},
+               loop={**policy_config["loop"], "steps": 1, "lr": 1e-4})
+    out = tmp_path / "run"
+    with caplog.at_level("INFO", logger="a2world.train.policy"):
+        assert _train("policy", tiny_dataset, write_config(tmp_path / "p.yaml", cfg), out) == 0
+    assert "initialised from A2World" in caplog.text
+    world = load_file(str(worldmodel_run / "model.safetensors"))
+    policy = load_file(str(out / "model.safetensors"))
+    shared = [k for k in policy if k.startswith("blocks.0.self_attn.") and k in world]
+    assert shared
+    for k in shared:  # one small step away from the world model's weights
+        assert (policy[k] - world[k]).abs().max() < 1e-3, k
+
+
+def test_folding_the_action_normalisation_keeps_the_world_model_output() -> None:
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(state_t=2, model_channels=32, num_blocks=1, num_heads=1)
+    net = build_dit(cfg.build()).eval()
+    mean, std = 0.01 * torch.randn(14), 0.001 + 0.01 * torch.rand(14)
+    module = WorldModelLossModule(net, WorldModelObjective(), mean, std).eval()
+    b, vt = 2, 3 * cfg.state_t
+    video = torch.randn(b, 16, vt, 2, 2)
+    view_ids = torch.tensor([[0, 1, 2]] * b)
+    actions = mean + std * torch.randn(b, 4, 14)
+    sigma, noise = torch.tensor([0.5, 3.0]), torch.randn_like(video)
+    with torch.no_grad():
+        before, _ = module(video, view_ids, actions, sigma, noise)
+        fold_action_normalisation(net, mean, std)
+        module.action_mean.zero_()
+        module.action_std.fill_(1.0)  # the folded net reads raw actions
+        after, _ = module(video, view_ids, actions, sigma, noise)
+    assert torch.allclose(before, after, rtol=1e-4), (before, after)
+
+
+@pytest.mark.parametrize("job", ["tokenizer", "worldmodel", "policy"])
 def test_resume_equals_uninterrupted(tmp_path: Path, tiny_dataset: Path, policy_config: dict, job: str) -> None:
-    base = TOKENIZER_CONFIG if job == "tokenizer" else policy_config
+    base = {"tokenizer": TOKENIZER_CONFIG, "policy": policy_config,
+            "worldmodel": {**WORLDMODEL_CONFIG, **{k: policy_config[k] for k in ("tokenizer_checkpoint",
+                                                                                 "latent_cache")}}}[job]
     cfg = write_config(tmp_path / "c.yaml", {**base, "loop": {**base["loop"], "steps": 4, "checkpoint_every": 2}})
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     assert _train(job, tiny_dataset, cfg, straight) == 0

@@ -124,8 +124,10 @@ class PolicyJob:
         if model.init:
             from a2world.policy.init import init_policy_from_files
 
-            overrides = {"action_horizon": data.actions.shape[1], "text_tokens": text_cache.max_length,
-                         **model.policy_overrides()}
+            horizon = data.actions.shape[1]
+            # the same action-stream sizes as a policy built from scratch (tiny_policy_config)
+            overrides = {"action_horizon": horizon, "text_tokens": text_cache.max_length,
+                         "max_prefix": min(20, horizon // 3), **model.policy_overrides()}
             try:
                 policy, report = init_policy_from_files(model.init, seed=seed, **overrides)
             except (OSError, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""`a2w train tokenizer|policy --dataset DIR --config FILE --out DIR [--resume] [--seed N]`.
+"""`a2w train tokenizer|worldmodel|policy --dataset DIR --config FILE --out DIR [--resume] [--seed N]`.
 
 A config is a YAML (or JSON) file with the sections of its job (configs/train/*.yaml are the
 project's); every value left out takes its default, unknown keys are errors. The resolved config
@@ -18,19 +18,21 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-JOBS = ("tokenizer", "policy")
+JOBS = ("tokenizer", "worldmodel", "policy")
 SECTIONS = {
     "tokenizer": ("job", "data", "tokenizer", "loop"),
+    "worldmodel": ("job", "data", "tokenizer_checkpoint", "latent_cache", "model", "objective", "loop"),
     "policy": ("job", "data", "tokenizer_checkpoint", "latent_cache", "instructions", "model", "objective", "loop"),
 }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the tokenizer or the policy on recorded datasets",
+    p = sub.add_parser("train", help="train the tokenizer, the world model or the policy on recorded datasets",
                        description="Train one of the stack's models on LeRobot v3 datasets (the recorder's "
                                    "layout). Under torchrun the same command runs data-parallel.")
     tsub = p.add_subparsers(dest="train_job", metavar="JOB", required=True)
     helps = {"tokenizer": "the Wan-structured video tokenizer (VAE) on the datasets' frames",
+             "worldmodel": "A2World (pretrained action-to-video) on cached tokenizer latents",
              "policy": "A2World-policy with the joint loss on cached tokenizer latents"}
     for job in JOBS:
         j = tsub.add_parser(job, help=helps[job], description=f"Train {helps[job]}.")
@@ -85,6 +87,7 @@ def resolve(job: str, raw: dict[str, Any], datasets: list[Path], seed: int | Non
     from a2world.train import LoopConfig, TrainError
     from a2world.train.policy import PolicyModelConfig
     from a2world.train.tokenizer import TokenizerTrainConfig
+    from a2world.train.worldmodel import WorldModelConfig, WorldModelObjective
 
     unknown = sorted(set(raw) - set(SECTIONS[job]))
     if unknown:
@@ -107,23 +110,27 @@ def resolve(job: str, raw: dict[str, Any], datasets: list[Path], seed: int | Non
         if not isinstance(tok, str) or not tok:
             raise TrainError(f"config {config_path}: tokenizer_checkpoint must name the tokenizer file "
                              "(a tokenizer run's tokenizer.safetensors)")
-        out["tokenizer_checkpoint"] = str(_path(tok, config_path))
+        out["tokenizer_checkpoint"] = str(_path(tok))
         cache = raw.get("latent_cache")
-        out["latent_cache"] = str(_path(cache, config_path)) if cache else str(datasets[0].resolve() / ".a2w_cache")
+        out["latent_cache"] = str(_path(cache)) if cache else str(datasets[0].resolve() / ".a2w_cache")
+    if job == "worldmodel":
+        out["model"] = _section(WorldModelConfig, raw.get("model"), "model")
+        out["objective"] = _section(WorldModelObjective, raw.get("objective"), "objective")
+    if job == "policy":
         extra = raw.get("instructions") or []
         if not isinstance(extra, list) or not all(isinstance(x, str) and x.strip() for x in extra):
             raise TrainError(f"config {config_path}: instructions must be a list of non-empty strings")
         out["instructions"] = extra
         model = _section(PolicyModelConfig, raw.get("model"), "model")
         if model.init:
-            model = model.with_updates(init=str(_path(model.init, config_path)))
+            model = model.with_updates(init=str(_path(model.init)))
         out["model"] = model
         out["objective"] = _section(PolicyTrainConfig, raw.get("objective"), "objective")
     out["loop"] = loop
     return out
 
 
-def _path(p: str, config_path: Path) -> Path:
+def _path(p: str) -> Path:
     """Relative paths in a config are relative to the working directory, as on the command line."""
     return Path(p).expanduser().resolve()
 
@@ -159,10 +166,8 @@ def _run(args: argparse.Namespace) -> int:
         run = RunDir(args.out)
         ctx = context_from_env()
         _check_run_dir(run, resolved, args.resume)
-        if job == "tokenizer":
-            result = _train_tokenizer(resolved, run, ctx, args)
-        else:
-            result = _train_policy(resolved, run, ctx, args)
+        train_job = {"tokenizer": _train_tokenizer, "worldmodel": _train_worldmodel, "policy": _train_policy}[job]
+        result = train_job(resolved, run, ctx, args)
     except (TrainError, TrainDataError) as exc:
         return _fail(job, str(exc))
     if ctx.is_main:
@@ -221,36 +226,37 @@ def _train_tokenizer(resolved: dict[str, Any], run: Any, ctx: Any, args: argpars
                  progress=not args.no_progress and sys.stderr.isatty())
 
 
-def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.Namespace) -> Any:
+@dataclasses.dataclass
+class ClipSamples:
+    """Latents, 30 Hz action chunks and instruction indices of every training clip."""
+
+    tensors: dict[str, Any]
+    instructions: list[str]
+    tokenizer: Any
+    episodes: int
+
+
+def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: float) -> ClipSamples:
+    """The clips of every dataset at the model's geometry, their latents from the cache (encoded
+    and stored on a miss)."""
     import numpy as np
     import torch
 
-    from a2w.sim.collect import INSTRUCTIONS
     from a2w.train.data import TrainDataError, load_episodes
     from a2world.load_checks import CheckpointLoadError
     from a2world.tokenizer import WanTokenizer
-    from a2world.train import TrainError, train
+    from a2world.train import TrainError
     from a2world.train.latents import cache_key, cached, encode_clips, file_sha256
-    from a2world.train.policy import PolicyData, PolicyJob
-    from a2world.train.text import hashed_text_cache
 
-    data, model = resolved["data"], resolved["model"]
+    data = resolved["data"]
     tok_path = Path(resolved["tokenizer_checkpoint"])
     try:
         tokenizer = WanTokenizer.from_checkpoint(tok_path, dtype=torch.float32)
     except CheckpointLoadError as exc:
         raise TrainError(f"tokenizer_checkpoint: {str(exc).splitlines()[0]}") from None
-    pc = model.build()
-    init_config = Path(model.init or "") / "config.json"
-    if model.init and init_config.is_file():
-        from a2world.checkpoint import read_dit_config
-
-        # the clip geometry follows the backbone the policy starts from
-        pc = pc.with_updates(backbone=read_dit_config(init_config).with_updates(variant="pretrained"))
-    frames, horizon = pc.pixel_frames, pc.action_horizon
-    stride = 30.0 / pc.backbone.fps
+    stride = 30.0 / fps
     if stride != int(stride) or int(stride) * (frames - 1) != horizon:
-        raise TrainError(f"model: {frames} frames at {pc.backbone.fps} fps and {horizon} actions at 30 Hz "
+        raise TrainError(f"model: {frames} frames at {fps} fps and {horizon} actions at 30 Hz "
                          "do not sit on the dataset's 30 Hz rows")
     stride = int(stride)
     episodes, prints = [], []
@@ -264,7 +270,7 @@ def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.N
     instructions = list(dict.fromkeys(e.instruction for e in episodes))
     samples = [(e, s) for e in episodes for s in range(0, e.last_start(horizon) + 1, data.clip_stride)]
     if not samples:
-        raise TrainDataError(f"no episode is longer than the policy's {horizon / 30:.1f} s chunk "
+        raise TrainDataError(f"no episode is longer than the model's {horizon / 30:.1f} s chunk "
                              f"({horizon + 1} rows)")
     key = cache_key({"tokenizer": file_sha256(tok_path), "image_size": list(data.image_size),
                      "views": list(data.views), "frames": frames, "stride": stride, "horizon": horizon,
@@ -280,11 +286,51 @@ def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.N
         return {"video": video, "actions": actions, "instruction": index}
 
     tensors = cached(resolved["latent_cache"], key, build)
-    log.info("policy: %d samples from %d episodes (%d instructions)", len(samples), len(episodes), len(instructions))
+    log.info("%d samples from %d episodes (%d instructions)", len(samples), len(episodes), len(instructions))
+    return ClipSamples(tensors, instructions, tokenizer, len(episodes))
+
+
+def _train_worldmodel(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.Namespace) -> Any:
+    import numpy as np
+    import torch
+
+    from a2w.actions import downsample_deltas
+    from a2world.train import train
+    from a2world.train.worldmodel import WorldModelData, WorldModelJob
+
+    cfg = resolved["model"].build()
+    frames = 1 + 4 * (cfg.state_t - 1)
+    clips = _clip_samples(resolved, frames, 3 * (frames - 1), cfg.fps)
+    chunks = clips.tensors["actions"].double().numpy()
+    # the world model reads one action per predicted frame: three 30 Hz steps composed into one
+    actions = torch.from_numpy(np.stack([downsample_deltas(c, 3) for c in chunks]).astype(np.float32))
+    data = WorldModelData(clips.tensors["video"], actions, resolved["data"].view_ids)
+    job = WorldModelJob(data, resolved["model"], resolved["objective"], clips.tokenizer, seed=resolved["loop"].seed)
+    return train(job, resolved["loop"], run, ctx, resume=args.resume, stop_at=args.stop_at,
+                 progress=not args.no_progress and sys.stderr.isatty())
+
+
+def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.Namespace) -> Any:
+    from a2w.sim.collect import INSTRUCTIONS
+    from a2world.train import train
+    from a2world.train.policy import PolicyData, PolicyJob
+    from a2world.train.text import hashed_text_cache
+
+    data, model = resolved["data"], resolved["model"]
+    pc = model.build()
+    init_config = Path(model.init or "") / "config.json"
+    if model.init and init_config.is_file():
+        from a2world.checkpoint import read_dit_config
+
+        # the clip geometry follows the backbone the policy starts from
+        pc = pc.with_updates(backbone=read_dit_config(init_config).with_updates(variant="pretrained"))
+    clips = _clip_samples(resolved, pc.pixel_frames, pc.action_horizon, pc.backbone.fps)
+    instructions = clips.instructions
     text = hashed_text_cache(list(dict.fromkeys([*instructions, *INSTRUCTIONS.values(), *resolved["instructions"]])),
                              pc.text_tokens, pc.context_dim)
-    pdata = PolicyData(tensors["video"], tensors["actions"], tensors["instruction"], instructions,
-                       data.view_ids, tuple(data.image_size))
-    job = PolicyJob(pdata, model, resolved["objective"], tokenizer, text, seed=resolved["loop"].seed)
+    t = clips.tensors
+    pdata = PolicyData(t["video"], t["actions"], t["instruction"], instructions, data.view_ids,
+                       tuple(data.image_size))
+    job = PolicyJob(pdata, model, resolved["objective"], clips.tokenizer, text, seed=resolved["loop"].seed)
     return train(job, resolved["loop"], run, ctx, resume=args.resume, stop_at=args.stop_at,
                  progress=not args.no_progress and sys.stderr.isatty())
