@@ -41,3 +41,19 @@ def test_node_status_rule(callbacks, workers, jumps, qos):
     assert isinstance(status.level, DiagnosticLevel)
     values = node.error_values()
     assert ("callback_errors" in values, "worker_errors" in values) == (bool(callbacks), bool(workers))
+
+
+@pytest.mark.parametrize("health", [None, *[(lv, f"component says {lv.name}") for lv in DiagnosticLevel]])
+@pytest.mark.parametrize("workers, qos", [(0, 0), (0, 1), (1, 0)])
+def test_a_components_own_health_counts_when_it_is_worse(health, workers, qos):
+    """Component.health (e.g. the policy holding the arms for a fault) sets the level and message
+    when it is worse than the host's own verdict; the host's verdict wins otherwise."""
+    host = Host(diagnostics_period=0)
+    host.add(NodeSpec(Ticker, "t"))
+    node = host.nodes[0]
+    node.worker_errors = workers
+    status = node.status({}, incompatible_qos=qos, health=health)
+    own = ((DiagnosticLevel.ERROR, "worker crashed") if workers else
+           (DiagnosticLevel.WARN, "incompatible QoS") if qos else (DiagnosticLevel.OK, "ok"))
+    expected = health if health is not None and health[0] > own[0] else own
+    assert (status.level, status.message) == expected

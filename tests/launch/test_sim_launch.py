@@ -55,3 +55,33 @@ def test_removed_object_fails_the_run():
     proc = launch("task:=pick_cube", "cameras:=false", "faults:=[object_removed]")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "task failed" in proc.stdout
+
+
+def test_policy_argument_runs_the_policy_node_and_the_judge_instead_of_the_expert(tmp_path):
+    from a2w.sim.collect import INSTRUCTIONS
+
+    for task in ("lift_box", "pick_cube"):
+        res = LaunchRunner().load(SIM_LAUNCH, {"policy": str(tmp_path), "task": task})
+        names = [s.name for s in res.nodes]
+        assert "expert_node" not in names and names[-2:] == ["policy_node", "task_judge_node"], names
+        policy = res.nodes[-2].params
+        assert policy["checkpoint"] == str(tmp_path) and policy["instruction"] == INSTRUCTIONS[task]
+        assert policy["autostart"] is True and policy["mode"] == "rtc"
+
+
+def test_a_tiny_random_policy_runs_in_the_sim_launch_and_the_judge_fails_it(tmp_path):
+    from a2w.sim.collect import INSTRUCTIONS
+    from a2world.policy.bundle import write_random_bundle
+
+    ckpt = write_random_bundle(tmp_path / "tiny", list(INSTRUCTIONS.values()), image_size=(32, 32))
+    proc = subprocess.run([sys.executable, "-m", "a2w.cli", "-v", "launch", str(SIM_LAUNCH), "task:=pick_cube",
+                           f"policy:={ckpt}", "timeout:=6", "--duration", "120"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # random weights do not pick the cube
+    assert "task pick_cube not done after 6 s: timed out" in out
+    assert "policy acquiring -> running" in out and "Traceback" not in out, out
+    summary = next(line for line in out.splitlines() if "policy node: state=running" in line)
+    fields = dict(kv.split("=", 1) for kv in summary.split("policy node: ")[1].split())
+    assert int(fields["chunks"]) >= 1 and int(fields["targets_sent"]) >= 30, summary
+    assert int(fields["faults"]) == 0, summary

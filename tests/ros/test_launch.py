@@ -117,3 +117,19 @@ def test_a_killed_container_fails_ros2_launch(ros_tier: Path) -> None:
                           kill_after=r"Loaded node '/arm_node'", kill="component_container-1")
     assert rc == 1, out[-6000:]
     assert "killed component_container-1" in out and "exited with code -9" in out
+
+
+def test_the_policy_node_drives_the_sim_under_ros2_launch(ros_tier: Path, tmp_path: Path) -> None:
+    from a2w.sim.collect import INSTRUCTIONS
+    from a2world.policy.bundle import write_random_bundle
+
+    ckpt = write_random_bundle(tmp_path / "tiny", list(INSTRUCTIONS.values()), image_size=(32, 32))
+    rc, out = ros2_launch(str(LAUNCH / "sim.launch.xml"), "task:=pick_cube", f"policy:={ckpt}", "timeout:=8")
+    # Random weights cannot pick the cube: the judge fails the run, and with it the launch.
+    assert rc == 1, out[-6000:]
+    assert re.search(r"process task_judge_node-\d+ exited with code 1", out), out[-6000:]
+    assert "expert_node" not in out and "policy acquiring -> running" in out, out[-6000:]
+    summary = re.search(r"policy node: state=running .*chunks=(\d+) targets_sent=(\d+) .*faults=(\d+)", out)
+    assert summary, out[-6000:]
+    chunks, sent, faults = map(int, summary.groups())
+    assert chunks >= 1 and sent >= 30 and faults == 0, summary.group(0)
