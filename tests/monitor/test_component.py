@@ -17,7 +17,7 @@ from a2w.host.host import NodeSpec
 from a2w.launch import LaunchRunner
 from a2w.monitor.component import MonitorNode
 from a2w.msgs.cameras import VIEW_NAMES
-from tests.monitor.support import FakeRig, PolicyRig, free_port, listening, read_rrd
+from tests.monitor.support import FakeRig, PolicyRig, free_port, listening, read_rrd, scalars
 from tests.support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def test_beside_a_policy_it_shows_real_predicted_and_their_difference(tmp_path):
     for v in VIEW_NAMES:
         for what in ("real", "predicted", "diff", "diff_mae"):
             assert f"/cameras/{v}/{what}" in rows, (v, what, sorted(rows))
-    for e in ("/policy/plan/left/x", "/policy/chunk/obs_age", "/arms/left/state/x", "/arms/right/target/z",
+    for e in ("/policy/plan/left/tcp", "/policy/chunk/obs_age", "/arms/left/state/tcp", "/arms/right/target/tcp",
               "/diagnostics/rig/level", "/diagnostics/monitor_node/logged"):
         assert e in rows, (e, sorted(rows))
     # predictions sit on the timeline at the times they predict, up to 2 s past their chunk
@@ -79,7 +79,7 @@ def test_beside_teleop_and_alone_with_the_web_viewer_on_loopback(tmp_path):
         host.shutdown()
     assert mon.server.poll() is not None  # the viewer went with the node
     rows = read_rrd(tmp_path / "session.rrd")
-    assert "/cameras/front/real" in rows and "/arms/left/state/x" in rows
+    assert "/cameras/front/real" in rows and "/arms/left/state/tcp" in rows
     assert not any(e.startswith(("/policy", "/cameras/front/predicted", "/cameras/front/diff")) for e in rows)
 
     # alone: no publisher of anything; it starts, serves and writes a valid, empty recording
@@ -96,7 +96,7 @@ def test_streams_choose_the_subscriptions(tmp_path):
                                                                          streams=["arms"])))
     run(host, 1.5)
     rows = read_rrd(tmp_path / "session.rrd")
-    assert "/arms/left/state/x" in rows
+    assert "/arms/left/state/tcp" in rows
     assert not any(e.startswith(("/cameras", "/policy")) for e in rows)
 
 
@@ -129,10 +129,10 @@ def test_in_the_sim_stack(tmp_path):
         host.shutdown()
     rows = read_rrd(tmp_path / "session.rrd")
     for e in [f"/cameras/{v}/real" for v in VIEW_NAMES] + [
-            "/arms/left/state/x", "/arms/status", "/sim/status", "/diagnostics/camera_node/level",
+            "/arms/left/state/tcp", "/arms/status", "/sim/status", "/diagnostics/camera_node/level",
             "/diagnostics/camera_node/front/level", "/diagnostics/arm_node/level"]:
         assert e in rows, (e, sorted(rows))
     # sim time: the stamps are the sim's seconds from 0, not wall time
-    stamps = [s for s, _ in rows["/arms/left/state/x"]]
+    stamps = [s for s, _ in scalars(rows["/arms/left/state/tcp"])]
     assert 0 <= min(stamps) < 60 and np.all(np.diff(stamps) >= 0)
     assert mon.errors == 0 and not mon.lib.skipped

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 import pytest
 import rerun as rr
@@ -91,10 +92,31 @@ def test_real_frames_are_capped_at_the_image_rate_by_stamp(tmp_path):
     assert len(s.read()["/cameras/front/real"]) == 30
 
 
+def test_images_are_scaled_to_the_image_width_and_compared_at_it(tmp_path):
+    s = Session(tmp_path / "w.rrd", max_image_rate=0, image_width=16)
+    s.m.handle("predicted_frame", image("front", 1.0, 60, h=12, w=16), 0.9)  # the model's own size
+    s.m.handle("camera_frame", image("front", 1.0, 20, h=48, w=64), 1.0)
+    rows = s.read()
+    for what in ("real", "predicted", "diff"):
+        blob = np.asarray(rows[f"/cameras/front/{what}"][0][1]["EncodedImage:blob"][0], np.uint8)
+        assert cv2.imdecode(blob, cv2.IMREAD_COLOR).shape == (12, 16, 3), what
+    assert scalars(rows["/cameras/front/diff_mae"]) == [(1.0, pytest.approx(40.0, abs=1))]
+
+
+def test_arm_states_and_targets_are_capped_at_the_state_rate_by_stamp(tmp_path):
+    s = Session(tmp_path / "a.rrd", max_state_rate=20)
+    for i in range(100):  # 1 s at 100 Hz
+        s.m.handle("rig_state", rig_state(1.0 + i / 100), 0)
+        s.m.handle("rig_target", rig_target(1.0 + i / 100), 0)
+    rows = s.read()
+    assert len(scalars(rows["/arms/left/state/tcp"])) == 20
+    assert len(scalars(rows["/arms/right/target/gripper"])) == 20
+
+
 def test_chunk_plan_is_a_series_over_its_step_times(session):
     session.m.handle("chunk", chunk(2.0), 1.9)
     rows = session.read()
-    xs = scalars(rows["/policy/plan/left/x"])
+    xs = scalars(rows["/policy/plan/left/tcp"])
     assert [round(t, 6) for t, _ in xs] == [round(2.0 + 0.1 * i, 6) for i in range(20)]
     assert xs[0][1] == pytest.approx(0.3) and xs[-1][1] == pytest.approx(0.4)
     assert scalars(rows["/policy/chunk/obs_age"]) == [(1.9, pytest.approx(0.1))]
@@ -117,7 +139,7 @@ def test_arms_sim_episode_and_diagnostics(session):
                                                 {"latency_ms": "41.5", "stalls": "2", "model": "tiny",
                                                  "p99": "nan"}, t), t)
     rows = session.read()
-    assert scalars(rows["/arms/left/state/x"]) == [(3.0, pytest.approx(0.3))]
+    assert scalars(rows["/arms/left/state/tcp"]) == [(3.0, pytest.approx(0.3))]
     assert scalars(rows["/arms/right/target/gripper"]) == [(3.0, pytest.approx(0.6))]
     assert len(rows["/arms/status"]) == 1
     assert scalars(rows["/sim/realtime_factor"]) == [(3.0, pytest.approx(0.9))]
@@ -145,8 +167,8 @@ def test_sim_time_is_a_duration_and_wall_time_a_date(tmp_path, t0, kind):
     s.m.handle("rig_state", rig_state(t0), t0)
     s.m.handle("chunk", chunk(t0 + 0.1), t0)
     rows = s.read()
-    assert scalars(rows["/arms/left/state/x"])[0][0] == pytest.approx(t0)
-    assert scalars(rows["/policy/plan/left/x"])[0][0] == pytest.approx(t0 + 0.1)
+    assert scalars(rows["/arms/left/state/tcp"])[0][0] == pytest.approx(t0)
+    assert scalars(rows["/policy/plan/left/tcp"])[0][0] == pytest.approx(t0 + 0.1)
     assert _timeline_type(tmp_path / "t.rrd").startswith(kind)
 
 
@@ -225,7 +247,7 @@ def test_bad_input_is_skipped_and_counted(session, kind, make, reason):
     assert sum(m.logged.values()) > before
     rows = session.read()
     assert stamps(rows["/cameras/front/real"]) == [2.0]  # nothing of the bad message reached the file
-    assert scalars(rows["/arms/left/state/x"]) == [(2.0, pytest.approx(0.3))]
+    assert scalars(rows["/arms/left/state/tcp"]) == [(2.0, pytest.approx(0.3))]
 
 
 def test_a_chunk_at_a_non_finite_time_is_skipped(session):

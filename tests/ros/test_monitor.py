@@ -21,8 +21,8 @@ def test_monitor_under_rclpy(ros_tier: Path) -> None:
     assert subs["/arms/status"] == ["a2w_interfaces/msg/ArmsStatus"]
     assert subs["/sim/status"] == ["a2w_interfaces/msg/SimStatus"]
     assert subs["/episode/events"] == ["a2w_interfaces/msg/EpisodeEvent"]
-    for e in ("/cameras/front/real", "/cameras/front/predicted", "/cameras/front/diff", "/policy/plan/left/x",
-              "/arms/left/state/x", "/arms/right/target/x", "/diagnostics/rig/level"):
+    for e in ("/cameras/front/real", "/cameras/front/predicted", "/cameras/front/diff", "/policy/plan/left/tcp",
+              "/arms/left/state/tcp", "/arms/right/target/tcp", "/diagnostics/rig/level"):
         assert e in r["entities"], (e, r["entities"])
     # the undecodable image is a callback error of the node, counted; the node went on
     assert r["callback_errors"] == 3, r

@@ -71,6 +71,10 @@ class MonitorNodeParams(Params):
     max_image_rate: float = param(10.0, "camera frames logged per second and view at most (0 = all)",
                                   low=0.0, high=120.0)
     jpeg_quality: int = param(80, "JPEG quality of logged images (0 = raw RGB)", low=0, high=100)
+    image_width: int = param(320, "images are shown and compared scaled down to this width (0 = as received)",
+                             low=0, high=8192)
+    max_state_rate: float = param(30.0, "arm states and targets logged per second at most (0 = all)",
+                                  low=0.0, high=1000.0)
     pair_tolerance: float = param(0.05, "a prediction and a real frame this close (s) are compared",
                                   low=0.0, high=1.0)
     history: float = param(1.0, "seconds of real frames kept to compare late predictions", low=0.0, high=10.0)
@@ -109,7 +113,8 @@ class MonitorNode(Component):
         self.rec.set_sinks(*sinks, default_blueprint=blueprint(p.views, p.streams))
         self._server_reported = False
         self.lib = MonitorLog(self.rec, p.views, max_image_rate=p.max_image_rate, jpeg_quality=p.jpeg_quality,
-                              pair_tolerance=p.pair_tolerance, history=p.history)
+                              pair_tolerance=p.pair_tolerance, history=p.history, image_width=p.image_width,
+                              max_state_rate=p.max_state_rate)
         self._queue: queue.Queue = queue.Queue(maxsize=p.queue_size)
         if self.rrd_path:
             self.log.info("monitor: writing %s", self.rrd_path)
