@@ -16,10 +16,19 @@ Per delay and executor (worst over the seeds, task time averaged):
 * task time and its overhead over the same executor at zero delay (the first inference included:
   the arm cannot start before the first chunk).
 
-Executor period error is not measured here: in simulated time every tick is on time; it needs the
-node on a real clock (a later part of issue 16).
+In simulated time every tick is on time, so a second table (``--node``, on by default) runs the real
+policy node: the in-process sim stack at real-time factor 1 (sim, cameras, arm node with its safety
+layers), with the scripted path model of ``tests/policy/stack.py`` in the inference worker's place,
+answering after the injected delay. Per executor and delay, over ``--node-seconds`` of wall time after
+the first chunk: the executor's period error p99 and overruns on the node's clock (the sim clock, as
+everything in the stack: the sim arms read it too, so a wall-clock stack is not possible here), the sim's
+real-time factor, stalls, dropped (stale) actions, and the largest switch jump of the targets the arm
+node received. Period errors are also given as ratios to the first row, measured in the same run.
+The path model is indexed by time, so a sync executor that stood still during inference resumes where
+the path is by then: its jump includes the wait (a state-conditioned policy would not jump there).
 
     .venv/bin/python bench/policy_node.py [--seeds 3] [--duration 6] [--jitter 0.05] [--max-prefix 20]
+                                          [--no-node] [--node-seconds 8] [--node-fractions 0 0.3 0.6]
 """
 
 from __future__ import annotations
@@ -52,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-prefix", type=int, default=20, help="longest prefix the policy takes (its training max)")
     ap.add_argument("--margin", type=float, default=0.1, help="s added to the p95 delay")
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    ap.add_argument("--no-node", dest="node", action="store_false", help="skip the real-clock node table")
+    ap.add_argument("--node-seconds", type=float, default=8.0, help="wall seconds per node run")
+    ap.add_argument("--node-fractions", type=float, nargs="+", default=[0.0, 0.3, 0.6])
     args = ap.parse_args(argv)
     fractions = sorted({0.0, *args.fractions})  # zero delay is every executor's baseline
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -88,7 +100,47 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{frac * 100:3.0f}% {delay:4.2f} s {name:<12} {stalls:6d} {jump:8.2f} {jerk:10.0f} {task:7.2f} "
               f"{over:7.1f}% {prefix:6.1f}")
     log.info("(%.1f s)", time.perf_counter() - t0)
+    if args.node:
+        node_table(args.node_seconds, sorted({0.0, *args.node_fractions}))
     return 0
+
+
+def node_table(seconds: float, fractions: list[float]) -> None:
+    """The real policy node in the in-process sim stack (see the module docstring)."""
+    import tempfile
+
+    from tests.policy.stack import PathModel, start_stack, switch_jump, tiny_checkpoint
+
+    logging.getLogger("a2w").setLevel(logging.WARNING)
+    t0 = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = tiny_checkpoint(Path(tmp))
+        for frac in fractions:
+            for name, mode in EXECUTORS[:3]:
+                model = PathModel(seed=1)
+                model.delay = frac * HORIZON * PERIOD
+                st = start_stack(ckpt, {"mode": mode.value, "initial_delay": max(model.delay, 0.05)}, model=model)
+                try:
+                    st.wait(lambda: st.policy.scheduler.chunks >= 1, 120, "a first chunk")
+                    sim0, wall0 = st.probe.now(), time.perf_counter()
+                    time.sleep(seconds)
+                    rtf = (st.probe.now() - sim0) / (time.perf_counter() - wall0)
+                    rep = st.policy.timer_stats.report()
+                    d = st.policy.diagnostics()
+                    rows.append((frac, name, rep.error_p99 * 1e3, rep.overruns, rtf, d["stalls"],
+                                 d["dropped_actions"], switch_jump(st) * 1e3, d["chunks"]))
+                finally:
+                    st.host.shutdown()
+    print(f"\npolicy node in the in-process sim stack (real-time factor 1 asked), {seconds:g} s of wall time per "
+          f"run after the first chunk; delays are wall seconds")
+    print(f"{'delay':>11} {'executor':<12} {'period err p99 ms':>17} {'vs first':>8} {'overruns':>8} "
+          f"{'RTF':>5} {'stalls':>6} {'dropped':>7} {'jump mm':>8} {'chunks':>6}")
+    base = rows[0][2] if rows else float("nan")
+    for frac, name, p99, over, rtf, stalls, dropped, jump, chunks in rows:
+        print(f"{frac * 100:3.0f}% {frac * HORIZON * PERIOD:4.2f} s {name:<12} {p99:17.2f} {p99 / base:8.2f} "
+              f"{over:8d} {rtf:5.2f} {stalls:6d} {dropped:7d} {jump:8.2f} {chunks:6d}")
+    log.info("(%.1f s)", time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

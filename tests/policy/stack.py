@@ -165,7 +165,8 @@ def start_stack(checkpoint: Path, policy: dict[str, Any] | None = None, relay: b
         "max_width": CAMERA["width"], "max_height": CAMERA["height"]}))
     host.add(NodeSpec(CameraComponent, "camera_node", params={
         "use_sim_time": True, "driver": "sim", "sim.world_name": world, "fps": 30.0, **CAMERA}))
-    host.add(NodeSpec(ArmNode, "arm_node", params={"use_sim_time": True, "backend": "sim", "sim.world_name": world}))
+    host.add(NodeSpec(ArmNode, "arm_node", params={
+        "use_sim_time": True, "backend": "sim", "sim.world_name": world}))
     rel = host.add(NodeSpec(Relay, "relay", params={"use_sim_time": True})) if relay else None
     pol = host.add(NodeSpec(PolicyNode, "policy_node", params={
         "use_sim_time": True, "checkpoint": str(checkpoint), "instruction": INSTRUCTION, "steps": 1,
@@ -189,6 +190,7 @@ class PathModel:
                  fault: str = "", fault_at: int = 3, slow_s: float = 3.0, seed: int = 0) -> None:
         self.amplitude, self.cycle, self.offset, self.tau = amplitude, cycle, offset, tau
         self.fault, self.fault_at, self.slow_s = fault, fault_at, slow_s
+        self.delay = 0.0  # wall seconds every answer takes (the benchmark's injected inference delay)
         self.rng = np.random.default_rng(seed)
         self.home: np.ndarray | None = None
         self.t0 = 0.0
@@ -208,6 +210,7 @@ class PathModel:
 
     def __call__(self, payload: tuple) -> SimpleNamespace:
         obs, instruction, prefix, _seed = payload
+        t_start = time.perf_counter()
         self.calls += 1
         self.instructions.append(instruction)
         if self.fault and self.calls > self.fault_at:
@@ -234,5 +237,21 @@ class PathModel:
         actions = encode_dual(np.concatenate([measured[None], want])).astype(np.float32)
         if self.fault == "nan" and self.calls > self.fault_at:
             actions[5:, 0] = np.nan
+        if self.delay:
+            time.sleep(max(0.0, self.delay - (time.perf_counter() - t_start)))
         return SimpleNamespace(actions=actions, reference_stamp=obs.stamp, view_ids=(0, 1, 2),
                                frame_stamps=obs.stamp + np.arange(1, 21) / 10.0, video_latents=None)
+
+
+def switch_jump(stack: Stack) -> float:
+    """Largest second difference of the policy's targets once its second chunk is in (m): the path's
+    own motion is a fraction of a millimetre per step, a switch between two chunks that disagree is not."""
+    chunks = stack.probe.snapshot("chunks")
+    if len(chunks) < 2:
+        return float("nan")
+    start = chunks[1].obs_stamp + 0.2
+    x = np.array([[m.left.tcp_pose.position, m.right.tcp_pose.position] for _, m in stack.probe.snapshot("targets")
+                  if m.requester == "policy_node" and m.stamp > start]).reshape(-1, 2, 3)
+    if len(x) < 3:
+        return float("nan")
+    return float(np.linalg.norm(x[2:] - 2 * x[1:-1] + x[:-2], axis=-1).max())

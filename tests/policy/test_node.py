@@ -16,7 +16,7 @@ from a2w.msgs.arms import ControlMode
 from a2w.msgs.diagnostics import DiagnosticLevel
 from a2w.msgs.services import SetInstructionRequest, StartPolicyRequest, StopRequest
 from a2w.policy.component import PolicyNode, State
-from tests.policy.stack import INSTRUCTION, PERIOD, PathModel, Stack, start_stack, tiny_checkpoint
+from tests.policy.stack import INSTRUCTION, PERIOD, PathModel, Stack, start_stack, switch_jump, tiny_checkpoint
 
 REST_M = 1e-3  # an arm whose TCP moves less than this over the window is at rest
 DECEL_M = 0.03  # at most this far from where a fault found it (speeds here are < 10 cm/s)
@@ -97,22 +97,13 @@ def test_stale_actions_are_dropped_never_replayed(checkpoint: Path) -> None:
         st.host.shutdown()
 
 
-def _max_switch_jump(st: Stack) -> float:
-    """Largest second difference of the targets sent once the second chunk is in (m)."""
-    chunks = st.probe.snapshot("chunks")
-    start = chunks[1].obs_stamp + 0.2
-    x = np.array([[m.left.tcp_pose.position, m.right.tcp_pose.position] for t, m in _policy_targets(st)
-                  if m.stamp > start])
-    return float(np.linalg.norm(x[2:] - 2 * x[1:-1] + x[:-2], axis=-1).max())
-
-
 def test_rtc_continues_the_committed_prefix_where_a_naive_switch_jumps(checkpoint: Path) -> None:
     jumps = {}
     for mode in ("rtc", "naive"):
         st = start_stack(checkpoint, {"mode": mode, "initial_delay": 0.3}, model=PathModel(seed=1))
         try:
             st.wait(lambda: st.policy.scheduler.chunks >= 6, 180, "six chunks")
-            jumps[mode] = _max_switch_jump(st)
+            jumps[mode] = switch_jump(st)
             if mode == "rtc":
                 assert max(st.policy.scheduler.prefix_lengths) > 0
         finally:
@@ -247,3 +238,24 @@ def test_a_text_cache_of_another_model_is_named_at_start(checkpoint: Path, tmp_p
         Host(diagnostics_period=0).add(NodeSpec(PolicyNode, "policy_node", params={
             "checkpoint": str(checkpoint), "text_embeddings": str(bad)}))
     assert str(bad) in str(exc.value) and "32-dim" in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize("backend, dtype", [("torch", "float32"), ("torch", "bfloat16"), ("onnx", "float32")])
+def test_each_backend_and_dtype_predicts_a_chunk_from_paired_views(checkpoint: Path, backend: str, dtype: str) -> None:
+    """The node's parameters reach the engine: one inference through the node's own predict path."""
+    from a2w.msgs.common import Pose
+    from a2w.policy.inputs import Observation
+
+    host = Host(diagnostics_period=0)
+    node = host.add(NodeSpec(PolicyNode, "policy_node", params={
+        "checkpoint": str(checkpoint), "threads": 1, "steps": 1, "backend": backend, "dtype": dtype}))
+    rng = np.random.default_rng(0)
+    images = {v: rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for v in (0, 1, 2)}
+    now = node.clock.now()
+    pose = Pose(np.array([0.4, 0.0, 0.3]), np.array([0.0, 0.0, 0.0, 1.0]))
+    obs = Observation(images, {v: now for v in images}, now, (pose, pose), 0.0)
+    out = node._predict((obs, INSTRUCTION, np.zeros((3, 14), np.float32), 0))  # noqa: SLF001
+    assert out.actions.shape == (60, 14) and np.all(np.isfinite(out.actions))
+    assert np.array_equal(out.actions[:3], np.zeros((3, 14))) and out.prefix_length == 3
+    frames = node._decode(out)[1]  # noqa: SLF001
+    assert frames.shape == (3, 20, 32, 32, 3) and frames.dtype == np.uint8

@@ -255,6 +255,8 @@ class PolicyNode(Component):
         from a2world.policy.engine import PolicyObservation
 
         obs, instruction, prefix, seed = payload
+        if self.params.threads and torch.get_num_threads() != self.params.threads:
+            torch.set_num_threads(self.params.threads)  # in case the setting is per thread (OpenMP)
         with torch.inference_mode():  # grad mode is per thread: set it on the worker's
             return self.engine.predict(PolicyObservation(obs.images, obs.stamps), instruction, action_prefix=prefix,
                                        seed=seed)
