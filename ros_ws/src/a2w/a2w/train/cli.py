@@ -165,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         resolved = resolve(job, read_config(args.config), args.dataset, args.seed, args.config)
         run = RunDir(args.out)
         ctx = context_from_env()
-        _check_run_dir(run, resolved, args.resume)
+        _check_run_dir(run, resolved, args.resume, write=ctx.is_main)
         train_job = {"tokenizer": _train_tokenizer, "worldmodel": _train_worldmodel, "policy": _train_policy}[job]
         result = train_job(resolved, run, ctx, args)
     except (TrainError, TrainDataError) as exc:
@@ -176,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_run_dir(run: Any, resolved: dict[str, Any], resume: bool) -> None:
+def _check_run_dir(run: Any, resolved: dict[str, Any], resume: bool, write: bool = True) -> None:
     import yaml
 
     from a2world.train import TrainError
@@ -192,6 +192,8 @@ def _check_run_dir(run: Any, resolved: dict[str, Any], resume: bool) -> None:
         return
     if run.has_state():
         raise TrainError(f"{run.root} already holds a run; pass --resume or choose another --out")
+    if not write:  # under torchrun rank 0 writes the run directory
+        return
     run.root.mkdir(parents=True, exist_ok=True)
     tmp = run.config_path.with_name(run.config_path.name + ".tmp")
     tmp.write_text(text)
@@ -236,7 +238,7 @@ class ClipSamples:
     episodes: int
 
 
-def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: float) -> ClipSamples:
+def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: float, ctx: Any) -> ClipSamples:
     """The clips of every dataset at the model's geometry, their latents from the cache (encoded
     and stored on a miss)."""
     import numpy as np
@@ -285,7 +287,11 @@ def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: floa
         index = torch.tensor([instructions.index(e.instruction) for e, _ in samples], dtype=torch.int64)
         return {"video": video, "actions": actions, "instruction": index}
 
-    tensors = cached(resolved["latent_cache"], key, build)
+    if ctx.is_main:
+        tensors = cached(resolved["latent_cache"], key, build)
+    ctx.barrier()  # under torchrun rank 0 encodes and writes the cache, the others then read it
+    if not ctx.is_main:
+        tensors = cached(resolved["latent_cache"], key, build)
     log.info("%d samples from %d episodes (%d instructions)", len(samples), len(episodes), len(instructions))
     return ClipSamples(tensors, instructions, tokenizer, len(episodes))
 
@@ -300,7 +306,7 @@ def _train_worldmodel(resolved: dict[str, Any], run: Any, ctx: Any, args: argpar
 
     cfg = resolved["model"].build()
     frames = 1 + 4 * (cfg.state_t - 1)
-    clips = _clip_samples(resolved, frames, 3 * (frames - 1), cfg.fps)
+    clips = _clip_samples(resolved, frames, 3 * (frames - 1), cfg.fps, ctx)
     chunks = clips.tensors["actions"].double().numpy()
     # the world model reads one action per predicted frame: three 30 Hz steps composed into one
     actions = torch.from_numpy(np.stack([downsample_deltas(c, 3) for c in chunks]).astype(np.float32))
@@ -324,7 +330,7 @@ def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.N
 
         # the clip geometry follows the backbone the policy starts from
         pc = pc.with_updates(backbone=read_dit_config(init_config).with_updates(variant="pretrained"))
-    clips = _clip_samples(resolved, pc.pixel_frames, pc.action_horizon, pc.backbone.fps)
+    clips = _clip_samples(resolved, pc.pixel_frames, pc.action_horizon, pc.backbone.fps, ctx)
     instructions = clips.instructions
     text = hashed_text_cache(list(dict.fromkeys([*instructions, *INSTRUCTIONS.values(), *resolved["instructions"]])),
                              pc.text_tokens, pc.context_dim)
