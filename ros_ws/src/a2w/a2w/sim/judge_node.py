@@ -33,6 +33,8 @@ class TaskJudge(Component):
         self.success_since: float | None = None
         self.verdict: bool | None = None
         self.outcome = ""
+        self.elapsed = 0.0  # s of the node's clock from start to the verdict (or so far)
+        self.success_time = float("nan")  # s from start until the task became (and stayed) successful
         self._start = node.clock.now()
         node.create_subscription(STATUS_TOPIC, SimStatus, self._on_status, QoS.latched_state())
         node.create_timer(0.1, self._check)
@@ -48,8 +50,9 @@ class TaskJudge(Component):
         if self.verdict is not None:
             return
         now = self.node.clock.now()
-        elapsed = now - self._start
+        elapsed = self.elapsed = now - self._start
         if self.success_since is not None and now - self.success_since >= self.params.settle:
+            self.success_time = self.success_since - self._start
             self._judge(True, f"task {self.status.task} succeeded after {elapsed:.1f} s of sim time "
                               f"(real-time factor {self.status.realtime_factor:.2f})")
         elif elapsed > self.params.timeout:

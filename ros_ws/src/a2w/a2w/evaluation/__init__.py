@@ -1,0 +1,1 @@
+"""Evaluation of the stack's models: a policy closed loop on the simulated rig (``policy``)."""
