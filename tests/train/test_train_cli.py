@@ -22,6 +22,7 @@ from a2world.dit import build_dit
 from a2world.policy.checkpoint import load_policy
 from a2world.text_embeddings import TextEmbeddingCache
 from a2world.tokenizer import WanTokenizer
+from a2world.train.text import HASHED_ENCODER, hashed_text_cache, position_code
 from a2world.train.worldmodel import (
     WorldModelConfig,
     WorldModelLossModule,
@@ -245,3 +246,20 @@ def test_bad_datasets_fail_in_one_line(tmp_path: Path, tiny_dataset: Path, capsy
     WanTokenizer.tiny(dim=4).save(tmp_path / "tok.safetensors")
     _one_line_error(capsys, _train("policy", short, write_config(tmp_path / "p.yaml", pol), tmp_path / "o"),
                     "no episode is longer")
+
+
+def test_hashed_instruction_embeddings_are_deterministic_and_share_words(tmp_path: Path) -> None:
+    a = hashed_text_cache(["lift the box with both arms", "pick up the cube"], 8, 64)
+    b = hashed_text_cache(["pick up the cube"], 8, 64)
+    assert torch.equal(a.get("pick up the cube"), b.get("pick up the cube"))
+    assert a.encoder == HASHED_ENCODER and a.num_tokens("lift the box with both arms") == 6
+    # "the" is the same word vector in both instructions (position codes aside)
+    lift, cube = a.get("lift the box with both arms"), a.get("pick up the cube")
+    assert torch.allclose(lift[1] - 0.1 * position_code(6, 64)[1], cube[2] - 0.1 * position_code(6, 64)[2])
+    assert not torch.allclose(lift[2], cube[3])  # box vs cube
+    a.save(tmp_path / "t.safetensors")
+    loaded = TextEmbeddingCache.load(tmp_path / "t.safetensors")
+    assert loaded.instructions == a.instructions and loaded.encoder == HASHED_ENCODER
+    assert torch.equal(loaded.get("pick up the cube"), a.get("pick up the cube"))
+    long = hashed_text_cache(["one two three four five six seven eight nine ten"], 8, 64)
+    assert long.num_tokens("one two three four five six seven eight nine ten") == 8
