@@ -23,6 +23,7 @@ NODES: dict[str, str] = {
     "robot_state_node": "a2w.description.component:RobotStateNode",
     "sim_node": "a2w.sim.component:SimNode",
     "task_judge_node": "a2w.sim.judge_node:TaskJudge",
+    "teleop_node": "a2w.teleop.component:TeleopNode",
 }
 
 
