@@ -39,6 +39,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "task_judge_node": {"use_sim_time": True, "exit_when_done": False, "timeout": 600.0},
     # a tiny random checkpoint (written on first use, see policy_checkpoint); not started: no motion
     "policy_node": {"use_sim_time": True, "checkpoint": "", "steps": 1, "threads": 1, "autostart": False},
+    # serves its page on a free loopback port; no page connects, so it never takes the arms
+    "teleop_node": {"use_sim_time": True, "port": 0, "qr": False},
 }
 
 
