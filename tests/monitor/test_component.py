@@ -4,6 +4,11 @@ read back with Rerun's own reader; the web viewer served on loopback only."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -11,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from rerun.chunk import RrdReader
 
 from a2w.host import Host
 from a2w.host.host import NodeSpec
@@ -136,3 +142,73 @@ def test_in_the_sim_stack(tmp_path):
     stamps = [s for s, _ in scalars(rows["/arms/left/state/tcp"])]
     assert 0 <= min(stamps) < 60 and np.all(np.diff(stamps) >= 0)
     assert mon.errors == 0 and not mon.lib.skipped
+
+
+def test_a_viewer_that_cannot_start_is_reported_and_the_rrd_still_written(tmp_path):
+    params = monitor_params(tmp_path)
+    with socket.socket() as taken:  # another program holds the web port
+        taken.bind(("127.0.0.1", params["web_port"]))
+        taken.listen()
+        host = Host(diagnostics_period=0)
+        host.add(NodeSpec(FakeRig, "rig"))
+        mon = host.add(NodeSpec(MonitorNode, "monitor_node", params=params))
+        assert mon.server is None and mon.diagnostics()["viewer"].startswith("could not start")
+        host.start()
+        try:
+            assert wait_until(lambda: mon.lib.logged["cameras"] >= 10, timeout=30)
+        finally:
+            host.stop()
+            host.shutdown()
+        # serving only, with nowhere to serve: the node refuses to start
+        with pytest.raises(RuntimeError, match="could not start"):
+            Host(diagnostics_period=0).add(NodeSpec(MonitorNode, "m2", params={**params, "rrd": ""}))
+    rows = read_rrd(tmp_path / "session.rrd")  # complete: Rerun's reader finds its footer
+    assert "/cameras/front/real" in rows and mon.errors == 0
+    assert RrdReader(tmp_path / "session.rrd").store() is not None
+
+
+def test_a_viewer_that_dies_is_started_again(tmp_path):
+    params = monitor_params(tmp_path)
+    host = Host(diagnostics_period=0)
+    host.add(NodeSpec(FakeRig, "rig"))
+    mon = host.add(NodeSpec(MonitorNode, "monitor_node", params=params))
+    host.start()
+    try:
+        first = mon.server.proc.pid
+        os.killpg(first, signal.SIGKILL)  # the guard and the viewer: as a crash would
+        assert wait_until(lambda: mon.viewer_restarts == 1 and mon.server.poll() is None, timeout=30)
+        assert mon.server.proc.pid != first and mon.server.wait_ready()
+        assert wait_until(lambda: listening(params["web_port"]) == ["127.0.0.1"], timeout=30)
+    finally:
+        host.stop()
+        host.shutdown()
+    assert "/cameras/front/real" in read_rrd(tmp_path / "session.rrd")
+    assert RrdReader(tmp_path / "session.rrd").store() is not None
+
+
+KILLED_CHILD = """
+import os, sys, time
+from a2w.host import Host
+from a2w.host.host import NodeSpec
+from a2w.monitor.component import MonitorNode
+from tests.monitor.support import listening
+web, grpc = int(sys.argv[1]), int(sys.argv[2])
+host = Host(diagnostics_period=0)
+host.add(NodeSpec(MonitorNode, "monitor_node", params={"rrd": sys.argv[3], "web_port": web, "grpc_port": grpc}))
+host.start()
+deadline = time.monotonic() + 30
+while not (listening(web) and listening(grpc)) and time.monotonic() < deadline:
+    time.sleep(0.1)
+sys.stdout.write("UP\\n" if listening(web) else "DOWN\\n")
+sys.stdout.flush()
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_the_viewer_goes_with_a_killed_node(tmp_path):
+    web, grpc = free_port(), free_port()
+    proc = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(web), str(grpc), str(tmp_path / "k.rrd")],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == -9 and proc.stdout.strip() == "UP", proc.stdout + proc.stderr
+    # no orphan keeps the ports: the guard saw the node's pipe close and stopped the viewer
+    assert wait_until(lambda: not listening(web) and not listening(grpc), timeout=15)

@@ -106,12 +106,26 @@ class MonitorNode(Component):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.rrd_path = str(path)
             sinks.append(rr.FileSink(path))
+        self.viewer_state = "off"
         if p.serve:
-            self.server = ViewerServer(p.bind, p.web_port, p.grpc_port, p.server_memory_limit)
-            self.server.start()
-            sinks.append(rr.GrpcSink(self.server.grpc_url))
+            server = ViewerServer(p.bind, p.web_port, p.grpc_port, p.server_memory_limit)
+            server.start()
+            # Wait here (at construction, not in a callback) for the viewer: a gRPC sink whose
+            # server never came up would hold every flush and the .rrd's footer at shutdown.
+            if server.wait_ready():
+                self.server = server
+                self.viewer_state = server.web_url
+                sinks.append(rr.GrpcSink(server.grpc_url))
+            else:
+                why = server.output().strip()[-400:]
+                server.stop()
+                self.viewer_state = f"could not start on {p.bind}:{p.web_port}/{p.grpc_port}"
+                if not sinks:
+                    raise RuntimeError(f"{node.name}: the web viewer {self.viewer_state} and rrd is empty: {why}")
+                self.log.error("monitor: the web viewer %s (writing the .rrd only): %s", self.viewer_state, why)
         self.rec.set_sinks(*sinks, default_blueprint=blueprint(p.views, p.streams))
-        self._server_reported = False
+        self.viewer_restarts = 0
+        self._restart_at = 0.0
         self.lib = MonitorLog(self.rec, p.views, max_image_rate=p.max_image_rate, jpeg_quality=p.jpeg_quality,
                               pair_tolerance=p.pair_tolerance, history=p.history, image_width=p.image_width,
                               max_state_rate=p.max_state_rate)
@@ -158,12 +172,21 @@ class MonitorNode(Component):
         return cb
 
     def _watch_server(self) -> None:
+        # A viewer that died (crashed, killed) is started again on the same ports, at most every
+        # 10 s: the SDK's gRPC sink reconnects to it, and a sink left without a server would hold
+        # the flushes at shutdown.
         assert self.server is not None
         rc = self.server.poll()
-        if rc is not None and not self._server_reported:
-            self._server_reported = True
-            self.log.error("monitor: the web viewer exited with code %s (the .rrd is still written): %s", rc,
-                           self.server.output().strip()[-500:])
+        now = time.monotonic()
+        if rc is None or now < self._restart_at:
+            return
+        self.viewer_restarts += 1
+        self._restart_at = now + 10.0
+        n = self.viewer_restarts
+        if n in (1, 10, 100) or n % 1000 == 0:
+            self.log.error("monitor: the web viewer exited with code %s; restarting it (%d so far): %s", rc, n,
+                           self.server.output().strip()[-400:])
+        self.server.start()
 
     # -- the worker ---------------------------------------------------------------------------
 
@@ -199,9 +222,12 @@ class MonitorNode(Component):
             out[f"skipped.{key}"] = n
         if self.rrd_path:
             out["rrd"] = self.rrd_path
-        if self.server is not None:
-            rc = self.server.poll()
-            out["viewer"] = self.server.web_url if rc is None else f"exited {rc}"
+        if self.server is not None and self.server.poll() is not None:
+            out["viewer"] = "exited, restarting"
+        else:
+            out["viewer"] = self.viewer_state
+        if self.viewer_restarts:
+            out["viewer_restarts"] = self.viewer_restarts
         return out
 
     def shutdown(self) -> None:
@@ -212,8 +238,13 @@ class MonitorNode(Component):
         # the worker logs to the recording: let it finish its message before the sinks close
         if self._worker.ident is not None:
             self._worker.join(5.0)
+        # A viewer that is gone (or never started) fails the flush of its gRPC sink: bound the wait,
+        # and close the sinks regardless, so the .rrd gets its footer.
         try:
-            self.rec.flush()
+            self.rec.flush(timeout_sec=3.0)
+        except Exception as exc:  # noqa: BLE001 - rerun raises RuntimeError, and a wait may time out
+            self.log.warning("monitor: flushing to the viewer failed at shutdown (%s); the .rrd is complete", exc)
+        try:
             self.rec.disconnect()
         finally:
             if self.server is not None:
