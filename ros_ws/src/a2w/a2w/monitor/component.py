@@ -141,14 +141,16 @@ class MonitorNode(Component):
                 node.create_subscription(f"{prefix}/{v}/color/image_raw", CameraFrame,
                                          self._forward("camera_frame"), images)
             if on & {"predicted", "diff"}:
-                # a chunk's 20 predictions arrive together: room for a chunk per view
+                # a chunk's 20 predictions arrive together: room for two chunks per view. Best
+                # effort matches a publisher of either reliability (a reliable reader would not
+                # connect to a best-effort writer)
                 node.create_subscription(predicted_topic(v), CameraFrame, self._forward("predicted_frame"),
-                                         QoS.reliable(40))
+                                         QoS(Reliability.BEST_EFFORT, 40))
         subs: list[tuple[str, str, type, str, QoS]] = [
             ("policy", POLICY_CHUNK_TOPIC, ActionChunk, "chunk", QoS.reliable(5)),
             ("diagnostics", DIAGNOSTICS_TOPIC, DiagnosticStatus, "diagnostic", QoS.reliable(50)),
             ("arms", ARMS_STATE_TOPIC, RigState, "rig_state", QoS(Reliability.BEST_EFFORT, 10)),
-            ("arms", ARMS_TARGET_TOPIC, RigTarget, "rig_target", QoS.reliable(20)),
+            ("arms", ARMS_TARGET_TOPIC, RigTarget, "rig_target", QoS(Reliability.BEST_EFFORT, 20)),
             ("arms", ARMS_STATUS_TOPIC, ArmsStatus, "arms_status", QoS.latched_state()),
             ("sim", SIM_STATUS_TOPIC, SimStatus, "sim_status", QoS.latched_state()),
             ("sim", SIM_FAULT_TOPIC, FaultEvent, "fault_event", QoS.reliable(20)),
