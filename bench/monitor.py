@@ -33,11 +33,12 @@ from a2w.host import Component, Host, QoS  # noqa: E402
 from a2w.host.host import NodeSpec  # noqa: E402
 from a2w.monitor.component import MonitorNode  # noqa: E402
 from a2w.monitor.log import MonitorLog  # noqa: E402
-from a2w.monitor.topics import POLICY_CHUNK_TOPIC, predicted_topic  # noqa: E402
 from a2w.msgs.arms import RigState  # noqa: E402
 from a2w.msgs.cameras import VIEW_NAMES, CameraFrame  # noqa: E402
 from a2w.msgs.diagnostics import DiagnosticStatus  # noqa: E402
 from a2w.msgs.policy import ActionChunk  # noqa: E402
+from a2w.policy.topics import CHUNK_TOPIC as POLICY_CHUNK_TOPIC  # noqa: E402
+from a2w.policy.topics import predicted_topic  # noqa: E402
 from tests.monitor.support import chunk, rig_state  # noqa: E402
 
 W, H = 640, 480

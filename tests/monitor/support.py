@@ -11,11 +11,12 @@ import numpy as np
 from rerun.chunk import RrdReader
 
 from a2w.host import Component, QoS
-from a2w.monitor.topics import POLICY_CHUNK_TOPIC, predicted_topic
 from a2w.msgs.arms import ArmState, ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
 from a2w.msgs.common import Pose
 from a2w.msgs.policy import ActionChunk
+from a2w.policy.topics import CHUNK_TOPIC as POLICY_CHUNK_TOPIC
+from a2w.policy.topics import predicted_topic
 
 H, W = 24, 32
 

@@ -2,6 +2,6 @@
 timing, the arms, the sim and every node's diagnostics, in Rerun (docs/architecture.md §4).
 
 ``log`` is the behaviour (messages in, Rerun log calls out, time as an argument), ``viewer`` the
-web viewer served from the rerun-sdk wheel, ``component`` the node, ``topics`` the policy topics
-it shows.
+web viewer served from the rerun-sdk wheel, ``component`` the node (the policy's topic names come
+from ``a2w.policy.topics``).
 """

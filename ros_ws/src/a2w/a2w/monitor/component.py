@@ -4,7 +4,7 @@ Subscribes (each only when its stream is chosen in ``streams``; a topic nobody p
 simply quiet, so it runs beside the policy, beside teleop, or alone):
 
 * ``cameras``: ``<topic_prefix>/<view>/color/image_raw``; ``predicted``:
-  ``/policy/predicted/<view>/color/image_raw`` (``a2w.monitor.topics``); ``diff`` needs both;
+  ``/policy/predicted/<view>/color/image_raw`` (``a2w.policy.topics``); ``diff`` needs both;
 * ``policy``: ``/policy/chunk``; ``diagnostics``: ``/diagnostics`` (every node's, the cameras' and
   the policy's inference latency among them);
 * ``arms``: ``/arms/state``, ``/arms/target``, ``/arms/status`` (latched); ``sim``: ``/sim/status``
@@ -38,7 +38,6 @@ from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS, Reliability
 from a2w.monitor.log import STREAMS, MonitorLog, blueprint
-from a2w.monitor.topics import POLICY_CHUNK_TOPIC, predicted_topic
 from a2w.monitor.viewer import ViewerServer
 from a2w.msgs.arms import ArmsStatus, RigState, RigTarget
 from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
@@ -46,6 +45,8 @@ from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent
 from a2w.msgs.policy import ActionChunk
 from a2w.msgs.sim import FaultEvent, SimStatus
+from a2w.policy.topics import CHUNK_TOPIC as POLICY_CHUNK_TOPIC
+from a2w.policy.topics import predicted_topic
 from a2w.record.component import EVENTS_TOPIC
 from a2w.sim.component import FAULT_TOPIC as SIM_FAULT_TOPIC
 from a2w.sim.component import STATUS_TOPIC as SIM_STATUS_TOPIC
