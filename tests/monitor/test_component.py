@@ -118,8 +118,13 @@ def test_bad_parameters_name_the_parameter(tmp_path, params, message):
                                                                **params}))
 
 
-def test_in_the_sim_stack(tmp_path):
-    res = LaunchRunner().load(SIM_LAUNCH, {"task": "pick_cube", "cameras": "true"})
+def test_in_the_sim_stack_beside_the_policy_node(tmp_path):
+    """launch/sim.launch.xml with the policy node on a tiny random checkpoint: its chunks and the
+    frames it predicts, beside the cameras, arms, sim and every node's diagnostics."""
+    from a2world.policy.bundle import write_random_bundle
+
+    ckpt = write_random_bundle(tmp_path / "policy", ["pick up the cube"], image_size=(32, 32))
+    res = LaunchRunner().load(SIM_LAUNCH, {"task": "pick_cube", "policy": str(ckpt)})
     host = Host()
     for spec in res.nodes:
         host.add(spec)
@@ -127,20 +132,29 @@ def test_in_the_sim_stack(tmp_path):
     mon = host.add(NodeSpec(MonitorNode, "monitor_node", params=monitor_params(tmp_path, use_sim_time=True)))
     host.start()
     try:
-        # the cameras' own diagnostics come every second of sim time: a few of them
-        assert wait_until(lambda: host.sim_clock.now() >= 3.0, timeout=120), host.sim_clock.now()
+        # two chunks with their predicted frames compared, and the cameras' own diagnostics (every
+        # second of sim time)
+        assert wait_until(lambda: mon.lib.logged["policy"] >= 8 and host.sim_clock.now() >= 3.0, timeout=120), (
+            dict(mon.lib.logged), host.sim_clock.now())
+        assert wait_until(lambda: all(f"cameras/{v}/diff_mae" in mon.lib.seen for v in VIEW_NAMES), timeout=60)
         assert wait_until(lambda: mon._queue.empty(), timeout=30)
     finally:
         host.stop()
         host.shutdown()
     rows = read_rrd(tmp_path / "session.rrd")
-    for e in [f"/cameras/{v}/real" for v in VIEW_NAMES] + [
-            "/arms/left/state/tcp", "/arms/status", "/sim/status", "/diagnostics/camera_node/level",
-            "/diagnostics/camera_node/front/level", "/diagnostics/arm_node/level"]:
+    for e in [f"/cameras/{v}/{what}" for v in VIEW_NAMES for what in ("real", "predicted", "diff")] + [
+            "/policy/plan/left/tcp", "/policy/chunk/obs_age", "/arms/left/state/tcp", "/arms/right/target/tcp",
+            "/arms/status", "/sim/status", "/diagnostics/camera_node/level", "/diagnostics/camera_node/front/level",
+            "/diagnostics/arm_node/level", "/diagnostics/policy_node/level"]:
         assert e in rows, (e, sorted(rows))
     # sim time: the stamps are the sim's seconds from 0, not wall time
     stamps = [s for s, _ in scalars(rows["/arms/left/state/tcp"])]
     assert 0 <= min(stamps) < 60 and np.all(np.diff(stamps) >= 0)
+    # each predicted frame sits at the time it predicts: a chunk's 20 frames at 10 fps reach 2 s
+    # from its observation, well past the chunk's arrival
+    arrivals = [s for s, _ in scalars(rows["/policy/chunk/steps"])]
+    predicted = sorted(s for s, _ in rows["/cameras/front/predicted"])
+    assert np.allclose(np.diff(predicted[:20]), 0.1) and max(predicted) > min(arrivals) + 1.0
     assert mon.errors == 0 and not mon.lib.skipped
 
 

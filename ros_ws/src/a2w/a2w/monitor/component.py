@@ -78,7 +78,9 @@ class MonitorNodeParams(Params):
                                   low=0.0, high=1000.0)
     pair_tolerance: float = param(0.05, "a prediction and a real frame this close (s) are compared",
                                   low=0.0, high=1.0)
-    history: float = param(1.0, "seconds of real frames kept to compare late predictions", low=0.0, high=10.0)
+    history: float = param(2.0, "seconds of real frames kept to compare predictions that arrive late (a chunk's "
+                                "horizon: the policy may decode its video after the cameras passed it)",
+                           low=0.0, high=10.0)
     queue_size: int = param(300, "messages waiting for the logging worker before new ones are dropped",
                             low=1, high=100000)
 

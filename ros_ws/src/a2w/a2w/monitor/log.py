@@ -188,6 +188,7 @@ class MonitorLog:
         self.logged: collections.Counter[str] = collections.Counter()
         self.skipped: collections.Counter[str] = collections.Counter()
         self.unpaired = 0  # predictions no real frame came near
+        self.seen: set[str] = set()  # entity paths logged so far (send_columns ones aside)
         self._state = {v: _ViewState() for v in self.views}
         self._epoch: bool | None = None  # the stamp timeline's kind, fixed by the first stamp
         self._last_text: dict[str, str] = {}
@@ -232,6 +233,7 @@ class MonitorLog:
     def _log(self, path: str, archetype: Any) -> None:
         self.rec.log(path, archetype)
         self.logged[path.split("/", 1)[0]] += 1
+        self.seen.add(path)
 
     def _xyz(self, path: str) -> str:
         """``path``, its three series named x, y, z (static, logged with its first values)."""
