@@ -173,7 +173,7 @@ class MonitorLog:
     """
 
     def __init__(self, rec: rr.RecordingStream, views: Iterable[str], *, max_image_rate: float = 10.0,
-                 jpeg_quality: int = 80, pair_tolerance: float = 0.05, history: float = 1.0,
+                 jpeg_quality: int = 80, pair_tolerance: float = 0.05, history: float = 2.0,
                  image_width: int = 0, max_state_rate: float = 0.0) -> None:
         self.rec = rec
         self.views = tuple(views)
