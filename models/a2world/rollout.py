@@ -128,7 +128,7 @@ class WorldModelRollout:
         """
         actions = np.asarray(actions, dtype=np.float32)
         self._check_inputs(images, view_ids, actions)
-        cfg, net = self.net.config, self.net
+        cfg = self.net.config
         n_chunks = len(actions) // cfg.action_chunk
         if n_chunks * cfg.action_chunk != len(actions):
             log.warning("dropping %d trailing actions (incomplete chunk)", len(actions) % cfg.action_chunk)
@@ -139,21 +139,10 @@ class WorldModelRollout:
             if cfg.use_history
             else None
         )
-        view_ids_t = torch.tensor([list(view_ids)], device=self.device)
         video: list[np.ndarray] = [np.stack(current)[:, None]]
         for k in range(n_chunks):
             chunk = actions[k * cfg.action_chunk : (k + 1) * cfg.action_chunk]
-            hist_inputs = None
-            if history is not None:
-                frames, state, _ = history.select(chunk)
-                latent = encode_history_frames(
-                    self.tokenizer, frames, cfg.quirks.history_single_video, self.device
-                )
-                hist_inputs = HistoryInputs(latent, torch.from_numpy(state)[None].to(self.device))
-            cond = self._condition(current, view_ids_t, chunk, hist_inputs)
-            with torch.no_grad():
-                x0 = sample(net, cond, seed=self.config.seed + k, config=self.config.sampler)
-                clips = self._decode(x0, n_views)  # (V, 21, H, W, 3) uint8
+            clips = self.predict_chunk(current, view_ids, chunk, history, self.config.seed + k)
             video.append(clips[:, 1:])
             current = [clips[v, -1] for v in range(n_views)]
             if history is not None:
@@ -161,6 +150,33 @@ class WorldModelRollout:
             if on_chunk is not None:
                 on_chunk(k + 1, n_chunks)
         return np.concatenate(video, axis=1)
+
+    def predict_chunk(
+        self,
+        current: Sequence[np.ndarray],
+        view_ids: Sequence[int],
+        chunk: np.ndarray,
+        history: HistoryBuffer | None,
+        seed: int,
+    ) -> np.ndarray:
+        """One chunk: uint8 (V, 21, H, W, 3) from each view's current frame, 20 actions and (for
+        A2World-sim) the history so far, which the caller appends to (real frames, for a shadow)."""
+        cfg, net = self.net.config, self.net
+        chunk = np.asarray(chunk, dtype=np.float32)
+        if chunk.shape != (cfg.action_chunk, cfg.action_width):
+            raise ValueError(f"chunk must be ({cfg.action_chunk}, {cfg.action_width}), got {chunk.shape}")
+        if cfg.use_history and history is None:
+            raise ValueError("this model needs a history (A2World-sim); pass a HistoryBuffer")
+        hist_inputs = None
+        if cfg.use_history:
+            frames, state, _ = history.select(chunk)
+            latent = encode_history_frames(self.tokenizer, frames, cfg.quirks.history_single_video, self.device)
+            hist_inputs = HistoryInputs(latent, torch.from_numpy(state)[None].to(self.device))
+        view_ids_t = torch.tensor([list(view_ids)], device=self.device)
+        cond = self._condition(current, view_ids_t, chunk, hist_inputs)
+        with torch.no_grad():
+            x0 = sample(net, cond, seed=seed, config=self.config.sampler)
+            return self._decode(x0, len(current))  # (V, 21, H, W, 3) uint8
 
     def _condition(
         self,

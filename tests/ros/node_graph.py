@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from a2w.host.component import Publisher
@@ -41,6 +42,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "policy_node": {"use_sim_time": True, "checkpoint": "", "steps": 1, "threads": 1, "autostart": False},
     # serves its page on a free loopback port; no page connects, so it never takes the arms
     "teleop_node": {"use_sim_time": True, "port": 0, "qr": False},
+    # a tiny random A2World-sim (written on first use, see worldmodel_checkpoint)
+    "shadow_node": {"use_sim_time": True, "checkpoint": "", "steps": 1, "threads": 1},
 }
 
 
@@ -56,6 +59,17 @@ def policy_checkpoint() -> str:
 
 
 _POLICY_DIR: str | None = None
+_WORLDMODEL_DIR: str | None = None
+
+
+def worldmodel_checkpoint() -> str:
+    """A tiny random A2World-sim checkpoint for this process (written once)."""
+    global _WORLDMODEL_DIR
+    if _WORLDMODEL_DIR is None:
+        from tests.shadow.support import tiny_worldmodel
+
+        _WORLDMODEL_DIR = str(tiny_worldmodel(Path(tempfile.mkdtemp(prefix="a2w-node-graph-worldmodel-"))))
+    return _WORLDMODEL_DIR
 
 
 def recipe(name: str) -> dict[str, Any]:
@@ -63,6 +77,8 @@ def recipe(name: str) -> dict[str, Any]:
     params = dict(RECIPES[name])
     if name == "policy_node":
         params["checkpoint"] = policy_checkpoint()
+    elif name == "shadow_node":
+        params["checkpoint"] = worldmodel_checkpoint()
     return params
 
 

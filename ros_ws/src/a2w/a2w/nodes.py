@@ -21,6 +21,7 @@ NODES: dict[str, str] = {
     "policy_node": "a2w.policy.component:PolicyNode",
     "record_node": "a2w.record.component:RecordNode",
     "robot_state_node": "a2w.description.component:RobotStateNode",
+    "shadow_node": "a2w.shadow.component:ShadowNode",
     "sim_node": "a2w.sim.component:SimNode",
     "task_judge_node": "a2w.sim.judge_node:TaskJudge",
     "teleop_node": "a2w.teleop.component:TeleopNode",

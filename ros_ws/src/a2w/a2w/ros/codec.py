@@ -50,6 +50,7 @@ from a2w.msgs.services import (
     StartPolicyRequest,
     StopRequest,
 )
+from a2w.msgs.shadow import ShadowReport
 from a2w.msgs.sim import ClockTick, FaultEvent, SimStatus, TaskFacts
 from a2w.msgs.tf import FrameTransform, FrameTransforms, RobotDescription
 
@@ -489,6 +490,23 @@ def decode_action_chunk(msg: Any) -> ActionChunk:
     )
 
 
+def encode_shadow_report(kit: MessageKit, r: ShadowReport) -> Any:
+    def f32(x: float) -> float:  # inf survives as float32; the cap keeps a huge score finite-looking
+        return float(np.float32(x)) if math.isfinite(x) else float("inf")
+
+    return kit.new(f"{IFACE}/msg/ShadowReport", header=header(kit, r.stamp, frames.WORLD), chunk_seq=int(r.window),
+                   views=list(r.views), view_scores=[f32(s) for s in r.view_scores],
+                   view_ssim=[f32(s) for s in r.view_ssim], score=f32(r.score), band_low=0.0,
+                   band_high=f32(r.warn_threshold), level=int(r.level), alarm=r.alarm, horizon=float(r.horizon),
+                   lag=float(r.lag))
+
+
+def decode_shadow_report(msg: Any) -> ShadowReport:
+    return ShadowReport(from_time(msg.header.stamp), int(msg.chunk_seq), tuple(msg.views),
+                        tuple(float(s) for s in msg.view_scores), tuple(float(s) for s in msg.view_ssim),
+                        float(msg.score), float(msg.band_high), int(msg.level), float(msg.horizon), float(msg.lag))
+
+
 def encode_episode_event(kit: MessageKit, e: EpisodeEvent) -> Any:
     return kit.new(f"{IFACE}/msg/EpisodeEvent", header=header(kit, e.stamp, frames.WORLD),
                    kind=EVENT_CODES[e.kind], episode_index=int(e.episode_index),
@@ -687,6 +705,7 @@ for _c in (
     TopicCodec(RigTarget, f"{IFACE}/msg/RigTarget", encode_rig_target, _one(decode_rig_target)),
     TopicCodec(ActionChunk, f"{IFACE}/msg/ActionChunk", encode_action_chunk,
                _one(decode_action_chunk)),
+    TopicCodec(ShadowReport, f"{IFACE}/msg/ShadowReport", encode_shadow_report, _one(decode_shadow_report)),
     TopicCodec(EpisodeEvent, f"{IFACE}/msg/EpisodeEvent", encode_episode_event,
                _one(decode_episode_event)),
     TopicCodec(DiagnosticStatus, "diagnostic_msgs/msg/DiagnosticArray",

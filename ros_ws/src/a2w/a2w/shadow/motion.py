@@ -1,0 +1,46 @@
+"""The executed motion in A2World-sim's action convention: measured TCP poses on the 30 Hz grid,
+their deltas (``a2w.actions``), composed three at a time into 10 Hz actions, 20 per 2 s chunk
+(DESIGN.md §4; A2World-sim's chunks are 20 actions at 10 Hz, a2world_release_facts.md §4.1).
+
+Poses come from /arms/state at whatever rate the arm node publishes; each 30 Hz grid point takes the
+newest state at or before it (a zero-order hold, as the arm's own controller sees its state).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from a2w.actions import downsample_deltas, encode_dual
+from a2w.msgs.arms import RigState
+
+RATE_HZ = 30.0
+COMPOSE = 3  # 30 Hz -> 10 Hz
+CHUNK = 20  # 10 Hz actions per A2World-sim chunk
+
+
+def rig_pose(state: RigState) -> np.ndarray:
+    """(2, 8) per arm [x, y, z, qx, qy, qz, qw, gripper_open] in each arm's base frame."""
+    out = np.zeros((2, 8))
+    for a in range(2):
+        arm = state.arm(a)
+        out[a, :3], out[a, 3:7], out[a, 7] = arm.tcp_pose.position, arm.tcp_pose.quaternion, arm.gripper_open
+    return out
+
+
+def grid_poses(stamps: np.ndarray, poses: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Poses (n, 2, 8) at ``times`` from samples at increasing ``stamps``: the newest at or before each."""
+    stamps = np.asarray(stamps, dtype=np.float64)
+    idx = np.searchsorted(stamps, np.asarray(times, dtype=np.float64), side="right") - 1
+    if len(idx) and idx.min() < 0:
+        raise ValueError(f"no pose at or before {float(np.min(times)):.3f} (first at {stamps[0]:.3f})")
+    return np.asarray(poses)[idx]
+
+
+def actions_10hz(poses_30hz: np.ndarray) -> np.ndarray:
+    """(3k + 1, 2, 8) poses on the 30 Hz grid -> (k, 14) 10 Hz actions: the 30 Hz deltas composed three
+    at a time. Equal to encoding every third pose; computed the DESIGN.md way so that a 30 Hz action
+    stream (the policy's) and the measured one go through the same composition."""
+    p = np.asarray(poses_30hz, dtype=np.float64)
+    if p.ndim != 3 or p.shape[1:] != (2, 8) or (len(p) - 1) % COMPOSE or len(p) < COMPOSE + 1:
+        raise ValueError(f"poses must be (3k + 1, 2, 8) with k >= 1, got {p.shape}")
+    return downsample_deltas(encode_dual(p), COMPOSE)

@@ -1,0 +1,123 @@
+"""The shadow's pure pieces: executed motion in A2World-sim's 10 Hz convention (against a2w.actions and
+a2world.history), SSIM, conformal thresholds and the alarm's hysteresis."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from a2w.actions import encode_dual
+from a2w.shadow.alarm import AlarmState, Level, Thresholds, conformal_threshold
+from a2w.shadow.motion import actions_10hz, grid_poses
+from a2w.shadow.scores import ssim, view_score
+from a2world.history import HistoryBuffer, sample_history_indices, step_lengths
+
+
+def _path(n: int, seed: int = 0) -> np.ndarray:
+    """(n, 2, 8) smooth dual-arm poses on the 30 Hz grid with turning orientations and a gripper ramp."""
+    t = np.arange(n) / 30.0
+    out = np.zeros((n, 2, 8))
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(0.5, 1.5, size=(2, 3))
+    for a in range(2):
+        out[:, a, :3] = 0.4 + 0.05 * np.sin(np.outer(t, w[a]))
+        out[:, a, 3:7] = Rotation.from_euler("xyz", 0.3 * np.sin(np.outer(t, w[a][::-1]))).as_quat()
+        out[:, a, 7] = np.clip(1.0 - t / t[-1], 0, 1)
+    return out
+
+
+def test_composed_10hz_actions_equal_encoding_every_third_pose() -> None:
+    poses = _path(61)
+    acts = actions_10hz(poses)
+    assert acts.shape == (20, 14)
+    assert np.allclose(acts, encode_dual(poses[::3]), atol=1e-9)
+
+
+@pytest.mark.parametrize("n", [0, 3, 60, 62])
+def test_composition_refuses_a_partial_grid(n: int) -> None:
+    with pytest.raises(ValueError):
+        actions_10hz(np.zeros((n, 2, 8)))
+
+
+def test_grid_poses_hold_the_newest_sample_and_refuse_a_time_before_the_first() -> None:
+    stamps = np.array([0.0, 0.01, 0.025, 0.05])
+    poses = np.arange(4)[:, None, None] * np.ones((4, 2, 8))
+    got = grid_poses(stamps, poses, np.array([0.0, 0.02, 0.0333, 0.06]))
+    assert got[:, 0, 0].tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="no pose at or before"):
+        grid_poses(stamps, poses, np.array([-0.1]))
+
+
+def test_executed_windows_feed_the_release_history_in_arc_length() -> None:
+    """Windows of executed motion appended to a2world.history.HistoryBuffer: the history nodes it picks
+    are the release's arc-length-uniform sampling over every executed 10 Hz action."""
+    poses = _path(3 * 60 + 1)  # three 2 s windows
+    frames = [np.zeros((16, 16, 3), np.uint8)] * 3
+    hist = HistoryBuffer(frames)
+    windows = [actions_10hz(poses[60 * k: 60 * k + 61]) for k in range(3)]
+    for w in windows:
+        hist.append([[np.zeros((16, 16, 3), np.uint8)] * 20] * 3, w)
+    executed = np.concatenate(windows)
+    assert np.allclose(hist.actions[-60:], executed)
+    _, state, idx = hist.select(windows[0])
+    assert np.array_equal(idx, sample_history_indices(hist.actions, 20))
+    assert state.shape == (20, 20, 22)
+    # A 10 Hz step covers three 30 Hz steps' arc length (to first order on a smooth path).
+    fine = step_lengths(encode_dual(poses[:61]))
+    assert np.allclose(step_lengths(windows[0]), fine.reshape(20, 3).sum(1), rtol=0.05)
+
+
+def test_ssim_is_one_for_equal_frames_symmetric_and_falls_with_noise() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    assert ssim(a, a) == pytest.approx(1.0)
+    noisy = np.clip(a.astype(int) + rng.normal(0, 40, a.shape), 0, 255).astype(np.uint8)
+    s = ssim(a, noisy)
+    assert s < 0.9 and s == pytest.approx(ssim(noisy, a))
+    assert ssim(a, np.zeros_like(a)) < s
+    with pytest.raises(ValueError):
+        ssim(a, a[:10])
+    with pytest.raises(ValueError):
+        ssim(a.astype(np.float32), a.astype(np.float32))
+    vs = view_score("front", np.stack([a, a]), np.stack([a, noisy]), latent_mse=0.5, latent_weight=2.0)
+    assert vs.score == pytest.approx(1 - vs.ssim + 1.0)
+
+
+def test_conformal_threshold_is_the_right_order_statistic_and_refuses_too_few_scores() -> None:
+    scores = np.arange(1, 20, dtype=float)  # 19 scores
+    assert conformal_threshold(scores, 0.1) == 18.0  # ceil(20 * 0.9) = 18th smallest
+    assert conformal_threshold(scores, 0.05) == 19.0
+    with pytest.raises(ValueError, match="need at least"):
+        conformal_threshold(scores[:5], 0.05)
+    with pytest.raises(ValueError):
+        conformal_threshold([1.0, math.nan, 2.0], 0.5)
+    # The guarantee is marginal: over many calibration sets and a fresh nominal score each, the
+    # false-alarm rate is at most alpha (and close to it).
+    rng = np.random.default_rng(1)
+    trials = 4000
+    cal, fresh = rng.normal(size=(trials, 99)), rng.normal(size=trials)
+    warn = np.array([conformal_threshold(c, 0.1) for c in cal])
+    assert 0.08 <= np.mean(fresh > warn) <= 0.1 + 0.012
+
+
+def test_alarm_levels_enter_and_leave_with_hysteresis(tmp_path) -> None:
+    t = Thresholds(warn=1.0, alarm=2.0)
+    t.save(tmp_path / "t.json")
+    assert Thresholds.load(tmp_path / "t.json") == t
+    a = AlarmState(t, enter=2, leave=3, release=0.8)
+    seq = [0.5, 3.0, 0.5, 3.0, 3.0, 1.9, 1.9, 1.5, 1.5, 1.5, 0.9, 0.7, 0.7, 0.7]
+    got = [a.update(s) for s in seq]
+    # one high score is not enough; the alarm holds until three scores fall under 0.8 of its threshold,
+    # then the warning until three fall under 0.8 of the warning threshold
+    assert got == [Level.OK] * 4 + [Level.ALARM] * 5 + [Level.WARN] * 4 + [Level.OK]
+    assert a.alarms == 1
+    b = AlarmState(t, enter=2)
+    assert [b.update(x) for x in (math.inf, math.nan)] == [Level.OK, Level.ALARM]  # non-finite is not nominal
+    with pytest.raises(ValueError):
+        Thresholds(warn=2.0, alarm=1.0)
+    with pytest.raises(ValueError, match="not shadow thresholds"):
+        (tmp_path / "bad.json").write_text("{}")
+        Thresholds.load(tmp_path / "bad.json")
