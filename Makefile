@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= osmesa
 
-.PHONY: setup test demo bench
+.PHONY: setup test demo bench teleop
 setup:
 	@bash scripts/setup.sh
 
@@ -13,6 +13,10 @@ test: setup
 
 demo: setup
 	$(VENV)/bin/a2w launch launch/sim.launch.xml $(ARGS)
+
+# VR teleop on the sim rig with the recorder: prints the page's address (docs: README "VR teleop")
+teleop: setup
+	$(VENV)/bin/a2w launch launch/teleop.launch.xml $(ARGS)
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

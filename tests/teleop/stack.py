@@ -89,17 +89,19 @@ class Stack:
         return (self.teleop.session.arms[arm].base @ pose_to_matrix(st.arm(arm).tcp_pose))[:3, 3]
 
 
-def start_stack(root: Path, teleop: dict[str, Any] | None = None) -> Stack:
+def start_stack(root: Path, teleop: dict[str, Any] | None = None, camera: dict[str, int] | None = None) -> Stack:
+    """The stack; ``camera`` (width, height) for the cameras and the recorder (default 64x48)."""
+    cam = camera or CAMERA
     world = f"teleop_test_{next(_WORLDS)}"
     host = Host(diagnostics_period=0.25)
     host.add(NodeSpec(SimNode, "sim_node", params={
         "use_sim_time": True, "world_name": world, "task": "pick_cube", "realtime_factor": 1.0,
-        "max_width": CAMERA["width"], "max_height": CAMERA["height"]}))
+        "max_width": cam["width"], "max_height": cam["height"]}))
     host.add(NodeSpec(CameraComponent, "camera_node", params={
-        "use_sim_time": True, "driver": "sim", "sim.world_name": world, "fps": 30.0, **CAMERA}))
+        "use_sim_time": True, "driver": "sim", "sim.world_name": world, "fps": 30.0, **cam}))
     arm = host.add(NodeSpec(ArmNode, "arm_node", params={"use_sim_time": True, "backend": "sim",
                                                          "sim.world_name": world}))
-    host.add(NodeSpec(RecordNode, "record_node", params={"use_sim_time": True, "root": str(root), **CAMERA}))
+    host.add(NodeSpec(RecordNode, "record_node", params={"use_sim_time": True, "root": str(root), **cam}))
     tele = host.add(NodeSpec(TeleopNode, "teleop_node", params={
         "use_sim_time": True, "port": 0, "token": TOKEN, "qr": False, **(teleop or {})}))
     probe = host.add(NodeSpec(Probe, "probe", params={"use_sim_time": True}))

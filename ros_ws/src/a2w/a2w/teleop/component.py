@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -76,7 +77,9 @@ class TeleopNodeParams(Params):
     left_base_pose: list[float] = param(list(TRI_BASE_POSES["left"]), "left base in world [x y z r p y] "
                                         "(replaced by the sim's /sim/task facts when they come)")
     right_base_pose: list[float] = param(list(TRI_BASE_POSES["right"]), "right base in world [x y z r p y]")
-    qr: bool = param(True, "print the page's address as a QR code in the terminal too")
+    qr: bool = param(True, "print the page's address as a QR code in the terminal too (when not on loopback)")
+    run_for: float = param(0.0, "end the session (the host stops, exit 0) after this long on the node's clock (s); "
+                                "0 = until stopped", low=0.0)
 
 
 def _base(values: list[float], name: str) -> np.ndarray:
@@ -135,13 +138,15 @@ class TeleopNode(Component):
             raise RuntimeError(f"teleop: cannot serve on {p.bind}:{p.port}: {self.server.error or 'timed out'}")
         self.url = self.server.url("localhost" if p.bind in ("127.0.0.1", "::1") else None)
         self._announce()
+        self._started = node.clock.now()
+        self._over = False
         node.create_timer(1.0 / p.rate, self._tick)
 
     def _announce(self) -> None:
         lines = [f"teleop page: {self.url}"]
         if self.params.bind in ("0.0.0.0", "::"):
             lines.append("(listening on every interface: open it with this machine's LAN address)")
-        if self.params.qr:
+        if self.params.qr and self.params.bind not in ("127.0.0.1", "::1", "localhost"):  # for a headset
             try:
                 import io
 
@@ -152,7 +157,10 @@ class TeleopNode(Component):
                 lines.append(buf.getvalue())
             except ImportError:
                 pass  # the address alone does; segno is a convenience (requirements/dev.txt)
-        self.log.info("\n".join(lines))
+        # the operator's way in, whatever the log level: on the terminal as a server's "listening on" is
+        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.flush()
+        self.log.info("teleop page: %s", self.url)
 
     # -- arms -------------------------------------------------------------------------------------
     def _on_state(self, state: RigState) -> None:
@@ -293,6 +301,11 @@ class TeleopNode(Component):
     # -- timer ------------------------------------------------------------------------------------
     def _tick(self) -> None:
         self._ticks += 1
+        if self.params.run_for and not self._over and self.node.clock.now() - self._started >= self.params.run_for:
+            self._over = True
+            if self.owned:
+                self._release("session over")
+            self.node.request_shutdown(f"teleop session over after {self.params.run_for:g} s", exit_code=0)
         if self.session.check_deadman(time.perf_counter()):
             self.deadman_releases += 1
             self.log.warning("teleop: %s; holding", self.session.releases[-1].why)
