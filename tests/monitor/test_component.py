@@ -222,7 +222,10 @@ os.kill(os.getpid(), 9)
 def test_the_viewer_goes_with_a_killed_node(tmp_path):
     web, grpc = free_port(), free_port()
     proc = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(web), str(grpc), str(tmp_path / "k.rrd")],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+                          capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env={**os.environ, "TMPDIR": str(tmp_path)})
     assert proc.returncode == -9 and proc.stdout.strip() == "UP", proc.stdout + proc.stderr
-    # no orphan keeps the ports: the guard saw the node's pipe close and stopped the viewer
+    # no orphan keeps the ports: the guard saw the node's pipe close, stopped the viewer and removed
+    # its private directory
     assert wait_until(lambda: not listening(web) and not listening(grpc), timeout=15)
+    assert wait_until(lambda: not list(tmp_path.glob("a2w-monitor-rerun-*")), timeout=15)

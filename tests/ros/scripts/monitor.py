@@ -5,6 +5,7 @@ fatal). Reports the monitor's subscriptions as the ROS graph shows them, the ent
 it wrote, and where its web viewer listens."""
 
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -91,4 +92,5 @@ spinner.join(15)
 rclpy.try_shutdown()
 result["viewer_exited"] = mon.server.poll() is not None
 result["entities"] = sorted(read_rrd(out / "session.rrd"))
+shutil.rmtree(out)
 print("RESULT " + json.dumps(result))

@@ -31,13 +31,18 @@ import rerun_cli
 log = logging.getLogger(__name__)
 
 # $0 is the viewer binary. Runs it, then waits for it to end or for stdin (the node's pipe) to
-# close: EOF (read's status 1) stops it; a timeout (status > 128) just polls again. Exits with the
-# viewer's own status, so a viewer that could not start (a port in use) shows in poll().
+# close: EOF (read's status 1) stops it and removes its private directory (the node may be gone
+# without a chance to); a timeout (status > 128) just polls again. Exits with the viewer's own
+# status, so a viewer that could not start (a port in use) shows in poll(), its log kept for output().
 _GUARD = r"""
 "$0" "$@" </dev/null & c=$!
 while kill -0 "$c" 2>/dev/null; do
   read -r -t 1 _; r=$?
-  if [ "$r" -ne 0 ] && [ "$r" -le 128 ]; then kill -TERM "$c" 2>/dev/null; break; fi
+  if [ "$r" -ne 0 ] && [ "$r" -le 128 ]; then
+    kill -TERM "$c" 2>/dev/null; wait "$c"; rc=$?
+    rm -rf -- "$A2W_VIEWER_DIR"
+    exit "$rc"
+  fi
 done
 wait "$c"
 """
@@ -93,7 +98,7 @@ class ViewerServer:
         cfg.mkdir(parents=True)
         (cfg / "analytics.json").write_text(json.dumps({"analytics_enabled": False, "analytics_id": "a2w-monitor",
                                                         "metadata": {}}))
-        env = {**os.environ, "XDG_CONFIG_HOME": str(Path(self._dir, "config")),
+        env = {**os.environ, "A2W_VIEWER_DIR": self._dir, "XDG_CONFIG_HOME": str(Path(self._dir, "config")),
                "XDG_DATA_HOME": str(Path(self._dir, "data")), "XDG_CACHE_HOME": str(Path(self._dir, "cache"))}
         cmd = ["bash", "-c", _GUARD, str(exe), "--serve-web", "--bind", self.bind, "--port", str(self.grpc_port),
                "--web-viewer-port", str(self.web_port), "--server-memory-limit", self.memory_limit, "--threads", "1"]
