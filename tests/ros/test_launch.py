@@ -8,6 +8,7 @@ through its composition_interfaces services, and the launch's exit code is the v
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,12 @@ from tests.ros.support import ROOT, run_isolated
 
 LAUNCH = ROOT / "launch"
 # How each shipped launch file is run to completion: its arguments (it must end by itself).
-RECIPES = {"sim.launch.xml": ["task:=pick_cube", "seed:=3"]}
+RECIPES = {"sim.launch.xml": ["task:=pick_cube", "seed:=3"],
+           # a free port, a fresh dataset directory, and a session that ends by itself
+           "teleop.launch.xml": ["duration:=5.0", "port:=0",
+                                 f"dataset:={tempfile.mkdtemp(prefix='a2w-teleop-launch-')}/ds"]}
+# What each launch prints when it did its job.
+SUCCEEDED = {"sim.launch.xml": "task succeeded", "teleop.launch.xml": "teleop page: http://localhost:"}
 LAUNCH_TIMEOUT = 240.0
 
 
@@ -79,7 +85,7 @@ def test_launch_file_succeeds_under_ros2_launch_by_path(ros_tier: Path, name: st
     assert rc == 0, out[-6000:]
     for node in ("/sim_node", "/camera_node", "/arm_node"):
         assert f"Loaded node '{node}' in container '/sim_container'" in out, out[-6000:]
-    assert "task succeeded" in out and "Failed to load" not in out
+    assert SUCCEEDED[name] in out and "Failed to load" not in out
 
 
 def test_sim_with_the_recorder_succeeds_under_ros2_launch(ros_tier: Path, tmp_path: Path) -> None:
