@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from a2w.shadow.component import TOKENIZER_FILE
+from a2w.shadow.predictor import TOKENIZER_FILE
 from a2world.checkpoint import save_checkpoint
 from a2world.config import tiny_config
 from a2world.dit import build_dit

@@ -67,9 +67,9 @@ def test_windows_of_executed_motion_are_predicted_and_reported(checkpoint: Path)
             assert 0 < min(r.view_ssim) <= 1
             assert r.level == 0  # uncalibrated: scores only
         assert all(math.isfinite(x) and x >= 0 for x in node.lags)  # measured, reported (bench/shadow.py)
-        assert node.history is not None and node.history.actions.shape[1] == 14
+        assert node.predictor.history is not None and node.predictor.history.actions.shape[1] == 14
         # the executed actions reach the history: once the expert moves, they are not zeros
-        _wait(lambda: np.abs(node.history.actions[:, :3]).max() > 1e-4, 240, "the expert's motion", node)
+        _wait(lambda: np.abs(node.predictor.history.actions[:, :3]).max() > 1e-4, 240, "the expert's motion", node)
     finally:
         host.shutdown(timeout=120.0)  # a prediction in flight finishes first (torch cannot be interrupted)
 
@@ -88,7 +88,7 @@ def test_a_shadow_slower_than_real_time_skips_ahead_instead_of_queueing(checkpoi
         windows = [r.window for r in node.reports]
         assert windows == sorted(set(windows)) and max(np.diff(windows)) >= 2, windows  # it jumped ahead
         # the skipped windows still extend the history: every executed action since the start is there
-        n_hist = len(node.history.actions) - 19  # HistoryBuffer starts with 19 zero actions
+        n_hist = len(node.predictor.history.actions) - 19  # HistoryBuffer starts with 19 zero actions
         assert n_hist >= 20 * (windows[-1] - windows[0] + 1), (n_hist, windows)
     finally:
         host.shutdown(timeout=120.0)  # a prediction in flight finishes first (torch cannot be interrupted)

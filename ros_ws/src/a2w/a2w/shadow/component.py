@@ -41,11 +41,11 @@ from a2w.msgs.diagnostics import DiagnosticLevel
 from a2w.msgs.shadow import ShadowReport
 from a2w.shadow.alarm import AlarmState, Level, Thresholds
 from a2w.shadow.motion import CHUNK, COMPOSE, RATE_HZ, actions_10hz, grid_poses, rig_pose
-from a2w.shadow.scores import ViewScore, overall, view_score
+from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
+from a2w.shadow.scores import overall
 
 REPORT_TOPIC = "/shadow/report"
 THRESHOLDS_FILE = "shadow_thresholds.json"
-TOKENIZER_FILE = "tokenizer.safetensors"
 KEYFRAME_PERIOD = COMPOSE / RATE_HZ  # 0.1 s
 
 
@@ -69,20 +69,6 @@ class ShadowNodeParams(Params):
                           low=0.0, high=2.0)
 
 
-@dataclass
-class Keyframe:
-    stamp: float
-    frames: dict[str, np.ndarray] | None  # view -> uint8 (H, W, 3) at the model's size; None: not paired
-    note: str = ""
-
-
-@dataclass
-class Window:
-    index: int
-    keys: list[Keyframe]  # 21: the start and the 20 predicted times
-    actions: np.ndarray  # (20, 14) executed, 10 Hz
-
-
 class ShadowNode(Component):
     Params = ShadowNodeParams
 
@@ -97,6 +83,7 @@ class ShadowNode(Component):
         self.view_ids = tuple(VIEW_IDS[v] for v in self.views)
         self.size = (int(params.image_size[0]), int(params.image_size[1]))
         self.rollout, self.thresholds = self._load(params)
+        self.predictor = ShadowPredictor(self.rollout, self.views, self.view_ids, params.latent_weight, params.seed)
         self.alarm = AlarmState(self.thresholds) if self.thresholds else None
         self.pairer = FramePairer(self.views, max_spread=params.max_spread, max_age=params.max_frame_age)
         self._states: deque[tuple[float, np.ndarray]] = deque(maxlen=600)  # (stamp, (2, 8)) ~6 s at 100 Hz
@@ -104,7 +91,6 @@ class ShadowNode(Component):
         self._next_key: float | None = None
         self._windows = 0
         self._jobs: queue.Queue[Window] = queue.Queue()
-        self.history: Any = None  # a2world.history.HistoryBuffer, made on the first window (worker only)
         self.reports: deque[ShadowReport] = deque(maxlen=100)
         self.predicted = self.skipped = self.failed = 0
         self.lags: deque[float] = deque(maxlen=100)
@@ -125,23 +111,10 @@ class ShadowNode(Component):
             raise ValueError("checkpoint: an A2World-sim checkpoint directory is required")
         import torch
 
-        from a2world.checkpoint import load_checkpoint
-        from a2world.rollout import RolloutConfig, WorldModelRollout
-        from a2world.sampler import SamplerConfig
-        from a2world.tokenizer import WanTokenizer
-
-        d = Path(p.checkpoint).expanduser()
-        net = load_checkpoint(d, p.device)
-        if not net.config.use_history:
-            raise ValueError(f"{d}: a {net.config.variant} checkpoint; the shadow needs A2World-sim (history-aware)")
-        tok = WanTokenizer.from_checkpoint(d / TOKENIZER_FILE, dtype=None, device=p.device)
-        step = tok.spatial_compression * net.config.patch_spatial
-        if self.size[0] % step or self.size[1] % step:
-            raise ValueError(f"image_size: {list(self.size)} must be multiples of {step}")
         if p.threads:
             torch.set_num_threads(p.threads)
-        rollout = WorldModelRollout(net, tok, RolloutConfig(sampler=SamplerConfig(num_steps=p.steps), seed=p.seed))
-        path = Path(p.thresholds) if p.thresholds else d / THRESHOLDS_FILE
+        rollout = load_rollout(p.checkpoint, self.size, p.steps, p.seed, p.device)
+        path = Path(p.thresholds) if p.thresholds else Path(p.checkpoint).expanduser() / THRESHOLDS_FILE
         thresholds = Thresholds.load(path) if (p.thresholds or path.exists()) else None
         if thresholds is None:
             self.log.warning("no calibrated thresholds (%s): reporting scores, level stays OK; run a2w shadow "
@@ -213,7 +186,7 @@ class ShadowNode(Component):
                     newer = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                self._extend_history(win)
+                self.predictor.extend(win)
                 self.skipped += 1
                 win = newer
             try:
@@ -222,62 +195,22 @@ class ShadowNode(Component):
                 self.failed += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.log.warning("shadow window %d failed: %s", win.index, self.last_error)
-                self._extend_history(win)
+                self.predictor.extend(win)
                 continue
             self.node.post(lambda r=report: self._publish(r))
-
-    def _extend_history(self, win: Window) -> None:
-        from a2world.history import HistoryBuffer
-
-        if any(k.frames is None for k in win.keys):
-            self.history = None  # a gap in the real frames: start the history again at the next full window
-            return
-        if self.history is None:
-            self.history = HistoryBuffer([win.keys[0].frames[v] for v in self.views])
-        self.history.append([[k.frames[v] for k in win.keys[1:]] for v in self.views], win.actions)
 
     def _predict(self, win: Window) -> ShadowReport:
         import torch
 
-        from a2world.history import HistoryBuffer
-
         if self.params.threads and torch.get_num_threads() != self.params.threads:
-            torch.set_num_threads(self.params.threads)
-        start = win.keys[0]
-        scores: list[ViewScore] = []
-        if start.frames is None:
-            scores = [ViewScore(v, float("nan"), 0.0, math.inf) for v in self.views]
-        else:
-            if self.history is None:
-                self.history = HistoryBuffer([start.frames[v] for v in self.views])
-            with torch.inference_mode():
-                clips = self.rollout.predict_chunk([start.frames[v] for v in self.views], self.view_ids,
-                                                   win.actions, self.history, self.params.seed + win.index)
-                for i, v in enumerate(self.views):
-                    pairs = [(clips[i, k + 1], key.frames[v]) for k, key in enumerate(win.keys[1:])
-                             if key.frames is not None]
-                    if len(pairs) < CHUNK:
-                        scores.append(ViewScore(v, float("nan"), 0.0, math.inf))
-                        continue
-                    pred, real = np.stack([p for p, _ in pairs]), np.stack([r for _, r in pairs])
-                    latent = self._latent_mse(pred[-1], real[-1]) if self.params.latent_weight else 0.0
-                    scores.append(view_score(v, pred, real, latent, self.params.latent_weight))
-            self._extend_history(win)
-            self.predicted += 1
-        score = overall(scores)
+            torch.set_num_threads(self.params.threads)  # in case the setting is per thread (OpenMP)
+        scores = self.predictor.score(win)
+        self.predicted += win.keys[0].frames is not None
         end = win.keys[-1].stamp
         return ShadowReport(end, win.index, self.views, tuple(s.score for s in scores),
-                            tuple(s.ssim if math.isfinite(s.ssim) else 0.0 for s in scores), score,
+                            tuple(s.ssim if math.isfinite(s.ssim) else 0.0 for s in scores), overall(scores),
                             self.thresholds.warn if self.thresholds else 0.0, 0,
                             horizon=CHUNK * KEYFRAME_PERIOD, lag=self.node.clock.now() - end)
-
-    def _latent_mse(self, predicted: np.ndarray, real: np.ndarray) -> float:
-        from a2world.rollout import to_unit
-
-        tok = self.rollout.tokenizer
-        x = to_unit(np.stack([predicted, real]))[:, :, None].to(self.rollout.device)  # (2, 3, 1, H, W)
-        lat = tok.encode(x.to(getattr(tok, "dtype", x.dtype)))
-        return float((lat[0].float() - lat[1].float()).pow(2).mean())
 
     # -- executor: reporting ----------------------------------------------------------------------
     def _publish(self, report: ShadowReport) -> None:
