@@ -116,7 +116,8 @@ def test_colcon_builds_the_ament_python_package(tmp_path: Path) -> None:
 
 A2W_SRC = SRC / "a2w"
 # Python libraries the runtime core imports -> their rosdep keys.
-PYTHON_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml"}
+PYTHON_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml",
+               "websockets": "python3-websockets"}
 # Imports that are deliberately not exec_depends (package.xml says why), each with its reason.
 OPTIONAL = {
     "mujoco": "sim drivers only; pip, no rosdep key",
@@ -125,6 +126,7 @@ OPTIONAL = {
     "pyarrow": "recording and dataset export tools",
     "tqdm": "sim video export progress bar",
     "rosbags": "`a2w ros` interface tooling (hashes, CDR checks)",
+    "segno": "the teleop page's address as a QR code (the address is printed without it)",
 }
 ROS_TYPE = re.compile(r"([a-z][a-z0-9_]*)/(msg|srv|action)/[A-Z][A-Za-z0-9]*")
 
