@@ -253,3 +253,20 @@ def test_bad_input_is_skipped_and_counted(session, kind, make, reason):
 def test_a_chunk_at_a_non_finite_time_is_skipped(session):
     assert session.m.handle("chunk", chunk(1.0), math.nan) is False
     assert session.m.skipped == {"chunk:stamp": 1}
+
+
+def test_shadow_reports_are_series_per_view_with_the_threshold_and_the_level_as_text(session):
+    from a2w.msgs.shadow import ShadowReport
+
+    views = ("front", "left_wrist")
+    m = session.m
+    m.handle("shadow_report", ShadowReport(4.0, 0, views, (0.2, 0.3), (0.8, 0.7), 0.3, 0.5, 0, 2.0, 0.6), 4.1)
+    m.handle("shadow_report", ShadowReport(6.0, 1, views, (math.inf, 0.3), (0.0, 0.7), math.inf, 0.5, 2, 2.0, 0.7),
+             6.1)
+    rows = session.read()
+    assert scalars(rows["/shadow/front"]) == [(4.0, pytest.approx(0.2))]  # inf (no frames) is not a point
+    assert scalars(rows["/shadow/left_wrist"]) == [(4.0, pytest.approx(0.3)), (6.0, pytest.approx(0.3))]
+    assert scalars(rows["/shadow/warn_threshold"]) == [(4.0, 0.5), (6.0, 0.5)]
+    texts = [r[1]["TextLog:text"][0] for r in rows["/shadow/level"]]
+    assert texts[0].startswith("shadow OK") and texts[1].startswith("shadow ALARM") and "front" in texts[1]
+    assert not m.skipped

@@ -42,6 +42,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "policy_node": {"use_sim_time": True, "checkpoint": "", "steps": 1, "threads": 1, "autostart": False},
     # serves its page on a free loopback port; no page connects, so it never takes the arms
     "teleop_node": {"use_sim_time": True, "port": 0, "qr": False},
+    # no viewer (no ports), the session .rrd in a fresh directory
+    "monitor_node": {"use_sim_time": True, "serve": False,
+                     "rrd": tempfile.mkdtemp(prefix="a2w-node-graph-monitor-") + "/session.rrd"},
     # a tiny random A2World-sim (written on first use, see worldmodel_checkpoint)
     "shadow_node": {"use_sim_time": True, "checkpoint": "", "steps": 1, "threads": 1},
 }

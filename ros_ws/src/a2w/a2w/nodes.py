@@ -18,6 +18,7 @@ NODES: dict[str, str] = {
     "arm_node": "a2w.arms.component:ArmNode",
     "camera_node": "a2w.cameras.component:CameraComponent",
     "expert_node": "a2w.sim.expert_node:ExpertNode",
+    "monitor_node": "a2w.monitor.component:MonitorNode",
     "policy_node": "a2w.policy.component:PolicyNode",
     "record_node": "a2w.record.component:RecordNode",
     "robot_state_node": "a2w.description.component:RobotStateNode",

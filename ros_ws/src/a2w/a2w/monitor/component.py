@@ -44,10 +44,12 @@ from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
 from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent
 from a2w.msgs.policy import ActionChunk
+from a2w.msgs.shadow import ShadowReport
 from a2w.msgs.sim import FaultEvent, SimStatus
 from a2w.policy.topics import CHUNK_TOPIC as POLICY_CHUNK_TOPIC
 from a2w.policy.topics import predicted_topic
 from a2w.record.component import EVENTS_TOPIC
+from a2w.shadow.component import REPORT_TOPIC as SHADOW_REPORT_TOPIC
 from a2w.sim.component import FAULT_TOPIC as SIM_FAULT_TOPIC
 from a2w.sim.component import STATUS_TOPIC as SIM_STATUS_TOPIC
 
@@ -151,6 +153,7 @@ class MonitorNode(Component):
                                          QoS(Reliability.BEST_EFFORT, 40))
         subs: list[tuple[str, str, type, str, QoS]] = [
             ("policy", POLICY_CHUNK_TOPIC, ActionChunk, "chunk", QoS.reliable(5)),
+            ("shadow", SHADOW_REPORT_TOPIC, ShadowReport, "shadow_report", QoS.reliable(20)),
             ("diagnostics", DIAGNOSTICS_TOPIC, DiagnosticStatus, "diagnostic", QoS.reliable(50)),
             ("arms", ARMS_STATE_TOPIC, RigState, "rig_state", QoS(Reliability.BEST_EFFORT, 10)),
             ("arms", ARMS_TARGET_TOPIC, RigTarget, "rig_target", QoS(Reliability.BEST_EFFORT, 20)),

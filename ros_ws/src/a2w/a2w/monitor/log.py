@@ -47,13 +47,15 @@ from a2w.msgs.cameras import CameraFrame
 from a2w.msgs.diagnostics import DiagnosticStatus
 from a2w.msgs.episode import EpisodeEvent
 from a2w.msgs.policy import ActionChunk
+from a2w.msgs.shadow import ShadowReport
 from a2w.msgs.sim import FaultEvent, SimStatus
 
 log = logging.getLogger(__name__)
 
 TIMELINE = "stamp"
 # Streams a monitor can show; the component subscribes only to the topics of the chosen ones.
-STREAMS: tuple[str, ...] = ("cameras", "predicted", "diff", "policy", "arms", "sim", "diagnostics", "episode")
+STREAMS: tuple[str, ...] = ("cameras", "predicted", "diff", "policy", "shadow", "arms", "sim", "diagnostics",
+                            "episode")
 # A stamp above this is seconds since the epoch (wall time, after 2001); below, sim time from 0.
 EPOCH_STAMP = 1e9
 MAX_PENDING_PREDICTIONS = 60  # per view: three chunks of 20
@@ -76,6 +78,8 @@ def blueprint(views: Iterable[str], streams: Iterable[str]) -> rrb.Blueprint:
                                        name="diff (mean, 0-255)"))
     if "policy" in on:
         side.append(rrb.TimeSeriesView(origin="policy", name="policy: chunks and plans"))
+    if "shadow" in on:
+        side.append(rrb.TimeSeriesView(origin="shadow", name="shadow: divergence and threshold"))
     if "arms" in on:
         side.append(rrb.TimeSeriesView(origin="arms", name="arms: state and targets"))
     if "diagnostics" in on:
@@ -433,6 +437,25 @@ class MonitorLog:
         level = rr.TextLogLevel.ERROR if status.faults else (
             rr.TextLogLevel.WARN if status.warnings else rr.TextLogLevel.INFO)
         self._text_on_change("arms/status", text, level)
+
+    def shadow_report(self, report: ShadowReport, now: float) -> None:
+        """The shadow's divergence per view and overall (inf, a view it could not judge, is shown as a
+        text, not a point), its WARN threshold, and the level as a text when it changes."""
+        t = _finite_stamp(report.stamp)
+        self._at(t)
+        for view, score in zip(report.views, report.view_scores):
+            if math.isfinite(score):
+                self._scalar(f"shadow/{view}", float(score))
+        if math.isfinite(report.score):
+            self._scalar("shadow/score", float(report.score))
+        if report.warn_threshold > 0:
+            self._scalar("shadow/warn_threshold", float(report.warn_threshold))
+        self._scalar("shadow/lag_s", float(report.lag))
+        level = ("OK", "WARN", "ALARM")[int(report.level)]
+        unjudged = [v for v, s in zip(report.views, report.view_scores) if not math.isfinite(s)]
+        text = f"shadow {level}: score {report.score:.3f}" + (f"; no frames from {unjudged}" if unjudged else "")
+        self._text_on_change("shadow/level", text, (rr.TextLogLevel.INFO, rr.TextLogLevel.WARN,
+                                                    rr.TextLogLevel.ERROR)[int(report.level)])
 
     def sim_status(self, status: SimStatus, now: float) -> None:
         t = _finite_stamp(status.stamp)
