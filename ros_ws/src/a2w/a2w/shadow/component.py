@@ -250,3 +250,7 @@ class ShadowNode(Component):
             out["unpaired_keyframes"] = self.unpaired
             out["last_unpaired"] = self.last_unpaired
         return out
+
+    def shutdown(self) -> None:
+        self.log.info("shadow node: %s", " ".join(f"{k}={v}" for k, v in self.diagnostics().items()
+                                                   if k not in ("last_error", "last_unpaired")))
