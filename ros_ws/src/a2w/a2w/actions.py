@@ -17,6 +17,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from a2w.geometry import canonical_quaternion
+from a2w.msgs.arms import RigState
 from a2w.msgs.common import Pose
 from a2w.msgs.policy import ACTION_DIM, ActionChunk
 
@@ -131,4 +132,14 @@ def downsample_deltas(deltas: np.ndarray, factor: int = 3) -> np.ndarray:
         out[:, sl.start:sl.start + 3] = p
         out[:, sl.start + 3:sl.start + 6] = r.as_euler(EULER_ORDER)
         out[:, sl.start + 6] = groups[:, -1, sl.stop - 1]
+    return out
+
+
+def rig_pose(state: RigState) -> np.ndarray:
+    """The measured rig as one (2, 8) row, per arm [x, y, z, qx, qy, qz, qw, gripper_open] in its base
+    frame: the layout of ``ActionChunk.targets`` steps and ``encode_dual`` inputs."""
+    out = np.zeros((2, 8))
+    for a in range(2):
+        arm = state.arm(a)
+        out[a, :3], out[a, 3:7], out[a, 7] = arm.tcp_pose.position, arm.tcp_pose.quaternion, arm.gripper_open
     return out

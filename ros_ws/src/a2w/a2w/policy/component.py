@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from a2w.actions import compose_chunk
+from a2w.actions import compose_chunk, rig_pose
 from a2w.arms.component import SET_MODE_SERVICE, STATE_TOPIC, STATUS_TOPIC, TARGET_TOPIC
 from a2w.clock import PeriodStats
 from a2w.frames import optical_frame
@@ -116,14 +116,6 @@ def _hold_target(pose_array: np.ndarray, stamp: float, requester: str) -> RigTar
     arms = [ArmTarget(Pose(pose_array[a, :3], pose_array[a, 3:7]), float(np.clip(pose_array[a, 7], 0.0, 1.0)))
             for a in range(2)]
     return RigTarget(arms[0], arms[1], stamp, ControlMode.POLICY, requester)
-
-
-def _state_pose(state: RigState) -> np.ndarray:
-    out = np.zeros((2, 8))
-    for a in range(2):
-        arm = state.arm(a)
-        out[a, :3], out[a, 3:7], out[a, 7] = arm.tcp_pose.position, arm.tcp_pose.quaternion, arm.gripper_open
-    return out
 
 
 class PolicyNode(Component):
@@ -350,7 +342,7 @@ class PolicyNode(Component):
             return
         self._acquired_at = self.clock.now()
         state = self.inputs.latest_state
-        self._hold = _state_pose(state) if state is not None else None
+        self._hold = rig_pose(state) if state is not None else None
         self._set_state(State.RUNNING, "running")
 
     def _release(self, reason: str) -> None:

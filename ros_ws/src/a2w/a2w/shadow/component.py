@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from a2w.actions import rig_pose
 from a2w.arms.component import STATE_TOPIC
 from a2w.cameras.pairing import FramePairer
 from a2w.host.component import Component, NodeHandle
@@ -40,7 +41,7 @@ from a2w.msgs.cameras import VIEW_IDS, VIEW_NAMES, CameraFrame
 from a2w.msgs.diagnostics import DiagnosticLevel
 from a2w.msgs.shadow import ShadowReport
 from a2w.shadow.alarm import AlarmState, Level, Thresholds
-from a2w.shadow.motion import CHUNK, COMPOSE, RATE_HZ, actions_10hz, grid_poses, rig_pose
+from a2w.shadow.motion import CHUNK, COMPOSE, RATE_HZ, actions_10hz, grid_poses
 from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
 from a2w.shadow.scores import overall
 

@@ -11,20 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from a2w.actions import downsample_deltas, encode_dual
-from a2w.msgs.arms import RigState
 
 RATE_HZ = 30.0
 COMPOSE = 3  # 30 Hz -> 10 Hz
 CHUNK = 20  # 10 Hz actions per A2World-sim chunk
-
-
-def rig_pose(state: RigState) -> np.ndarray:
-    """(2, 8) per arm [x, y, z, qx, qy, qz, qw, gripper_open] in each arm's base frame."""
-    out = np.zeros((2, 8))
-    for a in range(2):
-        arm = state.arm(a)
-        out[a, :3], out[a, 3:7], out[a, 7] = arm.tcp_pose.position, arm.tcp_pose.quaternion, arm.gripper_open
-    return out
 
 
 def grid_poses(stamps: np.ndarray, poses: np.ndarray, times: np.ndarray) -> np.ndarray:
