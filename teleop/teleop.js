@@ -162,9 +162,18 @@
       }
     }
   }
+  let xrGL = null, xrMode = "";
   function onXRFrame(time, frame) {
     const session = frame.session;
     session.requestAnimationFrame(onXRFrame);
+    // a plain backdrop in VR (dark, brighter while an arm is engaged), transparent in AR so the
+    // passthrough shows the rig
+    const layer = session.renderState.baseLayer;
+    xrGL.bindFramebuffer(xrGL.FRAMEBUFFER, layer.framebuffer);
+    const eng = lastState && (lastState.engaged.left || lastState.engaged.right);
+    if (xrMode === "immersive-ar") xrGL.clearColor(0, 0, 0, 0);
+    else xrGL.clearColor(eng ? 0.05 : 0.02, eng ? 0.12 : 0.03, eng ? 0.07 : 0.05, 1);
+    xrGL.clear(xrGL.COLOR_BUFFER_BIT | xrGL.DEPTH_BUFFER_BIT);
     const arms = { left: { tracked: false, pose: null, grip: false, trigger: 0 },
                    right: { tracked: false, pose: null, grip: false, trigger: 0 } };
     for (const src of session.inputSources) {
@@ -189,10 +198,14 @@
   }
   let refSpace = null;
   async function enterXR(mode) {
-    const session = await navigator.xr.requestSession(mode, { requiredFeatures: ["local-floor"] });
+    // dom-overlay (where the browser has it, in AR): the page's badges and buttons over the passthrough
+    const session = await navigator.xr.requestSession(mode, { requiredFeatures: ["local-floor"],
+      optionalFeatures: ["dom-overlay"], domOverlay: { root: document.body } });
     xrSession = session;
+    xrMode = mode;
     setBadge("mode", mode, "on");
     const gl = document.createElement("canvas").getContext("webgl", { xrCompatible: true });
+    xrGL = gl;
     session.updateRenderState({ baseLayer: new XRWebGLLayer(session, gl) });
     refSpace = await session.requestReferenceSpace("local-floor");
     session.addEventListener("end", () => { xrSession = null; setBadge("mode", "desktop"); });
