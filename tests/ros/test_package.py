@@ -117,7 +117,7 @@ def test_colcon_builds_the_ament_python_package(tmp_path: Path) -> None:
 A2W_SRC = SRC / "a2w"
 # Python libraries the runtime core imports -> their rosdep keys.
 PYTHON_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "yaml": "python3-yaml",
-               "websockets": "python3-websockets"}
+               "websockets": "python3-websockets", "cv2": "python3-opencv"}
 # Imports that are deliberately not exec_depends (package.xml says why), each with its reason.
 OPTIONAL = {
     "mujoco": "sim drivers only; pip, no rosdep key",
@@ -127,6 +127,10 @@ OPTIONAL = {
     "tqdm": "sim video export progress bar",
     "rosbags": "`a2w ros` interface tooling (hashes, CDR checks)",
     "segno": "the teleop page's address as a QR code (the address is printed without it)",
+    "torch": "policy and shadow nodes, training: PyTorch from pip (CPU or CUDA builds), no rosdep key",
+    "a2world": "this repository's models package (pip install -e models), with torch",
+    "rerun": "the monitor only; pip rerun-sdk",
+    "rerun_cli": "the monitor's viewer process; comes with rerun-sdk",
 }
 ROS_TYPE = re.compile(r"([a-z][a-z0-9_]*)/(msg|srv|action)/[A-Z][A-Za-z0-9]*")
 
