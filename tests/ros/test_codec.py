@@ -27,9 +27,11 @@ from a2w.msgs.services import (
     RecoverRequest,
     SetControlModeRequest,
     SetControlModeResponse,
+    SetInstructionRequest,
     StartPolicyRequest,
     StopRequest,
 )
+from a2w.msgs.shadow import ShadowReport
 from a2w.msgs.sim import ClockTick, FaultEvent, SimStatus, TaskFacts
 from a2w.msgs.tf import FrameTransform, FrameTransforms, RobotDescription
 from a2w.ros import codec
@@ -100,6 +102,9 @@ EXAMPLES: dict[type, Callable[[], Any]] = {
     SimStatus: lambda: SimStatus(12.5, "pick_cube", 3, False, True, ("object_slip@2.100:cube",), 0.93),
     TaskFacts: lambda: TaskFacts(12.5, "pick_cube", 3, "cube", _pose(), (_pose(), _pose()), "left"),
     FaultEvent: lambda: FaultEvent("camera_freeze", "front", 2.105, 2.1, "frozen for 0.5 s"),
+    # float32 fields: values float32 holds exactly; inf is a view the shadow could not judge
+    ShadowReport: lambda: ShadowReport(STAMP, 7, ("front", "left_wrist"), (float("inf"), 0.25), (0.0, 0.875),
+                                       float("inf"), 0.5, 2, 2.0, 0.75),
 }
 
 SERVICE_EXAMPLES: dict[type, tuple[Any, Any]] = {
@@ -107,6 +112,7 @@ SERVICE_EXAMPLES: dict[type, tuple[Any, Any]] = {
                             SetControlModeResponse(False, ControlMode.HOLD, "pass through HOLD first")),
     StartPolicyRequest: (StartPolicyRequest("put the cup on the plate"), Outcome(True, "started")),
     StopRequest: (StopRequest("operator"), Outcome(True)),
+    SetInstructionRequest: (SetInstructionRequest("pick up the cube"), Outcome(False, "not in the cache")),
     RecoverRequest: (RecoverRequest(None), Outcome(False, "e-stop pressed")),
     EpisodeControlRequest: (EpisodeControlRequest(EpisodeCommand.START, "lift the box", 7),
                             EpisodeControlResponse(True, "episode 3: recording", 3)),

@@ -150,6 +150,7 @@ class PolicyNode(Component):
         self._acquired_at: float | None = None  # when the policy mode was granted
         self._hold: np.ndarray | None = None  # (2, 8) target held before the first action and while paused
         self._pending: ChunkRequest | None = None
+        self._last_stamp: float | None = None  # of the last target sent
         self.refusals: dict[str, int] = {}
         self.latencies: deque[float] = deque(maxlen=200)  # worker wall time per inference
         self.first_steps: deque[int] = deque(maxlen=200)  # delay in executed steps per accepted chunk
@@ -315,6 +316,7 @@ class PolicyNode(Component):
         self._forget_committed()
         self._hold = None
         self._acquired_at = None
+        self._last_stamp = None
         self._set_state(State.STARTING, f"starting with instruction {instruction!r}")
 
     def _ready(self, now: float) -> str:
@@ -405,7 +407,7 @@ class PolicyNode(Component):
         self._maybe_request(now, t)
         tick = self.queue.due(t)
         if not tick.hold:
-            self.target_pub.publish(_hold_target(tick.target, tick.stamp, self.node.name))
+            self._send(tick.target, tick.stamp)
             self.targets_sent += 1
         else:
             self._send_hold(t)
@@ -415,8 +417,18 @@ class PolicyNode(Component):
         target = self._hold if self.state is State.PAUSED else self._current_hold()
         if target is None:
             return
-        self.target_pub.publish(_hold_target(target, t, self.node.name))
+        self._send(target, t)
         self.holds_sent += 1
+
+    def _send(self, target: np.ndarray, stamp: float) -> None:
+        # Stamps strictly increase: a hold is stamped at its tick, and after a late tick the next action
+        # due on the chunk's grid can be stamped no later than it; 1 ms later changes nothing for the arm.
+        if self._last_stamp is not None and stamp < self._last_stamp - 1.0:
+            self._last_stamp = None  # the clock went back (a restarted sim): a new timeline
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            stamp = self._last_stamp + 1e-3
+        self._last_stamp = stamp
+        self.target_pub.publish(_hold_target(target, stamp, self.node.name))
 
     def _current_hold(self) -> np.ndarray | None:
         return self.queue.last_sent if self.queue.last_sent is not None else self._hold

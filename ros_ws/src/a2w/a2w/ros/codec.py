@@ -491,14 +491,12 @@ def decode_action_chunk(msg: Any) -> ActionChunk:
 
 
 def encode_shadow_report(kit: MessageKit, r: ShadowReport) -> Any:
-    def f32(x: float) -> float:  # inf survives as float32; the cap keeps a huge score finite-looking
-        return float(np.float32(x)) if math.isfinite(x) else float("inf")
-
+    # float32 fields; inf (a view the shadow could not judge) survives the conversion
     return kit.new(f"{IFACE}/msg/ShadowReport", header=header(kit, r.stamp, frames.WORLD), chunk_seq=int(r.window),
-                   views=list(r.views), view_scores=[f32(s) for s in r.view_scores],
-                   view_ssim=[f32(s) for s in r.view_ssim], score=f32(r.score), band_low=0.0,
-                   band_high=f32(r.warn_threshold), level=int(r.level), alarm=r.alarm, horizon=float(r.horizon),
-                   lag=float(r.lag))
+                   views=list(r.views), view_scores=kit.seq(np.asarray(r.view_scores), np.float32),
+                   view_ssim=kit.seq(np.asarray(r.view_ssim), np.float32), score=float(np.float32(r.score)),
+                   band_low=0.0, band_high=float(np.float32(r.warn_threshold)), level=int(r.level), alarm=r.alarm,
+                   horizon=float(r.horizon), lag=float(r.lag))
 
 
 def decode_shadow_report(msg: Any) -> ShadowReport:
