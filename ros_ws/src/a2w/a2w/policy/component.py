@@ -112,7 +112,7 @@ class PolicyNodeParams(Params):
                             "nodes 1 is fastest: spinning threads slow every other process", low=0, high=256)
 
 
-def _hold_target(pose_array: np.ndarray, stamp: float, requester: str) -> RigTarget:
+def _rig_target(pose_array: np.ndarray, stamp: float, requester: str) -> RigTarget:
     arms = [ArmTarget(Pose(pose_array[a, :3], pose_array[a, 3:7]), float(np.clip(pose_array[a, 7], 0.0, 1.0)))
             for a in range(2)]
     return RigTarget(arms[0], arms[1], stamp, ControlMode.POLICY, requester)
@@ -428,7 +428,7 @@ class PolicyNode(Component):
         if self._last_stamp is not None and stamp <= self._last_stamp:
             stamp = self._last_stamp + 1e-3
         self._last_stamp = stamp
-        self.target_pub.publish(_hold_target(target, stamp, self.node.name))
+        self.target_pub.publish(_rig_target(target, stamp, self.node.name))
 
     def _current_hold(self) -> np.ndarray | None:
         return self.queue.last_sent if self.queue.last_sent is not None else self._hold
