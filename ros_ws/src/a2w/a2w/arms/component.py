@@ -40,10 +40,11 @@ from a2w.arms.supervisor import Effect, Motion, Supervisor
 from a2w.clock import RateMeter
 from a2w.geometry import xyz_rpy_to_matrix
 from a2w.host.component import Component, NodeHandle
-from a2w.host.params import Params, param
+from a2w.host.params import Params, param, specs
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmsStatus, ArmState, ControlMode, JointStates, RigState, RigTarget
 from a2w.msgs.services import Outcome, RecoverRequest, SetControlModeRequest, SetControlModeResponse
+from a2w.rig.extrinsics import load_extrinsics, matrix_pose6, resolve_pose, same_pose
 
 TARGET_TOPIC = "/arms/target"
 STATE_TOPIC = "/arms/state"
@@ -94,6 +95,10 @@ class ArmNodeParams(Params):
     # Base poses world <- base as x, y, z, roll, pitch, yaw; TRI's layout by default.
     left_base_pose: list[float] = param(list(kinematics.TRI_BASE_POSES["left"]), "left base in world")
     right_base_pose: list[float] = param(list(kinematics.TRI_BASE_POSES["right"]), "right base in world")
+    calibration: str = param("", "calibration folder (calibration/<rig>/): the base poses from its bases.yaml "
+                             "('' = the base pose parameters); a base pose parameter set to another value than "
+                             "the calibration's is refused, and so is a calibration that disagrees with a "
+                             "backend that knows its bases (the sim scene)")
     capsule_radii: list[float] = param(
         [0.08, 0.07, 0.06, 0.05, 0.06],
         "capsule radii (m): base-shoulder, upper arm, forearm, wrist-flange, flange-TCP (gripper)")
@@ -126,8 +131,16 @@ class ArmNode(Component):
                               p.max_angular_acc, p.gripper_rate)
         self.workspace = (WorkspaceBox(p.left_workspace_lo, p.left_workspace_hi),
                           WorkspaceBox(p.right_workspace_lo, p.right_workspace_hi))
-        self.base_T = (_base_matrix(p.left_base_pose, "left_base_pose"),
-                       _base_matrix(p.right_base_pose, "right_base_pose"))
+        poses = {"left": p.left_base_pose, "right": p.right_base_pose}
+        ext = None
+        if p.calibration:
+            # Before the backend is built: a bad calibration must not leave worker processes behind.
+            ext = load_extrinsics(p.calibration)
+            defaults = {s.name: s.default for s in specs(ArmNodeParams)}
+            poses = {a: resolve_pose(f"{a}_base_pose", poses[a], defaults[f"{a}_base_pose"], ext.bases[a],
+                                     f"{p.calibration}/bases.yaml {a}") for a in ("left", "right")}
+        self.base_T = (_base_matrix(poses["left"], "left_base_pose"),
+                       _base_matrix(poses["right"], "right_base_pose"))
         module, _, factory = DRIVERS[p.backend].partition(":")
         self.backend: RigBackend = getattr(importlib.import_module(module), factory)(getattr(p, p.backend))
         self.dt = 1.0 / float(self.backend.command_rate)
@@ -135,7 +148,16 @@ class ArmNode(Component):
         if known[0] is not None and known[1] is not None:
             # A backend that knows its bases (the sim scene) is the truth; the parameters are for
             # backends that do not (the real arms: calibration).
-            self.base_T = (np.asarray(known[0], float), np.asarray(known[1], float))
+            known_T = (np.asarray(known[0], float), np.asarray(known[1], float))
+            if ext is not None:
+                for arm, k, c in zip(("left", "right"), known_T, self.base_T):
+                    if not same_pose(k, c):
+                        self.backend.close()
+                        cal, real = (", ".join(f"{x:.6g}" for x in matrix_pose6(m)) for m in (c, k))
+                        raise ValueError(
+                            f"calibration {p.calibration}: the {arm} base ({cal}) is not where the {p.backend} "
+                            f"backend has it ({real}); the sim rig's calibration is calibration/sim")
+            self.base_T = known_T
         self.frames = RigFrames(self.base_T)
         commander = Commander(self.frames, limits, self.workspace, p.capsule_radii, p.min_arm_distance,
                               self.dt, self.log)

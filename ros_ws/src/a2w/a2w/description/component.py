@@ -19,7 +19,9 @@ A rig with robot_state_publisher installed may run that instead, fed the same UR
 (``<param name="robot_description" value="$(command 'a2w describe urdf')"/>``) and not this node;
 or run this node with ``publish_tf:=false`` when something else (a vendor driver) publishes the
 arm links but the mounts and cameras still need /tf_static. Base poses default to the arm node's
-defaults (``kinematics.TRI_BASE_POSES``), so pass both nodes the same values on a calibrated rig.
+defaults (``kinematics.TRI_BASE_POSES``). On a calibrated rig give both nodes the same
+``calibration`` folder: the base poses, the front camera and the wrist hand-eye then come from its
+files (``a2w.rig.extrinsics``; a pose parameter that disagrees with them is refused).
 """
 
 from __future__ import annotations
@@ -28,17 +30,20 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+
 from a2w.arms import kinematics
 from a2w.arms.component import JOINT_STATES_TOPIC
 from a2w.description.tree import KinematicTree, parse_urdf
 from a2w.description.urdf import VIEWS, RigSpec, build_urdf, front_link_pose
 from a2w.geometry import matrix_to_pose
 from a2w.host.component import Component, NodeHandle
-from a2w.host.params import Params, param
+from a2w.host.params import Params, param, specs
 from a2w.host.qos import QoS
 from a2w.msgs.arms import JointStates
 from a2w.msgs.common import Pose
 from a2w.msgs.tf import FrameTransform, FrameTransforms, RobotDescription
+from a2w.rig.extrinsics import front_link_in_world, load_extrinsics, resolve_pose, wrist_link_in_flange
 from a2w.sim.scene import ARMS, TCP_OFFSET
 
 DESCRIPTION_TOPIC = "/robot_description"
@@ -69,6 +74,9 @@ class RobotStateParams(Params):
     tcp_offset: float = param(TCP_OFFSET, "TCP along the flange z (m): the 2F-85 pad centre", low=0.0, high=1.0)
     front_camera_pose: list[float] = param(front_link_pose(), "cam_front_link in world: x, y, z, roll, "
                                            "pitch, yaw (default: the sim scene's)")
+    calibration: str = param("", "calibration folder (calibration/<rig>/): base poses, front camera and wrist "
+                             "hand-eye from its files ('' = the built-in sim values and the pose parameters); "
+                             "a pose parameter set to another value than the calibration's is refused")
 
 
 class RobotStateNode(Component):
@@ -82,9 +90,21 @@ class RobotStateNode(Component):
             if len(getattr(p, name)) != 6:
                 raise ValueError(f"{name}: need 6 values x, y, z, roll, pitch, yaw, got {getattr(p, name)}")
         bases = {"left": p.left_base_pose, "right": p.right_base_pose}
+        front = p.front_camera_pose
+        wrist: dict[str, np.ndarray] = {}
+        if p.calibration:
+            ext = load_extrinsics(p.calibration)
+            defaults = {s.name: s.default for s in specs(RobotStateParams)}
+            bases = {a: resolve_pose(f"{a}_base_pose", bases[a], defaults[f"{a}_base_pose"], ext.bases[a],
+                                     f"{p.calibration}/bases.yaml {a}") for a in ARMS}
+            front = resolve_pose("front_camera_pose", front, defaults["front_camera_pose"],
+                                 front_link_in_world(ext.front_optical), f"{p.calibration}/front.yaml")
+            wrist = {a: wrist_link_in_flange(ext.handeye[a], p.tcp_offset) for a in ARMS}
+            self.log.info("extrinsics from calibration %s", p.calibration)
         self.spec = RigSpec(arms=tuple(p.arms), bases={a: bases[a] for a in p.arms if a in bases},
                             tcp_offset=p.tcp_offset, views=tuple(p.views),
-                            optical_frames=p.camera_optical_frames, front_link_pose=p.front_camera_pose)
+                            optical_frames=p.camera_optical_frames, front_link_pose=front,
+                            wrist_link_poses={a: m for a, m in wrist.items() if a in p.arms})
         self.urdf = build_urdf(self.spec)
         # The transforms come from the URDF text as published, so they cannot disagree with it.
         self.tree: KinematicTree = parse_urdf(self.urdf)

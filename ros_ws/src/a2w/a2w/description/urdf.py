@@ -98,6 +98,9 @@ class RigSpec:
     optical_frames: bool = True
     # cam_front_link in the world as x, y, z, roll, pitch, yaw; None: the sim scene's mount.
     front_link_pose: Sequence[float] | None = None
+    # cam_<arm>_wrist_link in <arm>_flange per arm (4x4; a calibrated hand-eye through
+    # a2w.rig.extrinsics.wrist_link_in_flange); an arm not in it: the sim scene's mount.
+    wrist_link_poses: Mapping[str, np.ndarray] = field(default_factory=dict)
     scene: SceneConfig = field(default_factory=lambda: SceneConfig(task="none"))
 
     def __post_init__(self) -> None:
@@ -122,6 +125,13 @@ class RigSpec:
         object.__setattr__(self, "views", views)
         if self.front_link_pose is not None:
             object.__setattr__(self, "front_link_pose", _pose6(self.front_link_pose, "front_link_pose"))
+        wrist = {}
+        for arm, m in dict(self.wrist_link_poses).items():
+            m = np.asarray(m, dtype=float)
+            if arm not in ARMS or m.shape != (4, 4) or not np.isfinite(m).all():
+                raise ValueError(f"wrist_link_poses: a 4x4 finite pose per arm of {list(ARMS)}, got {arm!r}")
+            wrist[arm] = m
+        object.__setattr__(self, "wrist_link_poses", wrist)
 
 
 def mujoco_to_link(axes: np.ndarray) -> np.ndarray:
@@ -132,6 +142,8 @@ def mujoco_to_link(axes: np.ndarray) -> np.ndarray:
 def camera_mount(spec: RigSpec, view: str) -> tuple[str, np.ndarray]:
     """Parent frame and 4x4 pose of ``cam_<view>_link`` in it."""
     m = np.eye(4)
+    if view in WRIST_ARM and WRIST_ARM[view] in spec.wrist_link_poses:
+        return flange_frame(WRIST_ARM[view]), spec.wrist_link_poses[WRIST_ARM[view]].copy()
     if view in WRIST_ARM:
         pos, axes = wrist_camera_mount(spec.scene)
         parent = flange_frame(WRIST_ARM[view])
