@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from a2world.checkpoint import save_checkpoint
 from a2world.config import DiTConfig, tiny_config
-from a2world.dit import A2WorldDiT, build_dit
+from a2world.dit import A2WorldDiT, HistoryInputs, build_dit
 from a2world.load_checks import JsonConfig
 from a2world.sampler import first_frame_mask, rf_scaling
 from a2world.tokenizer import WanTokenizer
@@ -101,8 +101,11 @@ class WorldModelLossModule(nn.Module):
         self.register_buffer("action_mean", action_mean)
         self.register_buffer("action_std", action_std)
 
-    def forward(self, video: Tensor, view_ids: Tensor, actions: Tensor, sigma: Tensor,
-                noise: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, video: Tensor, view_ids: Tensor, actions: Tensor, sigma: Tensor, noise: Tensor,
+                history_latent: Tensor | None = None,
+                history_state: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss of a batch; A2World-sim also takes its history latents (B, C, V·L, h, w) and
+        action-path features (B, K, Th, 22), as ``a2world.dit.HistoryInputs`` holds them."""
         b, _, vt, _, _ = video.shape
         n_views = view_ids.shape[1]
         mask = first_frame_mask(b, n_views, vt // n_views, video.device)
@@ -114,7 +117,8 @@ class WorldModelLossModule(nn.Module):
         t_cond = rf_scaling(SIGMA_COND)[3]
         timesteps = t_cond * mask + c_noise.reshape(b, 1) * (1 - mask)
         act = (actions - self.action_mean) / self.action_std
-        velocity = self.net(net_in.to(self.net.dtype), timesteps, view_ids, mask, act)
+        history = None if history_latent is None else HistoryInputs(history_latent, history_state)
+        velocity = self.net(net_in.to(self.net.dtype), timesteps, view_ids, mask, act, history)
         x0 = c_skip * x + c_out * velocity.float()
         keep = (1 - m).expand_as(x0)
         mse = (((x0 - video) ** 2) * keep).flatten(1).sum(1) / keep.flatten(1).sum(1)
@@ -156,14 +160,9 @@ class WorldModelJob:
 
     def inputs(self, indices: Tensor, generator: torch.Generator, part: slice,
                device: torch.device) -> tuple[Tensor, ...]:
-        o, d = self.objective, self.data
+        d = self.data
         b = len(indices)
-        base = torch.exp(o.p_mean + o.p_std * torch.randn(b, generator=generator, dtype=torch.float64))
-        sigma = math.sqrt(self.config.state_t) * base
-        high = torch.rand(b, generator=generator, dtype=torch.float64) < o.high_sigma_ratio
-        lo, hi = math.log(o.high_sigma_min), math.log(o.high_sigma_max)
-        high_sigma = torch.exp(lo + (hi - lo) * torch.rand(b, generator=generator, dtype=torch.float64))
-        sigma = torch.where(high, high_sigma, sigma).float()
+        sigma = draw_sigma(self.objective, self.config.state_t, b, generator)
         noise = torch.randn((b, *d.video.shape[1:]), generator=generator)
         local = indices[part]
         view_ids = torch.tensor([list(d.view_ids)] * len(local), dtype=torch.long)
@@ -178,6 +177,16 @@ class WorldModelJob:
         self.tokenizer.save(directory / TOKENIZER_FILE)
 
 
+def draw_sigma(o: WorldModelObjective, state_t: int, b: int, generator: torch.Generator) -> Tensor:
+    """(b,) training noise levels: √state_t · log-normal, a ``high_sigma_ratio`` share log-uniform (§3.1)."""
+    base = torch.exp(o.p_mean + o.p_std * torch.randn(b, generator=generator, dtype=torch.float64))
+    sigma = math.sqrt(state_t) * base
+    high = torch.rand(b, generator=generator, dtype=torch.float64) < o.high_sigma_ratio
+    lo, hi = math.log(o.high_sigma_min), math.log(o.high_sigma_max)
+    high_sigma = torch.exp(lo + (hi - lo) * torch.rand(b, generator=generator, dtype=torch.float64))
+    return torch.where(high, high_sigma, sigma).float()
+
+
 @torch.no_grad()
 def fold_action_normalisation(net: A2WorldDiT, mean: Tensor, std: Tensor) -> None:
     """Make ``net`` on raw actions compute what it computed on (a - mean)/std: each action MLP's
@@ -189,3 +198,16 @@ def fold_action_normalisation(net: A2WorldDiT, mean: Tensor, std: Tensor) -> Non
         w = fc1.weight.double()
         fc1.bias.copy_((fc1.bias.double() - w @ (mu / s)).to(fc1.bias.dtype))
         fc1.weight.copy_((w / s).to(fc1.weight.dtype))
+
+
+@torch.no_grad()
+def unfold_action_normalisation(net: A2WorldDiT, mean: Tensor, std: Tensor) -> None:
+    """The inverse of :func:`fold_action_normalisation`: a net on raw actions (an exported checkpoint)
+    becomes one on (a - mean)/std, W·a + b = (W·s)·((a - μ)/s) + (b + W·μ)."""
+    k = net.config.action_chunk
+    mu, s = mean.double().repeat(k), std.double().repeat(k)
+    for name in ACTION_MLPS:
+        fc1 = getattr(net, name).fc1
+        w = fc1.weight.double()
+        fc1.bias.copy_((fc1.bias.double() + w @ mu).to(fc1.bias.dtype))
+        fc1.weight.copy_((w * s).to(fc1.weight.dtype))

@@ -1,4 +1,4 @@
-"""`a2w train tokenizer|worldmodel|policy --dataset DIR --config FILE --out DIR [--resume] [--seed N]`.
+"""`a2w train tokenizer|worldmodel|worldmodel-sim|policy --dataset DIR --config FILE --out DIR [--resume] [--seed N]`.
 
 A config is a YAML (or JSON) file with the sections of its job (configs/train/*.yaml are the
 project's); every value left out takes its default, unknown keys are errors. The resolved config
@@ -18,10 +18,11 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-JOBS = ("tokenizer", "worldmodel", "policy")
+JOBS = ("tokenizer", "worldmodel", "worldmodel-sim", "policy")
 SECTIONS = {
     "tokenizer": ("job", "data", "tokenizer", "loop"),
     "worldmodel": ("job", "data", "tokenizer_checkpoint", "latent_cache", "model", "objective", "loop"),
+    "worldmodel-sim": ("job", "data", "tokenizer_checkpoint", "latent_cache", "model", "objective", "loop"),
     "policy": ("job", "data", "tokenizer_checkpoint", "latent_cache", "instructions", "model", "objective", "loop"),
 }
 
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tsub = p.add_subparsers(dest="train_job", metavar="JOB", required=True)
     helps = {"tokenizer": "the Wan-structured video tokenizer (VAE) on the datasets' frames",
              "worldmodel": "A2World (pretrained action-to-video) on cached tokenizer latents",
+             "worldmodel-sim": "A2World-sim (history-aware) fine-tuned from a worldmodel run",
              "policy": "A2World-policy with the joint loss on cached tokenizer latents"}
     for job in JOBS:
         j = tsub.add_parser(job, help=helps[job], description=f"Train {helps[job]}.")
@@ -88,6 +90,7 @@ def resolve(job: str, raw: dict[str, Any], datasets: list[Path], seed: int | Non
     from a2world.train.policy import PolicyModelConfig
     from a2world.train.tokenizer import TokenizerTrainConfig
     from a2world.train.worldmodel import WorldModelConfig, WorldModelObjective
+    from a2world.train.worldmodel_sim import SimModelConfig
 
     unknown = sorted(set(raw) - set(SECTIONS[job]))
     if unknown:
@@ -107,6 +110,11 @@ def resolve(job: str, raw: dict[str, Any], datasets: list[Path], seed: int | Non
         out["tokenizer"] = _section(TokenizerTrainConfig, raw.get("tokenizer"), "tokenizer")
     else:
         tok = raw.get("tokenizer_checkpoint")
+        if job == "worldmodel-sim":
+            model = _section(SimModelConfig, raw.get("model"), "model")
+            out["model"] = model = model.with_updates(init=str(_path(model.init)))
+            # the tokenizer the pretrained run was trained with, which its directory holds
+            tok = tok or str(Path(model.init) / "tokenizer.safetensors")
         if not isinstance(tok, str) or not tok:
             raise TrainError(f"config {config_path}: tokenizer_checkpoint must name the tokenizer file "
                              "(a tokenizer run's tokenizer.safetensors)")
@@ -115,6 +123,7 @@ def resolve(job: str, raw: dict[str, Any], datasets: list[Path], seed: int | Non
         out["latent_cache"] = str(_path(cache)) if cache else str(datasets[0].resolve() / ".a2w_cache")
     if job == "worldmodel":
         out["model"] = _section(WorldModelConfig, raw.get("model"), "model")
+    if job in ("worldmodel", "worldmodel-sim"):
         out["objective"] = _section(WorldModelObjective, raw.get("objective"), "objective")
     if job == "policy":
         extra = raw.get("instructions") or []
@@ -166,7 +175,8 @@ def _run(args: argparse.Namespace) -> int:
         run = RunDir(args.out)
         ctx = context_from_env()
         _check_run_dir(run, resolved, args.resume, write=ctx.is_main)
-        train_job = {"tokenizer": _train_tokenizer, "worldmodel": _train_worldmodel, "policy": _train_policy}[job]
+        train_job = {"tokenizer": _train_tokenizer, "worldmodel": _train_worldmodel,
+                     "worldmodel-sim": _train_worldmodel_sim, "policy": _train_policy}[job]
         result = train_job(resolved, run, ctx, args)
     except (TrainError, TrainDataError) as exc:
         return _fail(job, str(exc))
@@ -236,6 +246,8 @@ class ClipSamples:
     instructions: list[str]
     tokenizer: Any
     episodes: int
+    samples: list[tuple[Any, int]] = dataclasses.field(default_factory=list)  # (episode, first row) per clip
+    key: str = ""  # the latent cache key of these clips
 
 
 def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: float, ctx: Any) -> ClipSamples:
@@ -293,7 +305,7 @@ def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: floa
     if not ctx.is_main:
         tensors = cached(resolved["latent_cache"], key, build)
     log.info("%d samples from %d episodes (%d instructions)", len(samples), len(episodes), len(instructions))
-    return ClipSamples(tensors, instructions, tokenizer, len(episodes))
+    return ClipSamples(tensors, instructions, tokenizer, len(episodes), samples, key)
 
 
 def _train_worldmodel(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.Namespace) -> Any:
@@ -312,6 +324,65 @@ def _train_worldmodel(resolved: dict[str, Any], run: Any, ctx: Any, args: argpar
     actions = torch.from_numpy(np.stack([downsample_deltas(c, 3) for c in chunks]).astype(np.float32))
     data = WorldModelData(clips.tensors["video"], actions, resolved["data"].view_ids)
     job = WorldModelJob(data, resolved["model"], resolved["objective"], clips.tokenizer, seed=resolved["loop"].seed)
+    return train(job, resolved["loop"], run, ctx, resume=args.resume, stop_at=args.stop_at,
+                 progress=not args.no_progress and sys.stderr.isatty())
+
+
+def _train_worldmodel_sim(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.Namespace) -> Any:
+    import torch
+
+    from a2w.train.sim_history import executed_actions, history_inputs
+    from a2world.checkpoint import load_checkpoint
+    from a2world.load_checks import CheckpointLoadError
+    from a2world.rollout import RolloutConfig
+    from a2world.train import TrainError, train
+    from a2world.train.latents import cache_key, cached
+    from a2world.train.worldmodel_sim import (
+        WorldModelSimData,
+        WorldModelSimJob,
+        history_latents_per_view,
+        sim_config,
+    )
+
+    model, data = resolved["model"], resolved["data"]
+    try:
+        pretrained = load_checkpoint(model.init)
+    except CheckpointLoadError as exc:
+        raise TrainError(f"model.init: {str(exc).splitlines()[0]}") from None
+    cfg = sim_config(pretrained.config, model.history_length)
+    frames = 1 + 4 * (cfg.state_t - 1)
+    clips = _clip_samples(resolved, frames, 3 * (frames - 1), cfg.fps, ctx)
+    history_latents_per_view(len(data.views), model.history_length, clips.tokenizer.temporal_compression,
+                             cfg.quirks.history_single_video)
+    k = cfg.action_chunk
+    # the history and the executed chunks of the same clips, cached beside their latents
+    copies = RolloutConfig().initial_history_copies  # what WorldModelRollout and the shadow start from
+    key = cache_key({"clips": clips.key, "history": "executed-v1", "history_length": model.history_length,
+                     "initial_copies": copies, "chunk": k, "single_video": cfg.quirks.history_single_video})
+
+    def build() -> dict[str, torch.Tensor]:
+        latents, features, chunks = [], [], []
+        for i, (e, s) in enumerate(clips.samples):
+            chunk = executed_actions(e.state, s, k)
+            lat, feat = history_inputs(clips.tokenizer, e.frames, e.state, s, data.views, chunk,
+                                       cfg.quirks.history_single_video, model.history_length, copies)
+            latents.append(torch.from_numpy(lat))
+            features.append(torch.from_numpy(feat))
+            chunks.append(torch.from_numpy(chunk))
+            if (i + 1) % 100 == 0:
+                log.info("history of %d/%d clips encoded", i + 1, len(clips.samples))
+        return {"history_latent": torch.stack(latents), "history_state": torch.stack(features),
+                "actions": torch.stack(chunks)}
+
+    if ctx.is_main:
+        hist = cached(resolved["latent_cache"], key, build)
+    ctx.barrier()
+    if not ctx.is_main:
+        hist = cached(resolved["latent_cache"], key, build)
+    sim_data = WorldModelSimData(clips.tensors["video"], hist["actions"].float(), data.view_ids,
+                                 hist["history_latent"], hist["history_state"])
+    job = WorldModelSimJob(sim_data, pretrained, model, resolved["objective"], clips.tokenizer,
+                           seed=resolved["loop"].seed)
     return train(job, resolved["loop"], run, ctx, resume=args.resume, stop_at=args.stop_at,
                  progress=not args.no_progress and sys.stderr.isatty())
 
