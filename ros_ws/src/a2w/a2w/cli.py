@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "a2w.ros.cli",
     "a2w.sim.cli",
     "a2w.description.cli",
+    "a2w.calib.cli",
     "a2w.dataset.cli",
     "a2w.evaluation.cli",
     "a2w.shadow.cli",
