@@ -107,6 +107,20 @@ class Marker:
 
 
 @dataclass(frozen=True)
+class Board:
+    """An optional textured calibration board (a2w.calib.sim_capture builds it from the ChArUco
+    definition): a thin box whose +z face shows ``texture`` (a PNG file) stretched over
+    ``half_size``, on a mocap body with that face's centre at ``pos`` / ``quat`` (w, x, y, z), so a
+    tool can move it. No collisions: it is a target, not an object."""
+
+    texture: str
+    half_size: tuple[float, float]
+    pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    thickness: float = 0.003
+
+
+@dataclass(frozen=True)
 class SceneConfig:
     """Everything that shapes the generated MJCF. Equal configs give identical models."""
 
@@ -123,6 +137,7 @@ class SceneConfig:
     wrist_standoff: float = 0.03  # past the flange face
     wrist_aim: float = 0.20  # the camera looks at this point on the tool axis (≈24° pitch)
     markers: tuple[Marker, ...] = field(default_factory=tuple)
+    board: Board | None = None  # a calibration board (a2w.calib); None in every task scene
 
     def __post_init__(self) -> None:
         from a2w.sim.tasks import TASK_NAMES  # local: tasks imports this module
@@ -285,6 +300,19 @@ def _task_objects(task: str) -> str:
     return TASKS[task].mjcf()
 
 
+def _board(board: Board | None) -> tuple[str, str]:
+    """The board's asset and body MJCF (empty without a board)."""
+    if board is None:
+        return "", ""
+    h = board.thickness / 2
+    asset = (f'<texture name="calib_board" type="2d" file="{board.texture}"/>'
+             '<material name="calib_board" texture="calib_board" specular="0" shininess="0"/>')
+    body = (f'<body name="calib_board" mocap="true" pos="{_v(board.pos)}" quat="{_v(board.quat)}">'
+            f'<geom name="calib_board" type="box" size="{_v((*board.half_size, h))}" pos="0 0 {-h!r}" '
+            f'material="calib_board" contype="0" conaffinity="0"/></body>')
+    return asset, body
+
+
 def build_mjcf(cfg: SceneConfig) -> str:
     """The scene as an MJCF string."""
     ct_w, ca_w = _CT["world"]
@@ -292,6 +320,7 @@ def build_mjcf(cfg: SceneConfig) -> str:
     markers = "".join(
         f'<geom name="marker/{m.name}" type="sphere" size="{m.radius}" pos="{_v(m.pos)}" '
         f'rgba="{_v(m.rgba)}" contype="0" conaffinity="0"/>' for m in cfg.markers)
+    board_asset, board_body = _board(cfg.board)
     return f"""<mujoco model="a2w_sim_rig">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="{TIMESTEP!r}" integrator="implicitfast" cone="elliptic" impratio="10"/>
@@ -310,7 +339,7 @@ def build_mjcf(cfg: SceneConfig) -> str:
     <material name="gripper" rgba="0.15 0.15 0.16 1"/>
     <material name="finger" rgba="0.35 0.35 0.38 1"/>
     <material name="pad" rgba="0.05 0.05 0.05 1"/>
-    <material name="camera" rgba="0.6 0.6 0.65 1"/>
+    <material name="camera" rgba="0.6 0.6 0.65 1"/>{board_asset}
   </asset>
   <worldbody>
     <light name="key" pos="0.3 0 2.0" dir="-0.1 0 -1" directional="true" castshadow="false"
@@ -326,7 +355,7 @@ def build_mjcf(cfg: SceneConfig) -> str:
       <geom name="obstacle_geom" type="box" size="0.06 0.06 0.03" rgba="0.8 0.2 0.2 1"
             contype="{ct_w}" conaffinity="{ca_w}"/>
     </body>
-    {markers}
+    {markers}{board_body}
     {_arm("left", cfg)}
     {_arm("right", cfg)}
     {_task_objects(cfg.task)}
