@@ -1,4 +1,5 @@
-"""`a2w eval policy`: closed-loop success of a policy checkpoint on the simulated rig."""
+"""`a2w eval policy`: closed-loop success of a policy checkpoint on the simulated rig; `a2w eval worldmodel`:
+world-model rollouts against held-out recorded episodes (a2w.evaluation.worldmodel)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video-dir", type=Path, default=None, help="write an mp4 of the three views per episode")
     p.add_argument("--json", type=Path, default=None, help="write the summary and every episode as JSON")
     p.set_defaults(func=_cmd_policy)
+    from a2w.evaluation.worldmodel_cli import register as register_worldmodel
+
+    register_worldmodel(evals)
 
 
 def _cmd_policy(args: argparse.Namespace) -> int:
