@@ -79,7 +79,8 @@ def test_eval_prints_both_rows_and_the_exact_copy_last_frame_baseline(tmp_path: 
     assert _eval(ck, ds, out, "--horizons", "0.4", "0.8", "--start-every", "0.4") == 0
     text = capsys.readouterr().out
     table = text[text.index("horizon"):]
-    assert table.count("copy-last-frame") == 2 and table.count(variant) == 2, table
+    name = {"sim": "A2World-sim ", "pretrained": "A2World "}[variant]
+    assert table.count("copy-last-frame") == 2 and table.count(name) == 2, table
     result = json.loads(out.read_text())
     assert [r["row"] for r in result["rows"]] == ["model", "copy-last-frame"] * 2
     assert [s["row"] for s in result["starts"]] == [0, 12]  # 24 rows per rollout, 40-row episode

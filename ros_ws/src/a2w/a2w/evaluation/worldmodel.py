@@ -31,6 +31,7 @@ FPS = 10.0  # the world model's frame rate
 ROWS_PER_FRAME = 3  # 30 Hz dataset rows per 10 Hz frame
 TOKENIZER_FILE = "tokenizer.safetensors"
 MODEL_ROW, BASELINE_ROW = "model", "copy-last-frame"
+MODEL_NAMES = {"pretrained": "A2World", "sim": "A2World-sim"}
 
 
 class EvalError(ValueError):
@@ -102,7 +103,7 @@ class EvalResult:
                 s = r["views"][v]
                 p = "inf" if s["psnr_inf"] else f"{s['psnr']:.2f}"
                 cells.append(f"{p + ' dB / ' + format(s['ssim'], '.3f'):>{width + 8}}")
-            name = f"{self.variant}" if r["row"] == MODEL_ROW else BASELINE_ROW
+            name = MODEL_NAMES.get(self.variant, self.variant) if r["row"] == MODEL_ROW else BASELINE_ROW
             lines.append(f"{r['horizon_s']:>7g}s  {name:<16}" + "".join(cells))
         return "\n".join(lines)
 
