@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "a2w.dataset.cli",
     "a2w.evaluation.cli",
     "a2w.shadow.cli",
+    "a2w.rig.cli",
     "a2world.embeddings_cli",
     "a2world.cli",
     "a2world.policy.cli",
