@@ -34,8 +34,8 @@ VARIANTS: dict[str, dict[str, list[str]]] = {
 # What each variant must run, node name -> parameters it must have.
 EXPECT: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("rig.launch.xml", "real"): {
-        "camera_node": {"driver": "realsense", "realsense.serials": ["_000000000001", "_000000000002",
-                                                                     "_000000000003"]},
+        "camera_node": {"driver": "realsense", "realsense.serials": ["_000000000000", "_000000000001",
+                                                                     "_000000000002"]},
         "arm_node": {"backend": "flexiv", "calibration": "calibration/example", "flexiv.software_version": "3.11.2"},
         "robot_state_node": {"calibration": "calibration/example"},
         "policy_node": {"checkpoint": CKPT, "device": "cuda"},
