@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from a2w import nodes
 from a2w.host.params import Params, build_params, load_param_file, specs
 from a2w.msgs.cameras import FRONT, LEFT_WRIST, RIGHT_WRIST
@@ -95,7 +97,7 @@ def load_rig(path: str | Path) -> RigConfig:
     problems: list[str] = []
     try:
         sections = _sections(path)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise RigConfigError(path, [f"cannot read the rig configuration: {exc}"]) from None
     unknown = sorted(sections - set(RIG_NODES) - {"**"})
     if unknown:
