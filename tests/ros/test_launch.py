@@ -20,9 +20,14 @@ LAUNCH = ROOT / "launch"
 RECIPES = {"sim.launch.xml": ["task:=pick_cube", "seed:=3"],
            # a free port, a fresh dataset directory, and a session that ends by itself
            "teleop.launch.xml": ["duration:=5.0", "port:=0",
-                                 f"dataset:={tempfile.mkdtemp(prefix='a2w-teleop-launch-')}/ds"]}
+                                 f"dataset:={tempfile.mkdtemp(prefix='a2w-teleop-launch-')}/ds"],
+           # the rig's launch files with the sim drivers swapped in (no hardware here): the sim's
+           # expert drives; no monitor (it would write its session under recordings/)
+           "rig.launch.xml": ["sim:=true", "task:=pick_cube", "monitor:=false"],
+           "shadow.launch.xml": ["sim:=true", "task:=pick_cube", "monitor:=false"]}
 # What each launch prints when it did its job.
-SUCCEEDED = {"sim.launch.xml": "task succeeded", "teleop.launch.xml": "teleop page: http://localhost:"}
+SUCCEEDED = {"sim.launch.xml": "task succeeded", "teleop.launch.xml": "teleop page: http://localhost:",
+             "rig.launch.xml": "task succeeded", "shadow.launch.xml": "task succeeded"}
 LAUNCH_TIMEOUT = 240.0
 
 
@@ -94,6 +99,22 @@ def test_sim_with_the_recorder_succeeds_under_ros2_launch(ros_tier: Path, tmp_pa
     assert rc == 0, out[-6000:]
     assert re.search(r"\[INFO\] \[record_node-\d+\]: process started", out), out[-6000:]
     assert "task succeeded" in out and "Traceback" not in out.split("task succeeded")[0], out[-6000:]
+
+
+def test_shadow_launch_beside_the_sim_under_ros2_launch(ros_tier: Path, tmp_path: Path) -> None:
+    from tests.shadow.support import tiny_worldmodel
+
+    ckpt = tiny_worldmodel(tmp_path / "worldmodel")
+    rc, out = ros2_launch(str(LAUNCH / "shadow.launch.xml"), "sim:=true", "task:=pick_cube", f"shadow:={ckpt}",
+                          "monitor:=false")
+    assert rc == 0, out[-6000:]
+    assert re.search(r"\[INFO\] \[shadow_node-\d+\]: process started", out), out[-6000:]
+    assert "task succeeded" in out and "Traceback" not in out.split("task succeeded")[0], out[-6000:]
+
+
+def test_the_real_rig_variants_without_a_rig_file_fail_saying_so(ros_tier: Path) -> None:
+    rc, out = ros2_launch(str(LAUNCH / "rig.launch.xml"))
+    assert rc != 0 and "rig:=FILE is required with sim:=false" in out, out[-6000:]
 
 
 def test_sim_succeeds_from_the_colcon_install(ros_tier: Path) -> None:
