@@ -23,6 +23,8 @@ from a2w.ros import codec
 WORLD_NAME = "node_graph"
 SIM_INSTRUCTION = "pick up the cube"  # the sim world the sim drivers share (one per process)
 IMAGE_SIZE = {"width": 64, "height": 48}
+# The sim rig's calibration folder: the nodes that take extrinsics read them from it (issue 20).
+SIM_CALIBRATION = str(Path(__file__).resolve().parents[2] / "calibration" / "sim")
 
 # exec name -> parameters that build it with sim drivers, in build order (the sim node registers
 # the world the camera and arm drivers look up). A node added to NODES needs a line here: the
@@ -32,9 +34,9 @@ RECIPES: dict[str, dict[str, Any]] = {
                  "max_width": IMAGE_SIZE["width"], "max_height": IMAGE_SIZE["height"]},
     "camera_node": {"use_sim_time": True, "driver": "sim", "sim.world_name": WORLD_NAME,
                     "enable_depth": True, **IMAGE_SIZE},
-    "arm_node": {"use_sim_time": True, "backend": "sim", "sim.world_name": WORLD_NAME},
+    "arm_node": {"use_sim_time": True, "backend": "sim", "sim.world_name": WORLD_NAME, "calibration": SIM_CALIBRATION},
     "expert_node": {"use_sim_time": True, "exit_when_done": False, "timeout": 600.0},
-    "robot_state_node": {"use_sim_time": True},
+    "robot_state_node": {"use_sim_time": True, "calibration": SIM_CALIBRATION},
     # a fresh directory per process: the recorder creates (and locks) its dataset there
     "record_node": {"use_sim_time": True, "root": tempfile.mkdtemp(prefix="a2w-node-graph-dataset-"), **IMAGE_SIZE},
     "task_judge_node": {"use_sim_time": True, "exit_when_done": False, "timeout": 600.0},
