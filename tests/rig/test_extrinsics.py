@@ -208,3 +208,35 @@ def test_wrist_mount_conversion_round_trips() -> None:
         m[:3, 3] = rng.uniform(-0.2, 0.2, 3)
         off = float(rng.uniform(0.0, 0.3))
         np.testing.assert_allclose(handeye_from_wrist_link(wrist_link_in_flange(m, off), off), m, atol=1e-12)
+
+
+def test_describe_urdf_with_a_calibration_is_the_nodes_description(sim_copy: Path, capsys: Any) -> None:
+    from a2w.cli import main
+    from a2w.description.tree import parse_urdf
+    from a2w.description.urdf import build_urdf
+
+    assert main(["describe", "urdf", "--calibration", str(SIM_CALIBRATION)]) == 0
+    calibrated, default = parse_urdf(capsys.readouterr().out), parse_urdf(build_urdf())
+    assert [j.name for j in calibrated.joints] == [j.name for j in default.joints]
+    for a, b in zip(calibrated.joints, default.joints):
+        np.testing.assert_allclose(a.origin, b.origin, atol=1e-9, err_msg=a.name)
+    moved(sim_copy)  # robot_state_node publishes exactly what robot_state_publisher would be fed
+    assert main(["describe", "urdf", "--calibration", str(sim_copy)]) == 0
+    host = Host(diagnostics_period=0)
+    try:
+        node = host.add_component(RobotStateNode, "robot_state_node", calibration=str(sim_copy))
+        assert capsys.readouterr().out == node.urdf
+    finally:
+        host.shutdown()
+
+
+@pytest.mark.parametrize("argv,why", [(["--left-base", "0", "0.5", "0", "0", "0", "0"], "--left-base: the base poses"),
+                                      ([], "nowhere: not a calibration folder")])
+def test_describe_urdf_refuses_base_poses_beside_a_calibration_and_a_bad_folder(
+        tmp_path: Path, capsys: Any, argv: list[str], why: str) -> None:
+    from a2w.cli import main
+
+    folder = SIM_CALIBRATION if argv else tmp_path / "nowhere"
+    assert main(["describe", "urdf", "--calibration", str(folder), *argv]) == 2
+    captured = capsys.readouterr()
+    assert why in captured.err and captured.out == ""

@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     for arm in ARMS:
         u.add_argument(f"--{arm}-base", type=float, nargs=6, metavar=("X", "Y", "Z", "R", "P", "YAW"),
                        help=f"{arm} base in the world (default the arm node's)")
+    u.add_argument("--calibration", type=Path, metavar="DIR",
+                   help="the rig's calibration folder: bases, front camera and wrist hand-eye from its files, "
+                   "as robot_state_node's calibration parameter (not with --left-base/--right-base)")
     u.set_defaults(func=_urdf)
     c = cmds.add_parser("check", help="print the URDF's FK errors against kinematics.joint_frames and the "
                         "MuJoCo scene's cameras")
@@ -40,10 +43,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _urdf(args: argparse.Namespace) -> int:
     from a2w.arms.kinematics import TRI_BASE_POSES
     from a2w.description.urdf import RigSpec, build_urdf
+    from a2w.sim.scene import TCP_OFFSET
 
     bases = {arm: getattr(args, f"{arm}_base") or TRI_BASE_POSES[arm] for arm in TRI_BASE_POSES}
     kw: dict[str, Any] = {} if args.tcp_offset is None else {"tcp_offset": args.tcp_offset}
     try:
+        if args.calibration is not None:
+            from a2w.rig.extrinsics import front_link_in_world, load_extrinsics, matrix_pose6, wrist_link_in_flange
+
+            given = [f"--{arm}-base" for arm in TRI_BASE_POSES if getattr(args, f"{arm}_base")]
+            if given:
+                raise ValueError(f"{' and '.join(given)}: the base poses come from --calibration; give one or "
+                                 "the other")
+            ext = load_extrinsics(args.calibration)
+            tcp = TCP_OFFSET if args.tcp_offset is None else args.tcp_offset
+            bases = {arm: matrix_pose6(ext.bases[arm]) for arm in TRI_BASE_POSES}
+            kw.update(front_link_pose=matrix_pose6(front_link_in_world(ext.front_optical)),
+                      wrist_link_poses={a: wrist_link_in_flange(ext.handeye[a], tcp) for a in args.arms})
         text = build_urdf(RigSpec(arms=tuple(args.arms), bases=bases, views=tuple(args.views),
                                   optical_frames=not args.no_optical_frames, **kw))
     except ValueError as e:

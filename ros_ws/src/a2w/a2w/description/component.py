@@ -16,7 +16,8 @@ robot_state_publisher does, for hosts where robot_state_publisher is not install
 
 Launch choice: the sim and a rig without robot_state_publisher run this node with the defaults.
 A rig with robot_state_publisher installed may run that instead, fed the same URDF
-(``<param name="robot_description" value="$(command 'a2w describe urdf')"/>``) and not this node;
+(``<param name="robot_description" value="$(command 'a2w describe urdf --calibration DIR')"/>``,
+the same text this node publishes for that folder) and not this node;
 or run this node with ``publish_tf:=false`` when something else (a vendor driver) publishes the
 arm links but the mounts and cameras still need /tf_static. Base poses default to the arm node's
 defaults (``kinematics.TRI_BASE_POSES``). On a calibrated rig give both nodes the same
