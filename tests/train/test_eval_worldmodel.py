@@ -128,6 +128,11 @@ def test_training_episodes_and_bad_horizons_are_refused_in_one_line(tmp_path: Pa
     assert a2w_main(["eval", "worldmodel", "--checkpoint", str(ck), "--dataset", str(ds), "--steps", "1",
                      "--horizons", "0.4"]) == 2
     assert "not held out" in capsys.readouterr().err
+    # and so are those of the run it was fine-tuned from (an A2World-sim run's model.init)
+    sim = _checkpoint(tmp_path / "sim", "sim")
+    (sim / "train_config.yaml").write_text(f"datasets: []\nmodel: {{init: {ck}}}\n")
+    assert _eval(sim, ds, tmp_path / "e.json", "--horizons", "0.4") == 2
+    assert "not held out" in capsys.readouterr().err
 
 
 @pytest.mark.slow

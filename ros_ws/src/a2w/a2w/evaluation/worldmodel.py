@@ -133,6 +133,16 @@ def checkpoint_training(checkpoint: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def run_datasets(checkpoint: Path, depth: int = 4) -> list[Path]:
+    """The datasets of the checkpoint's run and of the runs it started from (``model.init``)."""
+    run = checkpoint_training(checkpoint)
+    out = [Path(d) for d in run.get("datasets") or []]
+    init = (run.get("model") or {}).get("init")
+    if init and depth > 0 and Path(init).is_dir():
+        out += run_datasets(Path(init), depth - 1)
+    return out
+
+
 def horizon_frames(horizons_s: Sequence[float]) -> list[int]:
     frames = []
     for h in horizons_s:
@@ -214,7 +224,7 @@ def evaluate(checkpoint: Path, datasets: Sequence[Path], horizons_s: Sequence[fl
         cfg_data = DataConfig(image_size=image_size, views=views)
     except ValueError as exc:
         raise EvalError(str(exc)) from None
-    train_sets = [*train_datasets, *[Path(d) for d in run.get("datasets") or [] if Path(d).is_dir()]]
+    train_sets = [*train_datasets, *[d for d in run_datasets(checkpoint) if d.is_dir()]]
     used = training_episodes(train_sets) if train_sets else set()
     loaded = []
     for d in datasets:

@@ -16,8 +16,8 @@ def register(evals: argparse._SubParsersAction) -> None:
         description="Rolls the world model out from each start of each episode under the executed actions "
         "(A2World-sim with its history, autoregressively past one chunk) and compares the predicted frames with "
         "the recorded ones at each horizon: PSNR and SSIM per view, beside the copy-the-last-frame baseline on "
-        "the same frames. Episodes in the checkpoint's training data (its train_config.yaml) or in "
-        "--train-dataset are refused.")
+        "the same frames. Episodes in the checkpoint's training data (its train_config.yaml and its model.init "
+        "run's) or in --train-dataset are refused.")
     p.add_argument("--checkpoint", type=Path, required=True,
                    help="world-model directory (a worldmodel or worldmodel-sim run: model + tokenizer.safetensors)")
     p.add_argument("--dataset", type=Path, action="append", required=True, help="held-out dataset (repeat)")
