@@ -66,6 +66,10 @@ class ShadowNodeParams(Params):
     max_spread: float = param(0.016, "largest spread of paired view stamps (s)", low=0.0, high=1.0)
     max_frame_age: float = param(0.1, "a keyframe's views must be this close to its time (s; a camera that drops a "
                                       "frame under load is still paired, one that stops is not)", low=0.001, high=1.0)
+    # One window is 2 s of motion: a second window above the threshold before alarming would put the
+    # detection 2 s later; the level still needs `alarm_leave` windows below to clear (hysteresis).
+    alarm_enter: int = param(1, "consecutive windows above a level's threshold to enter it", low=1, high=100)
+    alarm_leave: int = param(3, "consecutive windows below 0.8 of the level's threshold to leave it", low=1, high=100)
     settle: float = param(0.2, "a keyframe is assembled this long after its time, once its frames are in (s)",
                           low=0.0, high=2.0)
 
@@ -85,7 +89,8 @@ class ShadowNode(Component):
         self.size = (int(params.image_size[0]), int(params.image_size[1]))
         self.rollout, self.thresholds = self._load(params)
         self.predictor = ShadowPredictor(self.rollout, self.views, self.view_ids, params.latent_weight, params.seed)
-        self.alarm = AlarmState(self.thresholds) if self.thresholds else None
+        self.alarm = (AlarmState(self.thresholds, params.alarm_enter, params.alarm_leave) if self.thresholds
+                      else None)
         self.pairer = FramePairer(self.views, max_spread=params.max_spread, max_age=params.max_frame_age)
         self._states: deque[tuple[float, np.ndarray]] = deque(maxlen=600)  # (stamp, (2, 8)) ~6 s at 100 Hz
         self._keys: list[Keyframe] = []
