@@ -121,3 +121,23 @@ def test_alarm_levels_enter_and_leave_with_hysteresis(tmp_path) -> None:
     with pytest.raises(ValueError, match="not shadow thresholds"):
         (tmp_path / "bad.json").write_text("{}")
         Thresholds.load(tmp_path / "bad.json")
+
+
+def test_the_history_is_bounded_and_starts_again_from_the_next_window() -> None:
+    from a2w.shadow.evaluate import CopyLastFrame
+    from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window
+
+    poses = _path(3 * 60 + 1)
+    img = np.zeros((8, 8, 3), np.uint8)
+    wins = [Window(k, [Keyframe(0.1 * (20 * k + i), {"front": img + k}) for i in range(21)],
+                   actions_10hz(poses[60 * k: 60 * k + 61])) for k in range(3)]
+    unbounded = ShadowPredictor(CopyLastFrame(), ["front"], [2], latent_weight=0.0)
+    bounded = ShadowPredictor(CopyLastFrame(), ["front"], [2], latent_weight=0.0, max_history=50)
+    for w in wins:
+        unbounded.score(w)
+        bounded.score(w)
+    assert unbounded.history.n_nodes == 20 + 60 and unbounded.restarts == 0
+    # 20 initial nodes + 20 per window: past 50 after the second window, so the third starts afresh
+    assert bounded.restarts == 1
+    assert bounded.history.n_nodes == 20 + 20
+    assert bounded.history.frames[0][0][0, 0, 0] == 2  # seeded from the third window's first frame

@@ -70,6 +70,9 @@ class ShadowNodeParams(Params):
     # detection 2 s later; the level still needs `alarm_leave` windows below to clear (hysteresis).
     alarm_enter: int = param(1, "consecutive windows above a level's threshold to enter it", low=1, high=100)
     alarm_leave: int = param(3, "consecutive windows below 0.8 of the level's threshold to leave it", low=1, high=100)
+    max_history: float = param(600.0, "history kept for A2World-sim (s of motion); past it the history starts "
+                               "again from the next window, bounding memory (0 = the whole run, as the release)",
+                               low=0.0, high=86400.0)
     settle: float = param(0.2, "a keyframe is assembled this long after its time, once its frames are in (s)",
                           low=0.0, high=2.0)
 
@@ -88,7 +91,8 @@ class ShadowNode(Component):
         self.view_ids = tuple(VIEW_IDS[v] for v in self.views)
         self.size = (int(params.image_size[0]), int(params.image_size[1]))
         self.rollout, self.thresholds = self._load(params)
-        self.predictor = ShadowPredictor(self.rollout, self.views, self.view_ids, params.latent_weight, params.seed)
+        self.predictor = ShadowPredictor(self.rollout, self.views, self.view_ids, params.latent_weight, params.seed,
+                                         int(params.max_history * RATE_HZ / COMPOSE))
         self.alarm = (AlarmState(self.thresholds, params.alarm_enter, params.alarm_leave) if self.thresholds
                       else None)
         self.pairer = FramePairer(self.views, max_spread=params.max_spread, max_age=params.max_frame_age)
@@ -243,7 +247,8 @@ class ShadowNode(Component):
         last = self.reports[-1] if self.reports else None
         out: dict[str, Any] = {
             "windows": self._windows, "predicted": self.predicted, "skipped": self.skipped, "failed": self.failed,
-            "calibrated": self.thresholds is not None, "level": Level(last.level).name if last else "none",
+            "calibrated": self.thresholds is not None, "history_restarts": self.predictor.restarts,
+            "level": Level(last.level).name if last else "none",
             "score": round(last.score, 4) if last else "nan",
             "alarms": self.alarm.alarms if self.alarm else 0,
         }

@@ -60,10 +60,15 @@ class ShadowPredictor:
     """Predicts and scores windows in order, keeping the history of real frames and executed actions."""
 
     def __init__(self, rollout: Any, views: Sequence[str], view_ids: Sequence[int], latent_weight: float = 1.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, max_history: int = 0) -> None:
         self.rollout = rollout
         self.views, self.view_ids = tuple(views), tuple(view_ids)
         self.latent_weight, self.seed = float(latent_weight), int(seed)
+        # The release keeps every frame of an episode (HistoryBuffer); a shadow that runs for hours must not:
+        # at 64x64 that is ~1.3 GB per hour for three views. Past ``max_history`` 10 Hz nodes (0: no bound)
+        # the history starts again from the next window, as it does after a gap in the frames.
+        self.max_history = int(max_history)
+        self.restarts = 0
         self.history: Any = None  # a2world.history.HistoryBuffer, from the first full window
 
     def extend(self, win: Window) -> None:
@@ -76,6 +81,9 @@ class ShadowPredictor:
         if self.history is None:
             self.history = HistoryBuffer([win.keys[0].frames[v] for v in self.views])
         self.history.append([[k.frames[v] for k in win.keys[1:]] for v in self.views], win.actions)
+        if self.max_history and self.history.n_nodes > self.max_history:
+            self.history = None
+            self.restarts += 1
 
     def score(self, win: Window) -> list[ViewScore]:
         """Each view's score for ``win`` (inf for a view without its frames), then extend the history."""
