@@ -12,11 +12,15 @@ import numpy as np
 import pytest
 
 from a2w.host import Host
+from a2w.host.component import Component, NodeHandle
 from a2w.host.host import NodeSpec
+from a2w.host.params import Params
+from a2w.host.qos import QoS
 from a2w.launch import LaunchRunner
+from a2w.msgs.cameras import CameraFrame
 from a2w.msgs.diagnostics import DiagnosticLevel
 from a2w.shadow.alarm import Level, Thresholds
-from a2w.shadow.component import ShadowNode
+from a2w.shadow.component import ShadowNode, predicted_topic
 from tests.policy.stack import Relay
 from tests.shadow.support import tiny_worldmodel
 
@@ -26,6 +30,15 @@ SIM_LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "sim.launch.xml"
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_worldmodel(tmp_path_factory.mktemp("worldmodel"))
+
+
+class FrameProbe(Component):
+    """Keeps the shadow's predicted front frames."""
+
+    def __init__(self, node: NodeHandle, params: Params) -> None:
+        super().__init__(node, params)
+        self.frames: list[CameraFrame] = []
+        node.create_subscription(predicted_topic("front"), CameraFrame, self.frames.append, QoS.reliable(100))
 
 
 def _stack(checkpoint: Path, shadow: dict, relay: bool = False) -> tuple[Host, ShadowNode, Relay | None]:
@@ -39,6 +52,7 @@ def _stack(checkpoint: Path, shadow: dict, relay: bool = False) -> tuple[Host, S
     for spec in specs:
         host.add(spec)
     rel = host.add(NodeSpec(Relay, "relay", params={"use_sim_time": True})) if relay else None
+    host.add(NodeSpec(FrameProbe, "frame_probe", params={"use_sim_time": True}))
     node = host.add(NodeSpec(ShadowNode, "shadow_node", params={
         "use_sim_time": True, "checkpoint": str(checkpoint), "steps": 1, "threads": 1, "latent_weight": 0.1,
         **({"camera_prefix": "/relay"} if relay else {}), **shadow}))
@@ -57,8 +71,15 @@ def _wait(cond, timeout: float, what: str, node: ShadowNode) -> None:
 
 def test_windows_of_executed_motion_are_predicted_and_reported(checkpoint: Path) -> None:
     host, node, _ = _stack(checkpoint, {})
+    seen = next(c for c in host.components.values() if isinstance(c, FrameProbe)).frames
     try:
         _wait(lambda: len(node.reports) >= 3, 240, "three reports", node)
+        # each predicted window's 20 frames per view, stamped with the keyframe times they predict
+        first = node.reports[0]
+        front = [f for f in seen if first.stamp - 2.0 < f.stamp <= first.stamp + 1e-9]
+        assert len(front) == 20 and front[-1].stamp == pytest.approx(first.stamp)
+        assert np.allclose(np.diff([f.stamp for f in front]), 0.1, atol=1e-6)
+        assert front[0].image.shape == (*node.size, 3) and front[0].frame_id.endswith("optical_frame")
         reports = list(node.reports)
         assert [r.window for r in reports] == sorted(r.window for r in reports)
         for r in reports:

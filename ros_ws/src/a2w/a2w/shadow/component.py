@@ -33,6 +33,7 @@ import numpy as np
 from a2w.actions import rig_pose
 from a2w.arms.component import STATE_TOPIC
 from a2w.cameras.pairing import FramePairer
+from a2w.frames import optical_frame
 from a2w.host.component import Component, NodeHandle
 from a2w.host.params import Params, param
 from a2w.host.qos import QoS
@@ -46,6 +47,12 @@ from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
 from a2w.shadow.scores import overall
 
 REPORT_TOPIC = "/shadow/report"
+PREDICTED_PREFIX = "/shadow/predicted"  # <prefix>/<view>/color/image_raw, as the cameras' and the policy's
+
+
+def predicted_topic(view: str) -> str:
+    """Where the shadow's re-predicted frames of ``view`` go, each stamped with the time it predicts."""
+    return f"{PREDICTED_PREFIX}/{view}/color/image_raw"
 THRESHOLDS_FILE = "shadow_thresholds.json"
 KEYFRAME_PERIOD = COMPOSE / RATE_HZ  # 0.1 s
 
@@ -68,6 +75,8 @@ class ShadowNodeParams(Params):
                                       "frame under load is still paired, one that stops is not)", low=0.001, high=1.0)
     # One window is 2 s of motion: a second window above the threshold before alarming would put the
     # detection 2 s later; the level still needs `alarm_leave` windows below to clear (hysteresis).
+    publish_frames: bool = param(True, "publish each window's 20 predicted frames per view on "
+                                 f"{PREDICTED_PREFIX}/<view>/color/image_raw (stamped with the times they predict)")
     alarm_enter: int = param(1, "consecutive windows above a level's threshold to enter it", low=1, high=100)
     alarm_leave: int = param(3, "consecutive windows below 0.8 of the level's threshold to leave it", low=1, high=100)
     max_history: float = param(600.0, "history kept for A2World-sim (s of motion); past it the history starts "
@@ -109,6 +118,9 @@ class ShadowNode(Component):
         self.last_unpaired = ""
 
         self.report_pub = node.create_publisher(REPORT_TOPIC, ShadowReport, QoS.reliable(20))
+        self.frame_pubs = {v: node.create_publisher(predicted_topic(v), CameraFrame, QoS.reliable(CHUNK * 2))
+                           for v in self.views} if params.publish_frames else {}
+        self.frames_published = 0
         node.create_subscription(STATE_TOPIC, RigState, self._on_state, QoS.sensor())
         prefix = params.camera_prefix.rstrip("/")
         for v in self.views:
@@ -207,13 +219,15 @@ class ShadowNode(Component):
                 self.log.warning("shadow window %d failed: %s", win.index, self.last_error)
                 self.predictor.extend(win)
                 continue
-            self.node.post(lambda r=report: self._publish(r))
+            frames = self.predictor.last_prediction if self.frame_pubs else None
+            self.node.post(lambda r=report, w=win, f=frames: self._publish(r, w, f))
 
     def _predict(self, win: Window) -> ShadowReport:
         import torch
 
         if self.params.threads and torch.get_num_threads() != self.params.threads:
             torch.set_num_threads(self.params.threads)  # in case the setting is per thread (OpenMP)
+        self.predictor.last_prediction = None
         scores = self.predictor.score(win)
         self.predicted += win.keys[0].frames is not None
         end = win.keys[-1].stamp
@@ -223,7 +237,13 @@ class ShadowNode(Component):
                             horizon=CHUNK * KEYFRAME_PERIOD, lag=self.node.clock.now() - end)
 
     # -- executor: reporting ----------------------------------------------------------------------
-    def _publish(self, report: ShadowReport) -> None:
+    def _publish(self, report: ShadowReport, win: Window | None = None, frames: np.ndarray | None = None) -> None:
+        if frames is not None and win is not None:
+            for i, view in enumerate(self.views):
+                for key, image in zip(win.keys[1:], frames[i, 1:]):
+                    self.frame_pubs[view].publish(CameraFrame(view, np.ascontiguousarray(image), key.stamp,
+                                                              frame_id=optical_frame(view)))
+                    self.frames_published += 1
         level = int(self.alarm.update(report.score)) if self.alarm is not None else 0
         if level == Level.ALARM and (not self.reports or self.reports[-1].level != Level.ALARM):
             self.log.error("shadow ALARM at %.2f: score %.3f > %.3f (%s)", report.stamp, report.score,
@@ -246,7 +266,8 @@ class ShadowNode(Component):
     def diagnostics(self) -> dict[str, Any]:
         last = self.reports[-1] if self.reports else None
         out: dict[str, Any] = {
-            "windows": self._windows, "predicted": self.predicted, "skipped": self.skipped, "failed": self.failed,
+            "windows": self._windows, "predicted": self.predicted, "frames_published": self.frames_published,
+            "skipped": self.skipped, "failed": self.failed,
             "calibrated": self.thresholds is not None, "history_restarts": self.predictor.restarts,
             "level": Level(last.level).name if last else "none",
             "score": round(last.score, 4) if last else "nan",

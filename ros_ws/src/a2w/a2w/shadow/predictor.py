@@ -70,6 +70,7 @@ class ShadowPredictor:
         self.max_history = int(max_history)
         self.restarts = 0
         self.history: Any = None  # a2world.history.HistoryBuffer, from the first full window
+        self.last_prediction: np.ndarray | None = None  # (V, 21, H, W, 3) uint8 of the last scored window
 
     def extend(self, win: Window) -> None:
         """Append the window's real frames and actions to the history without predicting it."""
@@ -101,6 +102,7 @@ class ShadowPredictor:
         with torch.inference_mode():
             clips = self.rollout.predict_chunk([start.frames[v] for v in self.views], self.view_ids, win.actions,
                                                self.history, self.seed + win.index)
+            self.last_prediction = clips
             for i, v in enumerate(self.views):
                 real = [key.frames[v] for key in win.keys[1:] if key.frames is not None]
                 if len(real) < CHUNK:
