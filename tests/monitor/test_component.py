@@ -19,11 +19,15 @@ import pytest
 from rerun.chunk import RrdReader
 
 from a2w.host import Host
+from a2w.host.component import Component, NodeHandle
 from a2w.host.host import NodeSpec
+from a2w.host.params import Params
+from a2w.host.qos import QoS
 from a2w.launch import LaunchRunner
 from a2w.monitor.component import MonitorNode
-from a2w.msgs.cameras import VIEW_NAMES
-from tests.monitor.support import FakeRig, PolicyRig, free_port, listening, read_rrd, scalars
+from a2w.msgs.cameras import VIEW_NAMES, CameraFrame
+from a2w.shadow.component import predicted_topic as shadow_predicted_topic
+from tests.monitor.support import FakeRig, PolicyRig, free_port, image, listening, read_rrd, scalars
 from tests.support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -229,3 +233,36 @@ def test_the_viewer_goes_with_a_killed_node(tmp_path):
     # its private directory
     assert wait_until(lambda: not listening(web) and not listening(grpc), timeout=15)
     assert wait_until(lambda: not list(tmp_path.glob("a2w-monitor-rerun-*")), timeout=15)
+
+
+class ShadowFrames(Component):
+    """The shadow's output as it arrives: every second, the 20 re-predicted frames of the past 2 s."""
+
+    def __init__(self, node: NodeHandle, params: Params) -> None:
+        super().__init__(node, params)
+        self.pubs = {v: node.create_publisher(shadow_predicted_topic(v), CameraFrame, QoS.reliable(40))
+                     for v in VIEW_NAMES}
+        node.create_timer(1.0, self._window)
+
+    def _window(self) -> None:
+        t = self.node.clock.now()
+        for v in VIEW_NAMES:
+            for i in range(20):
+                self.pubs[v].publish(image(v, t - 0.1 * (19 - i), 100))
+
+
+def test_the_shadows_predictions_are_shown_against_the_real_frames_they_predict(tmp_path):
+    host = Host(diagnostics_period=0)
+    host.add(NodeSpec(PolicyRig, "rig"))  # the policy's predictions are not what this monitor shows
+    host.add(NodeSpec(ShadowFrames, "shadow"))
+    mon = host.add(NodeSpec(MonitorNode, "monitor_node", params=monitor_params(
+        tmp_path, serve=False, predicted_prefix="/shadow/predicted")))
+    run(host, 3.5)
+    rows = read_rrd(tmp_path / "session.rrd")
+    for what in ("real", "predicted", "diff", "diff_mae"):
+        assert "/cameras/front/" + what in rows, (what, sorted(rows))
+    pred = [s for s, _ in rows["/cameras/front/predicted"]]
+    real = [s for s, _ in rows["/cameras/front/real"]]
+    # only the shadow's frames: all of past times (a policy's reach 2 s past its chunk)
+    assert pred and max(pred) <= max(real) + 1e-6
+    assert mon.errors == 0

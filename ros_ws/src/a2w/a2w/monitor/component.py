@@ -4,7 +4,8 @@ Subscribes (each only when its stream is chosen in ``streams``; a topic nobody p
 simply quiet, so it runs beside the policy, beside teleop, or alone):
 
 * ``cameras``: ``<topic_prefix>/<view>/color/image_raw``; ``predicted``:
-  ``/policy/predicted/<view>/color/image_raw`` (``a2w.policy.topics``); ``diff`` needs both;
+  ``<predicted_prefix>/<view>/color/image_raw``: the policy's predicted video (``/policy/predicted``,
+  the default) or the shadow's re-prediction (``/shadow/predicted``); ``diff`` needs both;
 * ``policy``: ``/policy/chunk``; ``diagnostics``: ``/diagnostics`` (every node's, the cameras' and
   the policy's inference latency among them);
 * ``arms``: ``/arms/state``, ``/arms/target``, ``/arms/status`` (latched); ``sim``: ``/sim/status``
@@ -47,8 +48,9 @@ from a2w.msgs.policy import ActionChunk
 from a2w.msgs.shadow import ShadowReport
 from a2w.msgs.sim import FaultEvent, SimStatus
 from a2w.policy.topics import CHUNK_TOPIC as POLICY_CHUNK_TOPIC
-from a2w.policy.topics import predicted_topic
+from a2w.policy.topics import PREDICTED_PREFIX
 from a2w.record.component import EVENTS_TOPIC
+from a2w.shadow.component import PREDICTED_PREFIX as SHADOW_PREDICTED_PREFIX
 from a2w.shadow.component import REPORT_TOPIC as SHADOW_REPORT_TOPIC
 from a2w.sim.component import FAULT_TOPIC as SIM_FAULT_TOPIC
 from a2w.sim.component import STATUS_TOPIC as SIM_STATUS_TOPIC
@@ -62,6 +64,9 @@ _STOP = object()
 class MonitorNodeParams(Params):
     views: list[str] = param(list(VIEW_NAMES), "camera views shown")
     topic_prefix: str = param("/cameras", "camera topics are <prefix>/<view>/color/image_raw")
+    predicted_prefix: str = param(PREDICTED_PREFIX, "predicted frames are <prefix>/<view>/color/image_raw: the "
+                                  f"policy's plan ({PREDICTED_PREFIX}) or the shadow's re-prediction "
+                                  f"({SHADOW_PREDICTED_PREFIX})")
     streams: list[str] = param(list(STREAMS), f"what to show, any of {list(STREAMS)}")
     rrd: str = param("recordings/monitor/{time}.rrd",
                      "the session's .rrd ({time} = start time YYYYmmdd-HHMMSS; empty = none)")
@@ -149,7 +154,8 @@ class MonitorNode(Component):
                 # a chunk's 20 predictions arrive together: room for two chunks per view. Best
                 # effort matches a publisher of either reliability (a reliable reader would not
                 # connect to a best-effort writer)
-                node.create_subscription(predicted_topic(v), CameraFrame, self._forward("predicted_frame"),
+                node.create_subscription(f"{p.predicted_prefix.rstrip('/')}/{v}/color/image_raw", CameraFrame,
+                                         self._forward("predicted_frame"),
                                          QoS(Reliability.BEST_EFFORT, 40))
         subs: list[tuple[str, str, type, str, QoS]] = [
             ("policy", POLICY_CHUNK_TOPIC, ActionChunk, "chunk", QoS.reliable(5)),
