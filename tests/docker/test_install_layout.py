@@ -21,9 +21,11 @@ from tests.tiers import unavailable
 PROBE = """
 import json, sys
 import a2w
+from a2w.calib.board import DEFAULT_BOARD_FILE
 from a2w.ros.main import fastdds_profile
 from a2w.teleop.component import WWW
-print("PROBE " + json.dumps({"a2w": a2w.__file__, "www": str(WWW), "profile": str(fastdds_profile())}))
+print("PROBE " + json.dumps({"a2w": a2w.__file__, "www": str(WWW), "profile": str(fastdds_profile()),
+                             "board": str(DEFAULT_BOARD_FILE)}))
 """
 
 
@@ -70,11 +72,14 @@ def test_the_cli_link_and_the_setup_file_exist(built: tuple[str, Path]) -> None:
     assert here(default, built).is_file(), f"the entrypoint's {default} is not what colcon writes"
 
 
-def test_the_package_finds_the_page_and_the_profile_where_the_image_puts_them(built: tuple[str, Path]) -> None:
+def test_the_package_finds_its_files_where_the_image_puts_them(built: tuple[str, Path]) -> None:
     _, ws = built
-    teleop = next(dest for _, sources, dest in copies() if sources == ["teleop/"])
-    page = here(teleop.rstrip("/"), built)
-    shutil.copytree(ROOT / "teleop", page)
+    copied = {}
+    for folder in ("teleop", "calibration"):
+        dest = next(dest for _, sources, dest in copies() if sources == [f"{folder}/"])
+        copied[folder] = here(dest.rstrip("/"), built)
+        shutil.copytree(ROOT / folder, copied[folder])
+    page = copied["teleop"]
     proc = run_isolated_shell(f"set +u; source install/setup.bash; set -u; python -c {shlex.quote(PROBE)}", cwd=ws)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE "))[6:])
@@ -82,3 +87,4 @@ def test_the_package_finds_the_page_and_the_profile_where_the_image_puts_them(bu
     assert Path(got["www"]) == page, f"teleop_node looks for its page in {got['www']}, the image puts it in {page}"
     assert (page / "index.html").is_file()
     assert Path(got["profile"]) == ws / "install/share/a2w/config/fastdds_shm.xml"
+    assert Path(got["board"]) == copied["calibration"] / "board.yaml", "a2w calib's default board file"
