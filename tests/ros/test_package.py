@@ -131,7 +131,7 @@ OPTIONAL = {
     "a2world": "this repository's models package (pip install -e models), with torch",
     "rerun": "the monitor only; pip rerun-sdk",
     "rerun_cli": "the monitor's viewer process; comes with rerun-sdk",
-    "PIL": "the calibration board as a PDF only (a2w calib board --pdf); Pillow",
+    "PIL": "the printable calibration board only (a2w calib board); Pillow",
 }
 ROS_TYPE = re.compile(r"([a-z][a-z0-9_]*)/(msg|srv|action)/[A-Z][A-Za-z0-9]*")
 
