@@ -19,7 +19,7 @@ EXAMPLE = ROOT / "configs" / "rig" / "example.yaml"
 
 def example() -> dict[str, Any]:
     doc = yaml.safe_load(EXAMPLE.read_text())
-    for node in ("arm_node", "robot_state_node"):  # absolute: the tests do not depend on the cwd
+    for node in ("arm_node", "robot_state_node", "teleop_node"):  # absolute: the tests do not depend on the cwd
         doc[node]["ros__parameters"]["calibration"] = str(ROOT / "calibration" / "example")
     return doc
 
@@ -80,7 +80,7 @@ MISTAKES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "NIC not an address": (_set("arm_node", "flexiv.left_nics", ["eth0"]), "'eth0' is not an IPv4"),
     "no calibration": (_set("arm_node", "calibration", ""), "arm_node.calibration: the rig's calibration"),
     "missing calibration": (lambda d: [_set(n, "calibration", "/nonexistent/cal")(d) for n in
-                                       ("arm_node", "robot_state_node")], "not a calibration folder"),
+                                       ("arm_node", "robot_state_node", "teleop_node")], "not a calibration folder"),
     "two calibrations": (_set("robot_state_node", "calibration", "calibration/sim"),
                          "robot_state_node.calibration: must be the arm node's"),
     "base pose against calibration": (_set("arm_node", "left_base_pose", [0.0, 0.5, 0.0, 0.0, 0.0, 0.0]),
@@ -88,7 +88,10 @@ MISTAKES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "front against calibration": (_set("robot_state_node", "front_camera_pose", [1.0, 0.0, 1.0, 0.0, 0.0, 0.0]),
                                   "robot_state_node.front_camera_pose .* conflicts with"),
     "teleop bases": (_set("teleop_node", "right_base_pose", [-0.495, -0.495, -0.15, 0.0, 0.0, 0.0]),
-                     r"teleop_node.right_base_pose: .* set \[-0.495, -0.495, -0.15, 0, 0, 0.78539"),
+                     r"teleop_node.right_base_pose .* conflicts with"),
+    "teleop yaw": (_set("teleop_node", "yaw", 20.0), r"teleop_node.yaw: 20.0 conflicts with .*vr.yaml"),
+    "teleop calibration": (_set("teleop_node", "calibration", "calibration/sim"),
+                           "teleop_node.calibration: must be the arm node's"),
     "recorder size": (_set("record_node", "width", 320), "record_node.width/height"),
 }
 

@@ -14,7 +14,7 @@ parameter):
   version and a gripper wiring the driver accepts (``FlexivParams.check``, ``gripper_problem``);
 * the arm node and robot_state_node name the same calibration folder, which loads
   (``a2w.calib.files.load_calibration``), and no pose parameter disagrees with it;
-* teleop_node's base poses (it takes them as parameters) equal the calibration's;
+* robot_state_node and teleop_node read the arm node's calibration folder; a pose or yaw set beside it agrees;
 * the recorder's image size is the camera node's.
 """
 
@@ -165,14 +165,15 @@ def rig_problems(cfg: RigConfig) -> list[str]:
                        f"{side} arm (RDK then searches only there)")
         out.extend(f"arm_node.flexiv.{side}_nics: {n!r} is not an IPv4 address" for n in nics if not _ipv4(n))
 
-    rs = p["robot_state_node"]
     cal = str(arm.calibration)  # type: ignore[attr-defined]
     if not cal:
         out.append("arm_node.calibration: the rig's calibration folder (calibration/<rig>) is required: the "
                    "base poses and camera extrinsics come from it")
-    if rs.calibration != cal:  # type: ignore[attr-defined]
-        out.append(f"robot_state_node.calibration: must be the arm node's folder {cal!r} (one source of truth), "
-                   f"got {rs.calibration!r}")  # type: ignore[attr-defined]
+    for name in ("robot_state_node", "teleop_node"):
+        given = p[name].calibration  # type: ignore[attr-defined]
+        if given != cal:
+            out.append(f"{name}.calibration: must be the arm node's folder {cal!r} (one source of truth), "
+                       f"got {given!r}")
     if cal:
         out.extend(_calibration_problems(cfg, cal))
 
@@ -184,14 +185,11 @@ def rig_problems(cfg: RigConfig) -> list[str]:
 
 
 def _calibration_problems(cfg: RigConfig, folder: str) -> list[str]:
-    from a2w.calib.files import CalibrationError
+    from a2w.calib.files import CalibrationError, load_calibration
     from a2w.rig.extrinsics import (
         front_link_in_world,
         load_extrinsics,
-        matrix_pose6,
-        pose6_matrix,
         resolve_pose,
-        same_pose,
     )
 
     try:
@@ -211,12 +209,17 @@ def _calibration_problems(cfg: RigConfig, folder: str) -> list[str]:
             except ValueError as exc:
                 out.append(f"{node}.{exc}")
     teleop = cfg.params["teleop_node"]
+    t_defaults = {s.name: s.default for s in specs(type(teleop))}
     for a in ("left", "right"):
-        given = getattr(teleop, f"{a}_base_pose")
-        if not same_pose(pose6_matrix(given), ext.bases[a]):
-            want = ", ".join(f"{x:.10g}" for x in matrix_pose6(ext.bases[a]))
-            out.append(f"teleop_node.{a}_base_pose: {list(given)} is not the calibration's {folder}/bases.yaml {a}; "
-                       f"teleop_node takes its base poses as parameters: set [{want}]")
+        try:
+            resolve_pose(f"{a}_base_pose", getattr(teleop, f"{a}_base_pose"), t_defaults[f"{a}_base_pose"],
+                         ext.bases[a], f"{folder}/bases.yaml {a}")
+        except ValueError as exc:
+            out.append(f"teleop_node.{exc}")
+    vr_yaw = load_calibration(folder).vr_yaw_deg
+    if teleop.yaw != t_defaults["yaw"] and abs(teleop.yaw - vr_yaw) > 1e-6:  # type: ignore[attr-defined]
+        out.append(f"teleop_node.yaw: {teleop.yaw} conflicts with {folder}/vr.yaml ({vr_yaw} deg); leave it "  # type: ignore[attr-defined]
+                   "unset")
     return out
 
 

@@ -39,7 +39,7 @@ from a2w.arms.component import SET_MODE_SERVICE, STATE_TOPIC, TARGET_TOPIC
 from a2w.arms.kinematics import TRI_BASE_POSES
 from a2w.geometry import matrix_to_pose, pose_to_matrix, xyz_rpy_to_matrix
 from a2w.host.component import Component, NodeHandle
-from a2w.host.params import Params, param
+from a2w.host.params import Params, param, specs
 from a2w.host.qos import QoS
 from a2w.msgs.arms import ArmTarget, ControlMode, RigState, RigTarget
 from a2w.msgs.diagnostics import DiagnosticLevel
@@ -77,6 +77,9 @@ class TeleopNodeParams(Params):
     left_base_pose: list[float] = param(list(TRI_BASE_POSES["left"]), "left base in world [x y z r p y] "
                                         "(replaced by the sim's /sim/task facts when they come)")
     right_base_pose: list[float] = param(list(TRI_BASE_POSES["right"]), "right base in world [x y z r p y]")
+    calibration: str = param("", "calibration folder (calibration/<rig>/): the base poses from its bases.yaml and "
+                             "the yaw from its vr.yaml ('' = the parameters); a base pose or yaw parameter set to "
+                             "another value than the calibration's is refused, as in the arm node")
     qr: bool = param(True, "print the page's address as a QR code in the terminal too (when not on loopback)")
     run_for: float = param(0.0, "end the session (the host stops, exit 0) after this long on the node's clock (s); "
                                 "0 = until stopped", low=0.0)
@@ -88,14 +91,36 @@ def _base(values: list[float], name: str) -> np.ndarray:
     return xyz_rpy_to_matrix(values[:3], values[3:])
 
 
+def _calibrated(p: "TeleopNodeParams", poses: dict[str, list[float]]) -> tuple[dict[str, list[float]], float]:
+    """Base poses and yaw from the calibration folder (``a2w.rig.extrinsics``'s rule: a parameter left at
+    its default takes the calibrated value, one set otherwise must agree with it)."""
+    from a2w.calib.files import load_calibration
+    from a2w.rig.extrinsics import resolve_pose
+
+    cal = load_calibration(p.calibration)
+    defaults = {s.name: s.default for s in specs(TeleopNodeParams)}
+    poses = {a: resolve_pose(f"{a}_base_pose", poses[a], defaults[f"{a}_base_pose"], cal.bases[a].matrix(),
+                             f"{p.calibration}/bases.yaml {a}") for a in ("left", "right")}
+    yaw = p.yaw
+    if yaw == defaults["yaw"]:
+        yaw = cal.vr_yaw_deg
+    elif abs(yaw - cal.vr_yaw_deg) > 1e-6:
+        raise ValueError(f"yaw {yaw} conflicts with {p.calibration}/vr.yaml ({cal.vr_yaw_deg} deg): leave yaw "
+                         "unset, or set calibration to '' to use the parameter")
+    return poses, yaw
+
+
 class TeleopNode(Component):
     Params = TeleopNodeParams
 
     def __init__(self, node: NodeHandle, params: TeleopNodeParams) -> None:
         super().__init__(node, params)
         p = params
-        bases = (_base(p.left_base_pose, "left_base_pose"), _base(p.right_base_pose, "right_base_pose"))
-        self.session = TeleopSession(TeleopConfig(math.radians(p.yaw), p.scale, p.max_jump, p.deadman, p.max_rate,
+        poses, yaw = {"left": p.left_base_pose, "right": p.right_base_pose}, p.yaw
+        if p.calibration:
+            poses, yaw = _calibrated(p, poses)
+        bases = (_base(poses["left"], "left_base_pose"), _base(poses["right"], "right_base_pose"))
+        self.session = TeleopSession(TeleopConfig(math.radians(yaw), p.scale, p.max_jump, p.deadman, p.max_rate,
                                                   max(10.0, p.max_rate / 5)), bases)
         self.state: RigState | None = None
         self.owned = False
