@@ -1,6 +1,8 @@
 """The shadow node in the sim stack with the scripted expert driving the arms: windows of executed
 motion are predicted by a tiny random A2World-sim and reported with their lag; a camera that stops
-makes its view unjudgeable (inf), which the calibrated alarm raises; bad configurations fail at start."""
+makes its view unjudgeable (inf), which the calibrated alarm raises; bad configurations fail at start.
+With ``ahead`` on, a scripted policy's chunks are predicted before they are executed, then scored; bad
+chunks are refused and counted; the history stays the real one."""
 
 from __future__ import annotations
 
@@ -11,16 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from a2w.actions import compose_chunk, rig_pose
+from a2w.arms.component import STATE_TOPIC
 from a2w.host import Host
 from a2w.host.component import Component, NodeHandle
 from a2w.host.host import NodeSpec
 from a2w.host.params import Params
 from a2w.host.qos import QoS
 from a2w.launch import LaunchRunner
+from a2w.msgs.arms import RigState
 from a2w.msgs.cameras import CameraFrame
 from a2w.msgs.diagnostics import DiagnosticLevel
+from a2w.msgs.policy import ActionChunk
+from a2w.policy.topics import CHUNK_TOPIC
 from a2w.shadow.alarm import Level, Thresholds
-from a2w.shadow.component import ShadowNode, predicted_topic
+from a2w.shadow.component import AheadJob, ShadowNode, ahead_topic, predicted_topic
+from a2w.shadow.motion import CHUNK
+from a2w.shadow.predictor import Keyframe, Window
 from tests.policy.stack import Relay
 from tests.shadow.support import tiny_worldmodel
 
@@ -41,10 +50,57 @@ class FrameProbe(Component):
         node.create_subscription(predicted_topic("front"), CameraFrame, self.frames.append, QoS.reliable(100))
 
 
-def _stack(checkpoint: Path, shadow: dict, relay: bool = False) -> tuple[Host, ShadowNode, Relay | None]:
+class AheadProbe(Component):
+    """Keeps the shadow's ahead front frames with the clock time each arrived."""
+
+    def __init__(self, node: NodeHandle, params: Params) -> None:
+        super().__init__(node, params)
+        self.frames: list[tuple[float, CameraFrame]] = []
+        node.create_subscription(ahead_topic("front"), CameraFrame,
+                                 lambda f: self.frames.append((node.clock.now(), f)), QoS.reliable(100))
+
+
+class Planner(Component):
+    """A scripted policy: every second of the clock a 2 s chunk (60 steps at 30 Hz) that holds the measured
+    poses, observed at the newest arm state; the expert moves the arms meanwhile (the drift measured)."""
+
+    def __init__(self, node: NodeHandle, params: Params) -> None:
+        super().__init__(node, params)
+        self.pub = node.create_publisher(CHUNK_TOPIC, ActionChunk, QoS.reliable(5))
+        self.state: RigState | None = None
+        self.seq = 1
+        self.sent: dict[int, ActionChunk] = {}
+        node.create_subscription(STATE_TOPIC, RigState, self._on_state, QoS.sensor())
+        node.create_timer(1.0, self._tick)
+
+    def _on_state(self, state: RigState) -> None:
+        self.state = state
+
+    def chunk(self, seq: int, obs_offset: float = 0.0, first: float = 1 / 30) -> ActionChunk:
+        s = self.state
+        pose = rig_pose(s)
+        deltas = np.zeros((60, 14))
+        deltas[:, 6], deltas[:, 13] = pose[0, 7], pose[1, 7]
+        c = compose_chunk(deltas, (s.arm(0).tcp_pose, s.arm(1).tcp_pose), s.stamp + obs_offset, 1 / 30, seq)
+        return ActionChunk(c.deltas, c.targets, c.times - 1 / 30 + first, seq, c.obs_stamp)
+
+    def send(self, chunk: ActionChunk) -> None:
+        self.sent[chunk.seq] = chunk
+        self.pub.publish(chunk)
+
+    def _tick(self) -> None:
+        if self.state is not None:
+            self.send(self.chunk(self.seq))
+            self.seq += 1
+
+
+def _stack(checkpoint: Path, shadow: dict, relay: bool = False,
+           realtime_factor: float = 1.0) -> tuple[Host, ShadowNode, Relay | None]:
     specs = LaunchRunner().load(SIM_LAUNCH, {"task": "pick_cube", "seed": "3"}).nodes
     for spec in specs:
-        if spec.name == "camera_node":
+        if spec.name == "sim_node":
+            spec.params.update(realtime_factor=realtime_factor)
+        elif spec.name == "camera_node":
             spec.params.update(width=64, height=48)
         elif spec.name == "expert_node":
             spec.params.update(exit_when_done=False, timeout=600.0)
@@ -53,6 +109,9 @@ def _stack(checkpoint: Path, shadow: dict, relay: bool = False) -> tuple[Host, S
         host.add(spec)
     rel = host.add(NodeSpec(Relay, "relay", params={"use_sim_time": True})) if relay else None
     host.add(NodeSpec(FrameProbe, "frame_probe", params={"use_sim_time": True}))
+    if shadow.get("ahead"):
+        host.add(NodeSpec(AheadProbe, "ahead_probe", params={"use_sim_time": True}))
+        host.add(NodeSpec(Planner, "planner", params={"use_sim_time": True}))
     node = host.add(NodeSpec(ShadowNode, "shadow_node", params={
         "use_sim_time": True, "checkpoint": str(checkpoint), "steps": 1, "threads": 1, "latent_weight": 0.1,
         **({"camera_prefix": "/relay"} if relay else {}), **shadow}))
@@ -157,3 +216,94 @@ def test_a_world_model_without_history_is_refused(tmp_path: Path) -> None:
     WanTokenizer.tiny().save(tmp_path / "tokenizer.safetensors")
     with pytest.raises(ValueError, match="needs A2World-sim"):
         Host(diagnostics_period=0).add(NodeSpec(ShadowNode, "shadow_node", params={"checkpoint": str(tmp_path)}))
+
+
+def _component(host: Host, kind: type) -> Component:
+    return next(c for c in host.components.values() if isinstance(c, kind))
+
+
+def test_ahead_predicts_a_chunk_before_its_times_then_scores_it_and_refuses_bad_chunks(checkpoint: Path) -> None:
+    # The sim at a quarter of real time: a prediction that takes ~2 s of wall time on 2 busy cores (and
+    # may wait for a behind one) still comes out before most of the 2 s of sim time it predicts.
+    host, node, _ = _stack(checkpoint, {"ahead": True, "image_size": [32, 32]}, realtime_factor=0.25)
+    planner, seen = _component(host, Planner), _component(host, AheadProbe).frames
+    try:
+        # the first predictions can come late (the model's first calls): wait for one well ahead
+        _wait(lambda: len(node.ahead_reports) >= 2 and max(node.ahead_leads) > -1.0, 240,
+              "two ahead reports, one published before the middle of its predicted times", node)
+        assert node.ahead_made >= 2 and len(node.ahead_leads) >= 2
+        assert all(math.isfinite(x) for x in node.ahead_leads)  # measured and reported (negative when slow)
+        early = 0
+        # each prediction's 20 frames go out together; predictions of chunks 1 s apart overlap in time
+        groups = {round(g[0][1].stamp - 0.1, 6): g for g in (seen[i:i + CHUNK] for i in range(0, len(seen), CHUNK))}
+        for report, drift in list(node.ahead_reports):
+            chunk = planner.sent[report.window]  # window: the chunk's seq
+            frames = groups[round(chunk.obs_stamp, 6)]
+            # 20 frames stamped with the future times they predict: obs_stamp + 0.1 s ... + 2 s
+            assert len(frames) == CHUNK, (report.window, len(frames))
+            assert np.allclose([f.stamp for _, f in frames], chunk.obs_stamp + 0.1 * np.arange(1, 21), atol=1e-6)
+            early += max(t for t, _ in frames) < frames[-1][1].stamp  # out before the clock reached its end
+            assert report.stamp == pytest.approx(chunk.obs_stamp + 2.0) and report.horizon == pytest.approx(2.0)
+            assert all(math.isfinite(x) and x >= 0 for x in report.view_scores), f"{report} {node.diagnostics()}"
+            assert report.level == 0 and math.isfinite(drift) and drift >= 0
+        assert early >= 1, node.ahead_leads
+        diag = node.diagnostics()
+        assert diag["ahead_made"] >= 2 and "ahead_drift_mm_last" in diag and "ahead_lead_last_s" in diag
+        assert not node.ahead_refused, node.ahead_refused
+        # bad chunks: refused and counted by kind, never a crash, and good ones are still predicted after
+        last = max(planner.sent)
+        bad = {"malformed": planner.chunk(10_000, first=0.0), "future": planner.chunk(10_001, obs_offset=5.0),
+               "stale": planner.chunk(10_002, obs_offset=-3.0), "seq": planner.chunk(last)}
+        for kind, chunk in bad.items():  # one at a time: the subscription keeps 5
+            planner.pub.publish(chunk)
+            _wait(lambda k=kind: node.ahead_refused.get(k), 60, f"the {kind} refusal", node)
+        assert sum(node.ahead_refused.values()) == len(bad), node.ahead_refused
+        made = node.ahead_made
+        _wait(lambda: node.ahead_made > made, 120, "an ahead prediction after the refusals", node)
+    finally:
+        host.shutdown(timeout=120.0)  # a prediction in flight finishes first (torch cannot be interrupted)
+
+
+def _window(index: int, t0: float, rng: np.random.Generator, size: tuple[int, int] = (32, 32)) -> Window:
+    keys = [Keyframe(t0 + 0.1 * k, {v: rng.integers(0, 255, (*size, 3), dtype=np.uint8)
+                                    for v in ("left_wrist", "right_wrist", "front")}) for k in range(CHUNK + 1)]
+    return Window(index, keys, rng.normal(0, 0.01, (CHUNK, 14)))
+
+
+def test_an_ahead_prediction_reads_the_history_as_it_stood_and_never_appends_to_it(checkpoint: Path) -> None:
+    node = Host(diagnostics_period=0).add(NodeSpec(ShadowNode, "shadow_node", params={
+        "checkpoint": str(checkpoint), "steps": 1, "threads": 1, "image_size": [32, 32], "ahead": True}))
+    rng = np.random.default_rng(0)
+    pred = node.predictor
+    assert pred.history_until(100.0) is None  # no history yet: the ahead prediction starts one of its own
+    t0 = node.node.clock.now()
+    for i in range(3):
+        pred.extend(_window(i, t0 + 2.0 * i, rng))
+    hist = pred.history
+    before = (hist.n_nodes, hist.actions.copy(), [len(v) for v in hist.frames])
+    assert before[0] == 20 + 3 * CHUNK
+    # the history at a time inside it: the nodes up to that time only (no frame from after the observation)
+    past = pred.history_until(t0 + 2.0 + 0.55)
+    assert past.n_nodes == 20 + CHUNK + 5 and [len(v) for v in past.frames] == [past.n_nodes] * 3
+    assert np.array_equal(past.actions, hist.actions[: past.n_nodes - 1])
+    assert pred.history_until(t0 + 60.0) is hist
+    with pytest.raises(ValueError, match="older than the history"):
+        pred.history_until(t0 - 1.0)
+    for obs in (t0 + 0.05, t0 + 3.0, t0 + 6.0):  # inside the history and at its end
+        now = node.node.clock.now()
+        start = {v: rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for v in node.views}
+        node._run_ahead(AheadJob(7, obs, start, rng.normal(0, 0.01, (CHUNK, 14)),  # noqa: SLF001
+                                 now + 0.1 * np.arange(1, 21), np.zeros((CHUNK, 2, 8))))
+    assert node.ahead_made == 3 and node.ahead_failed == 0, node.last_error
+    assert hist is pred.history and hist.n_nodes == before[0] and [len(v) for v in hist.frames] == before[2]
+    assert np.array_equal(hist.actions, before[1])
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_only_an_ahead_shadow_listens_to_the_policy(checkpoint: Path, ahead: bool) -> None:
+    host = Host(diagnostics_period=0)
+    node = host.add(NodeSpec(ShadowNode, "shadow_node", params={"checkpoint": str(checkpoint), "ahead": ahead}))
+    topic = host.bus.get(CHUNK_TOPIC)
+    listeners = topic.info().subscribers if topic else ()
+    assert (len(listeners) == 1) is ahead, listeners
+    assert ("ahead_made" in node.diagnostics()) is ahead

@@ -14,14 +14,39 @@ It never delays anyone: it only listens, and when the worker falls behind it ski
 it missed still extend the history (real frames, executed actions) but are not predicted, so the lag
 stays under one window. A window with a view missing scores inf for that view (not nominal).
 
-This is the "behind" prediction of issue 18 item 2(b); predicting ahead from the policy's chunks
-(item 2(a)) is not built yet.
+That is the "behind" prediction (issue 18 item 2(b)): it needs no policy (teleop, another stack's
+policy). With ``ahead`` on, the node also predicts "ahead" (item 2(a)): each ``ActionChunk`` the policy
+publishes on /policy/chunk is rolled out before it is executed, from the paired frames nearest its
+``obs_stamp``, its plan composed like the executed motion (pose at the observation, then its targets
+on the 30 Hz grid from there, three at a time; a chunk shorter than 2 s holds its last target), and
+the history as it stood at ``obs_stamp`` (read, never appended to: the history holds only real frames
+and executed actions). The 20 frames per view go out on /shadow/ahead/<view>/color/image_raw stamped
+with the times they predict, ``obs_stamp`` + 0.1 s ... + 2 s, before those times come when the model
+is fast enough (the lead time, first predicted stamp minus the clock at publish, is in diagnostics;
+negative on a machine too slow for it). Once the real frames of those times are in, they are scored
+like a behind window and a ``ShadowReport`` (``window`` = the chunk's seq, level 0: the thresholds are
+calibrated on behind predictions, and an ahead score also holds the plan's own error) goes to
+/shadow/ahead_report. Ahead predictions go first on the worker (they are worthless once their times
+have passed) but alternate with waiting behind windows, so neither starves; a newer chunk replaces an
+older one not yet started, one whose 2 s have passed before its turn is skipped; a malformed chunk, one
+from the future, one older than ``ahead_max_age`` or than the history, or one whose seq does not
+increase (a lower seq 2 s or more after the last chunk is a restarted policy, and accepted) is refused
+and counted by kind.
+
+Separating the executor from the world: for each ahead window the node measures the drift, the mean
+TCP position distance (mm, both arms, the 20 predicted times) between the plan and the poses the arms
+reached (diagnostics ``ahead_drift_mm_*``, logged with each ahead score). Read the three together:
+a large drift says the executor did not follow the plan (ahead score high, behind score can be low,
+since behind re-predicts from what was executed); a small drift with a high behind score says the
+world surprised the model (a camera, an object, a collision), whatever the plan was.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
+import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,19 +65,30 @@ from a2w.host.qos import QoS
 from a2w.msgs.arms import RigState
 from a2w.msgs.cameras import VIEW_IDS, VIEW_NAMES, CameraFrame
 from a2w.msgs.diagnostics import DiagnosticLevel
+from a2w.msgs.policy import ActionChunk
 from a2w.msgs.shadow import ShadowReport
+from a2w.policy.topics import CHUNK_TOPIC
 from a2w.shadow.alarm import AlarmState, Level, Thresholds
-from a2w.shadow.motion import CHUNK, COMPOSE, RATE_HZ, actions_10hz, grid_poses
+from a2w.shadow.motion import CHUNK, COMPOSE, RATE_HZ, actions_10hz, grid_poses, planned_poses
 from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
 from a2w.shadow.scores import overall
 
 REPORT_TOPIC = "/shadow/report"
+AHEAD_REPORT_TOPIC = "/shadow/ahead_report"
 PREDICTED_PREFIX = "/shadow/predicted"  # <prefix>/<view>/color/image_raw, as the cameras' and the policy's
+AHEAD_PREFIX = "/shadow/ahead"
 
 
 def predicted_topic(view: str) -> str:
     """Where the shadow's re-predicted frames of ``view`` go, each stamped with the time it predicts."""
     return f"{PREDICTED_PREFIX}/{view}/color/image_raw"
+
+
+def ahead_topic(view: str) -> str:
+    """Where the frames of ``view`` predicted from the policy's plan go, before the times they predict."""
+    return f"{AHEAD_PREFIX}/{view}/color/image_raw"
+
+
 THRESHOLDS_FILE = "shadow_thresholds.json"
 KEYFRAME_PERIOD = COMPOSE / RATE_HZ  # 0.1 s
 
@@ -84,6 +120,34 @@ class ShadowNodeParams(Params):
                                low=0.0, high=86400.0)
     settle: float = param(0.2, "a keyframe is assembled this long after its time, once its frames are in (s)",
                           low=0.0, high=2.0)
+    ahead: bool = param(False, "also predict ahead: roll out each chunk on /policy/chunk before it is executed "
+                        "(off by default: on 2 CPU cores the behind prediction alone uses the budget)")
+    ahead_max_age: float = param(1.0, "ahead: a chunk whose observation is older than this on arrival is refused; "
+                                 "the frame pairer keeps this much more of each view (s, at 30 fps)",
+                                 low=0.05, high=10.0)
+
+
+@dataclass
+class AheadJob:
+    """A policy chunk to roll out: its start frames, 20 planned 10 Hz actions and the times they reach."""
+
+    seq: int
+    obs_stamp: float
+    start: dict[str, np.ndarray]  # view -> the model's size
+    actions: np.ndarray  # (20, 14)
+    stamps: np.ndarray  # (20,) obs_stamp + 0.1 k
+    planned: np.ndarray  # (20, 2, 8) the plan's poses at those times
+
+
+@dataclass
+class AheadWindow:
+    """An accepted chunk's window: the real frames of its times are paired as they come (from acceptance
+    on, however late the prediction), then it is scored once its prediction is in."""
+
+    job: AheadJob
+    real: list[dict[str, np.ndarray] | None]
+    clips: np.ndarray | None = None  # (V, 21, H, W, 3) once predicted
+    drift_mm: float = math.nan
 
 
 class ShadowNode(Component):
@@ -104,7 +168,10 @@ class ShadowNode(Component):
                                          int(params.max_history * RATE_HZ / COMPOSE))
         self.alarm = (AlarmState(self.thresholds, params.alarm_enter, params.alarm_leave) if self.thresholds
                       else None)
-        self.pairer = FramePairer(self.views, max_spread=params.max_spread, max_age=params.max_frame_age)
+        # An ahead prediction starts from the frames at its chunk's observation, which arrives an inference later.
+        buffer = 8 + (math.ceil(params.ahead_max_age * RATE_HZ) if params.ahead else 0)
+        self.pairer = FramePairer(self.views, max_spread=params.max_spread, max_age=params.max_frame_age,
+                                  buffer=buffer)
         self._states: deque[tuple[float, np.ndarray]] = deque(maxlen=600)  # (stamp, (2, 8)) ~6 s at 100 Hz
         self._keys: list[Keyframe] = []
         self._next_key: float | None = None
@@ -116,11 +183,30 @@ class ShadowNode(Component):
         self.last_error = ""
         self.unpaired = 0  # keyframes without a full set of views (their windows score inf)
         self.last_unpaired = ""
+        self._wake = threading.Event()  # the worker waits on it for any job
+        # ahead: the newest chunk not yet started (guarded), the accepted windows waiting for their real
+        # frames or their prediction (executor only) and those ready to score (worker)
+        self._ahead_lock = threading.Lock()
+        self._ahead_job: AheadJob | None = None
+        self._ahead_waiting: list[AheadWindow] = []
+        self._ahead_scoring: queue.Queue[AheadWindow] = queue.Queue()
+        self._last_chunk: tuple[int, float] | None = None  # (seq, obs_stamp) of the last accepted chunk
+        self.ahead_unpaired = 0  # predicted times without a full set of real views (their views score inf)
+        self.ahead_made = self.ahead_superseded = self.ahead_late = self.ahead_failed = 0
+        self.ahead_refused: dict[str, int] = {}
+        self.ahead_last_refusal = ""
+        self.ahead_leads: deque[float] = deque(maxlen=100)
+        self.ahead_reports: deque[tuple[ShadowReport, float]] = deque(maxlen=100)  # (report, drift mm)
 
         self.report_pub = node.create_publisher(REPORT_TOPIC, ShadowReport, QoS.reliable(20))
         self.frame_pubs = {v: node.create_publisher(predicted_topic(v), CameraFrame, QoS.reliable(CHUNK * 2))
                            for v in self.views} if params.publish_frames else {}
         self.frames_published = 0
+        if params.ahead:
+            self.ahead_report_pub = node.create_publisher(AHEAD_REPORT_TOPIC, ShadowReport, QoS.reliable(20))
+            self.ahead_pubs = {v: node.create_publisher(ahead_topic(v), CameraFrame, QoS.reliable(CHUNK * 2))
+                               for v in self.views} if params.publish_frames else {}
+            node.create_subscription(CHUNK_TOPIC, ActionChunk, self._on_chunk, QoS.reliable(5))
         node.create_subscription(STATE_TOPIC, RigState, self._on_state, QoS.sensor())
         prefix = params.camera_prefix.rstrip("/")
         for v in self.views:
@@ -158,6 +244,8 @@ class ShadowNode(Component):
             return
         if self._next_key is None:
             self._next_key = now
+        if self._ahead_waiting:
+            self._collect_ahead(now)
         if now + 1e-9 < self._next_key + self.params.settle:
             return  # frames of a time arrive after it (rendering, transport): assemble it later
         t = self._next_key
@@ -193,14 +281,136 @@ class ShadowNode(Component):
             self._windows += 1
             return
         self._jobs.put(Window(self._windows, keys, actions))
+        self._wake.set()
         self._windows += 1
+
+    # -- executor: ahead --------------------------------------------------------------------------
+    def _refuse(self, kind: str, why: str) -> None:
+        self.ahead_refused[kind] = self.ahead_refused.get(kind, 0) + 1
+        self.ahead_last_refusal = f"{kind}: {why}"
+        # the first of each kind is a warning; the rest are counted in diagnostics (a chunk a second)
+        self.log.log(logging.WARNING if self.ahead_refused[kind] == 1 else logging.DEBUG,
+                     "chunk refused for the ahead prediction: %s: %s", kind, why)
+
+    def _on_chunk(self, chunk: ActionChunk) -> None:
+        now = self.node.clock.now()
+        obs = chunk.obs_stamp
+        if chunk.times[0] <= obs:  # (ActionChunk itself refuses non-finite values and unordered times)
+            return self._refuse("malformed", f"chunk {chunk.seq}: first step at {chunk.times[0]:.3f} is not after "
+                                f"its observation at {obs:.3f}")
+        if obs > now + 1e-6:
+            return self._refuse("future", f"chunk {chunk.seq} observed at {obs:.3f}, after now ({now:.3f})")
+        if obs < now - self.params.ahead_max_age:
+            return self._refuse("stale", f"chunk {chunk.seq} observed {now - obs:.3f} s ago "
+                                f"(ahead_max_age {self.params.ahead_max_age:g} s)")
+        if self._last_chunk is not None:
+            seq, last_obs = self._last_chunk
+            # a restarted policy node counts from 0 again: a lower seq one window after the last chunk is new
+            if chunk.seq <= seq and obs < last_obs + CHUNK * KEYFRAME_PERIOD:
+                return self._refuse("seq", f"chunk {chunk.seq} after chunk {seq}")
+            if obs < last_obs:
+                return self._refuse("stale", f"chunk {chunk.seq} observed at {obs:.3f}, before the last "
+                                    f"chunk's observation ({last_obs:.3f})")
+        got = self.pairer.pair(target=obs)
+        if not got.ok:
+            return self._refuse("unpaired", f"chunk {chunk.seq}: no frames at its observation: {got}")
+        stamps = obs + np.arange(1, CHUNK + 1) * KEYFRAME_PERIOD
+        try:
+            grid = planned_poses(chunk, obs + np.arange(CHUNK * COMPOSE + 1) / RATE_HZ)
+            actions = actions_10hz(grid)
+            planned = grid[COMPOSE::COMPOSE]
+        except ValueError as exc:
+            return self._refuse("malformed", f"chunk {chunk.seq}: {exc}")
+        self._last_chunk = (int(chunk.seq), obs)
+        job = AheadJob(int(chunk.seq), obs, {v: self._resize(got.observation.frames[v].image) for v in self.views},
+                       actions, stamps, planned)
+        with self._ahead_lock:
+            old, self._ahead_job = self._ahead_job, job
+        if old is not None:
+            self.ahead_superseded += 1  # the newest plan is the one that will be executed
+            self._drop_ahead(old)
+        if len(self._ahead_waiting) >= 8:  # more chunks than the worker can take: keep the newest
+            self._ahead_waiting.pop(0)
+        self._ahead_waiting.append(AheadWindow(job, []))
+        self._wake.set()
+
+    def _drop_ahead(self, job: AheadJob) -> None:
+        """Forget a window that will not be predicted (superseded, late, failed, refused)."""
+        self._ahead_waiting = [w for w in self._ahead_waiting if w.job is not job]
+
+    def _publish_ahead(self, job: AheadJob, clips: np.ndarray) -> None:
+        lead = float(job.stamps[0]) - self.node.clock.now()
+        self.ahead_leads.append(lead)
+        for i, view in enumerate(self.views if self.ahead_pubs else ()):
+            for stamp, image in zip(job.stamps, clips[i, 1:]):
+                self.ahead_pubs[view].publish(CameraFrame(view, np.ascontiguousarray(image), float(stamp),
+                                                          frame_id=optical_frame(view)))
+        for win in self._ahead_waiting:
+            if win.job is job:
+                win.clips = clips
+                self._collect_ahead(self.node.clock.now())  # its real frames may all be in already
+                break
+
+    def _collect_ahead(self, now: float) -> None:
+        """Pair the real frames of each waiting ahead window's times as they come in (as keyframes)."""
+        for win in list(self._ahead_waiting):
+            stamps = win.job.stamps
+            while len(win.real) < CHUNK and stamps[len(win.real)] + self.params.settle <= now + 1e-9:
+                got = self.pairer.pair(target=float(stamps[len(win.real)]))
+                if not got.ok:
+                    self.ahead_unpaired += 1
+                    self.last_unpaired = f"ahead {stamps[len(win.real)]:.3f}: {got}"
+                win.real.append({v: self._resize(got.observation.frames[v].image) for v in self.views}
+                                if got.ok else None)
+                if len(win.real) == CHUNK:
+                    win.drift_mm = self._drift_mm(win.job)
+            if len(win.real) < CHUNK or win.clips is None:
+                continue
+            self._ahead_waiting.remove(win)
+            self._ahead_scoring.put(win)
+            self._wake.set()
+
+    def _drift_mm(self, job: AheadJob) -> float:
+        """Mean distance (mm, both TCPs, the 20 predicted times) between the plan and the measured poses."""
+        if not self._states:
+            return math.nan
+        try:
+            measured = grid_poses(np.array([s for s, _ in self._states]), np.array([p for _, p in self._states]),
+                                  job.stamps)
+        except ValueError:
+            return math.nan  # the states of the window are gone (a new timeline)
+        return float(np.linalg.norm(measured[:, :, :3] - job.planned[:, :, :3], axis=-1).mean() * 1e3)
+
+    def _publish_ahead_report(self, report: ShadowReport, drift_mm: float) -> None:
+        report = ShadowReport(report.stamp, report.window, report.views, report.view_scores, report.view_ssim,
+                              report.score, 0.0, 0, report.horizon, self.node.clock.now() - report.stamp)
+        self.ahead_reports.append((report, drift_mm))
+        self.ahead_report_pub.publish(report)
+        self.log.info("ahead chunk %d: score %.3f, drift %.1f mm from the plan", report.window, report.score,
+                      drift_mm)
 
     # -- worker: predictions ----------------------------------------------------------------------
     def _work(self) -> None:
+        last_ahead = False
         while not self.node.shutdown_event.is_set():
+            self._wake.clear()
             try:
-                win = self._jobs.get(timeout=0.1)
+                self._score_ahead(self._ahead_scoring.get_nowait())  # cheap: SSIM and one encode per view
+                continue
             except queue.Empty:
+                pass
+            if not (last_ahead and not self._jobs.empty()):  # ahead first, but alternating with behind
+                with self._ahead_lock:
+                    job, self._ahead_job = self._ahead_job, None
+                if job is not None:
+                    self._run_ahead(job)
+                    last_ahead = True
+                    continue
+            last_ahead = False
+            try:
+                win = self._jobs.get_nowait()
+            except queue.Empty:
+                self._wake.wait(0.1)
                 continue
             # Behind by more than this window: extend the history with the older ones, predict the newest.
             while True:
@@ -222,11 +432,50 @@ class ShadowNode(Component):
             frames = self.predictor.last_prediction if self.frame_pubs else None
             self.node.post(lambda r=report, w=win, f=frames: self._publish(r, w, f))
 
-    def _predict(self, win: Window) -> ShadowReport:
+    def _threads(self) -> None:
         import torch
 
         if self.params.threads and torch.get_num_threads() != self.params.threads:
             torch.set_num_threads(self.params.threads)  # in case the setting is per thread (OpenMP)
+
+    def _run_ahead(self, job: AheadJob) -> None:
+        if job.stamps[-1] <= self.node.clock.now():
+            self.ahead_late += 1  # its 2 s are over: it can no longer be ahead
+            self.node.post(lambda: self._drop_ahead(job))
+            return
+        try:
+            history = self.predictor.history_until(job.obs_stamp)
+        except ValueError as exc:
+            self.node.post(lambda e=str(exc): (self._refuse("stale", f"chunk {job.seq}: {e}"), self._drop_ahead(job)))
+            return
+        try:
+            self._threads()
+            clips = self.predictor.predict(job.start, job.actions, history, self.params.seed + job.seq)
+        except Exception as exc:  # noqa: BLE001 - a model error is a report, never a crash
+            self.ahead_failed += 1
+            self.last_error = f"ahead chunk {job.seq}: {type(exc).__name__}: {exc}"
+            self.log.warning("shadow %s", self.last_error)
+            self.node.post(lambda: self._drop_ahead(job))
+            return
+        self.ahead_made += 1
+        self.node.post(lambda: self._publish_ahead(job, clips))
+
+    def _score_ahead(self, win: AheadWindow) -> None:
+        try:
+            scores = self.predictor.compare(win.clips, win.real)
+        except Exception as exc:  # noqa: BLE001 - a model error is a report, never a crash
+            self.ahead_failed += 1
+            self.last_error = f"ahead chunk {win.job.seq} scoring: {type(exc).__name__}: {exc}"
+            self.log.warning("shadow %s", self.last_error)
+            return
+        end = float(win.job.stamps[-1])
+        report = ShadowReport(end, win.job.seq, self.views, tuple(s.score for s in scores),
+                              tuple(s.ssim if math.isfinite(s.ssim) else 0.0 for s in scores), overall(scores),
+                              0.0, 0, horizon=CHUNK * KEYFRAME_PERIOD, lag=self.node.clock.now() - end)
+        self.node.post(lambda: self._publish_ahead_report(report, win.drift_mm))
+
+    def _predict(self, win: Window) -> ShadowReport:
+        self._threads()
         self.predictor.last_prediction = None
         scores = self.predictor.score(win)
         self.predicted += win.keys[0].frames is not None
@@ -278,11 +527,31 @@ class ShadowNode(Component):
             out["lag_last_s"] = round(self.lags[-1], 3)
         if self.last_error:
             out["last_error"] = self.last_error
-        if self.unpaired:
+        if self.unpaired or self.ahead_unpaired:
             out["unpaired_keyframes"] = self.unpaired
             out["last_unpaired"] = self.last_unpaired
+        if self.params.ahead:
+            out.update(ahead_made=self.ahead_made, ahead_reports=len(self.ahead_reports),
+                       ahead_skipped=self.ahead_superseded + self.ahead_late, ahead_superseded=self.ahead_superseded,
+                       ahead_late=self.ahead_late, ahead_failed=self.ahead_failed, ahead_unpaired=self.ahead_unpaired,
+                       ahead_refused=sum(self.ahead_refused.values()))
+            if self.ahead_refused:
+                out["ahead_refused_by"] = ",".join(f"{k}:{n}" for k, n in sorted(self.ahead_refused.items()))
+                out["ahead_last_refusal"] = self.ahead_last_refusal
+            if self.ahead_leads:
+                out["ahead_lead_last_s"] = round(self.ahead_leads[-1], 3)
+                out["ahead_lead_min_s"] = round(min(self.ahead_leads), 3)
+            if self.ahead_reports:
+                last, drift = self.ahead_reports[-1]
+                out["ahead_score"] = round(last.score, 4)
+                drifts = [d for _, d in self.ahead_reports if math.isfinite(d)]
+                if math.isfinite(drift):
+                    out["ahead_drift_mm_last"] = round(drift, 2)
+                if drifts:
+                    out["ahead_drift_mm_mean"] = round(float(np.mean(drifts)), 2)
         return out
 
     def shutdown(self) -> None:
         self.log.info("shadow node: %s", " ".join(f"{k}={v}" for k, v in self.diagnostics().items()
-                                                   if k not in ("last_error", "last_unpaired")))
+                                                   if k not in ("last_error", "last_unpaired",
+                                                                "ahead_last_refusal")))

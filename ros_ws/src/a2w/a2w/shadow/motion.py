@@ -4,13 +4,18 @@ their deltas (``a2w.actions``), composed three at a time into 10 Hz actions, 20 
 
 Poses come from /arms/state at whatever rate the arm node publishes; each 30 Hz grid point takes the
 newest state at or before it (a zero-order hold, as the arm's own controller sees its state).
+
+A policy's plan (an ``ActionChunk``) goes through the same composition (``planned_poses``): its pose at
+the observation, recovered from its first step, then its targets on the same 30 Hz grid.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from a2w.actions import downsample_deltas, encode_dual
+from a2w.actions import ARM_DIM, EULER_ORDER, downsample_deltas, encode_dual
+from a2w.msgs.policy import ActionChunk
 
 RATE_HZ = 30.0
 COMPOSE = 3  # 30 Hz -> 10 Hz
@@ -34,3 +39,24 @@ def actions_10hz(poses_30hz: np.ndarray) -> np.ndarray:
     if p.ndim != 3 or p.shape[1:] != (2, 8) or (len(p) - 1) % COMPOSE or len(p) < COMPOSE + 1:
         raise ValueError(f"poses must be (3k + 1, 2, 8) with k >= 1, got {p.shape}")
     return downsample_deltas(encode_dual(p), COMPOSE)
+
+
+def chunk_start(chunk: ActionChunk) -> np.ndarray:
+    """The (2, 8) pose the chunk was composed onto (the measured TCPs at ``obs_stamp``): its first target
+    with its first delta undone. The gripper is the first target's (an action carries the absolute one)."""
+    start = np.array(chunk.targets[0], dtype=np.float64)
+    for a in range(2):
+        d = np.asarray(chunk.deltas[0, a * ARM_DIM:(a + 1) * ARM_DIM], dtype=np.float64)
+        r = Rotation.from_quat(start[a, 3:7]) * Rotation.from_euler(EULER_ORDER, d[3:6]).inv()
+        start[a, :3] = start[a, :3] - r.apply(d[:3])
+        start[a, 3:7] = r.as_quat()
+    return start
+
+
+def planned_poses(chunk: ActionChunk, times: np.ndarray) -> np.ndarray:
+    """The chunk's plan at ``times`` (n, 2, 8): the target due at or before each time (1 µs tolerance, the
+    grid is computed), the pose at the observation before its first step, and its last target held after
+    its last step (as the arm holds when a queue runs dry)."""
+    stamps = np.concatenate([[chunk.obs_stamp], chunk.times - 1e-6])
+    poses = np.concatenate([chunk_start(chunk)[None], chunk.targets])
+    return grid_poses(stamps, poses, np.maximum(np.asarray(times, dtype=np.float64), chunk.obs_stamp))

@@ -5,10 +5,15 @@ A window is 21 keyframes 0.1 s apart (its start and the 20 times A2World-sim pre
 executed 10 Hz actions between them. ``ShadowPredictor.score`` predicts the window from its first
 keyframe, the actions and the history of real frames so far, scores each view against the real
 frames, then appends the window's real frames and actions to the history.
+
+The shadow's "ahead" prediction (the policy's planned chunk rolled out before it is executed) uses
+``history_until`` (the history as it was at the chunk's observation, read-only), ``predict`` and
+``compare``: it never appends to the history, which holds only real frames and executed actions.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,47 +75,84 @@ class ShadowPredictor:
         self.max_history = int(max_history)
         self.restarts = 0
         self.history: Any = None  # a2world.history.HistoryBuffer, from the first full window
+        self.node_stamps: list[float] = []  # the clock time of each history node (ahead: history_until)
         self.last_prediction: np.ndarray | None = None  # (V, 21, H, W, 3) uint8 of the last scored window
 
     def extend(self, win: Window) -> None:
         """Append the window's real frames and actions to the history without predicting it."""
-        from a2world.history import HistoryBuffer
-
         if any(k.frames is None for k in win.keys):
             self.history = None  # a gap in the real frames: start the history again at the next full window
             return
         if self.history is None:
-            self.history = HistoryBuffer([win.keys[0].frames[v] for v in self.views])
+            self._start(win.keys[0])
         self.history.append([[k.frames[v] for k in win.keys[1:]] for v in self.views], win.actions)
+        self.node_stamps.extend(k.stamp for k in win.keys[1:])
         if self.max_history and self.history.n_nodes > self.max_history:
             self.history = None
             self.restarts += 1
 
-    def score(self, win: Window) -> list[ViewScore]:
-        """Each view's score for ``win`` (inf for a view without its frames), then extend the history."""
+    def _start(self, key: Keyframe) -> None:
+        from a2world.history import HistoryBuffer
+
+        self.history = HistoryBuffer([key.frames[v] for v in self.views])
+        self.node_stamps = [key.stamp] * self.history.n_nodes  # the first frame's copies
+
+    def history_until(self, stamp: float) -> Any:
+        """The history as it stood at ``stamp``: its nodes up to that time (the history object itself
+        when all are), never appended to. None without a history; ``ValueError`` when the history
+        (re)started after ``stamp``, so it holds nothing from before it."""
+        if self.history is None:
+            return None
+        n = int(np.searchsorted(np.asarray(self.node_stamps), stamp + 1e-6, side="right"))
+        if n == 0:
+            raise ValueError(f"{stamp:.3f} is older than the history (it starts at {self.node_stamps[0]:.3f})")
+        if n == self.history.n_nodes:
+            return self.history  # HistoryBuffer.select reads only
+        past = copy.copy(self.history)  # list slices share the frames: no image is copied
+        past.frames = [view[:n] for view in self.history.frames]
+        past.actions = self.history.actions[: n - 1]
+        return past
+
+    def predict(self, start: dict[str, np.ndarray], actions: np.ndarray, history: Any, seed: int) -> np.ndarray:
+        """(V, 21, H, W, 3) uint8 predicted from each view's ``start`` frame, 20 actions and ``history``
+        (a fresh one from the start frames when None); the predictor's own history is not touched."""
         import torch
 
         from a2world.history import HistoryBuffer
 
+        current = [start[v] for v in self.views]
+        with torch.inference_mode():
+            return self.rollout.predict_chunk(current, self.view_ids, actions,
+                                              history if history is not None else HistoryBuffer(current), seed)
+
+    def compare(self, clips: np.ndarray, real: Sequence[dict[str, np.ndarray] | None]) -> list[ViewScore]:
+        """Each view's score of predicted ``clips`` (V, 21, ...) against the 20 ``real`` frame sets after
+        the start (None: not paired; a view short of 20 real frames scores inf)."""
+        import torch
+
+        scores: list[ViewScore] = []
+        with torch.inference_mode():
+            for i, v in enumerate(self.views):
+                frames = [r[v] for r in real if r is not None]
+                if len(frames) < CHUNK:
+                    scores.append(ViewScore(v, math.nan, 0.0, math.inf))
+                    continue
+                pred = clips[i, 1:]
+                latent = self._latent_mse(pred[-1], frames[-1]) if self.latent_weight else 0.0
+                scores.append(view_score(v, pred, np.stack(frames), latent, self.latent_weight))
+        return scores
+
+    def score(self, win: Window) -> list[ViewScore]:
+        """Each view's score for ``win`` (inf for a view without its frames), then extend the history."""
         start = win.keys[0]
         if start.frames is None:
             self.extend(win)
             return [ViewScore(v, math.nan, 0.0, math.inf) for v in self.views]
         if self.history is None:
-            self.history = HistoryBuffer([start.frames[v] for v in self.views])
-        scores: list[ViewScore] = []
-        with torch.inference_mode():
-            clips = self.rollout.predict_chunk([start.frames[v] for v in self.views], self.view_ids, win.actions,
-                                               self.history, self.seed + win.index)
-            self.last_prediction = clips
-            for i, v in enumerate(self.views):
-                real = [key.frames[v] for key in win.keys[1:] if key.frames is not None]
-                if len(real) < CHUNK:
-                    scores.append(ViewScore(v, math.nan, 0.0, math.inf))
-                    continue
-                pred = clips[i, 1:]
-                latent = self._latent_mse(pred[-1], real[-1]) if self.latent_weight else 0.0
-                scores.append(view_score(v, pred, np.stack(real), latent, self.latent_weight))
+            self._start(start)
+        clips = self.predict(start.frames, win.actions, self.history, self.seed + win.index)
+        self.last_prediction = clips
+        scores = self.compare(clips, [key.frames for key in win.keys[1:]])
         self.extend(win)
         return scores
 
