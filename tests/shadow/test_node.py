@@ -229,20 +229,21 @@ def test_ahead_predicts_a_chunk_before_its_times_then_scores_it_and_refuses_bad_
     planner, seen = _component(host, Planner), _component(host, AheadProbe).frames
     try:
         # the first predictions can come late (the model's first calls): wait for one well ahead
-        _wait(lambda: len(node.ahead_reports) >= 2 and max(node.ahead_leads) > -1.0, 240,
+        _wait(lambda: len(node.ahead_reports) >= 2 and max(lead for _, _, lead in node.ahead_reports) > -1.0, 240,
               "two ahead reports, one published before the middle of its predicted times", node)
         assert node.ahead_made >= 2 and len(node.ahead_leads) >= 2
         assert all(math.isfinite(x) for x in node.ahead_leads)  # measured and reported (negative when slow)
         early = 0
         # each prediction's 20 frames go out together; predictions of chunks 1 s apart overlap in time
         groups = {round(g[0][1].stamp - 0.1, 6): g for g in (seen[i:i + CHUNK] for i in range(0, len(seen), CHUNK))}
-        for report, drift in list(node.ahead_reports):
+        for report, drift, lead in list(node.ahead_reports):
             chunk = planner.sent[report.window]  # window: the chunk's seq
             frames = groups[round(chunk.obs_stamp, 6)]
             # 20 frames stamped with the future times they predict: obs_stamp + 0.1 s ... + 2 s
             assert len(frames) == CHUNK, (report.window, len(frames))
             assert np.allclose([f.stamp for _, f in frames], chunk.obs_stamp + 0.1 * np.arange(1, 21), atol=1e-6)
             early += max(t for t, _ in frames) < frames[-1][1].stamp  # out before the clock reached its end
+            assert lead >= frames[0][1].stamp - min(t for t, _ in frames) - 1e-9  # measured at publish, before receipt
             assert report.stamp == pytest.approx(chunk.obs_stamp + 2.0) and report.horizon == pytest.approx(2.0)
             assert all(math.isfinite(x) and x >= 0 for x in report.view_scores), f"{report} {node.diagnostics()}"
             assert report.level == 0 and math.isfinite(drift) and drift >= 0

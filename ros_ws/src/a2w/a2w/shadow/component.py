@@ -147,6 +147,7 @@ class AheadWindow:
     job: AheadJob
     real: list[dict[str, np.ndarray] | None]
     clips: np.ndarray | None = None  # (V, 21, H, W, 3) once predicted
+    lead: float = math.nan  # first predicted stamp minus the clock when the frames went out
     drift_mm: float = math.nan
 
 
@@ -196,7 +197,8 @@ class ShadowNode(Component):
         self.ahead_refused: dict[str, int] = {}
         self.ahead_last_refusal = ""
         self.ahead_leads: deque[float] = deque(maxlen=100)
-        self.ahead_reports: deque[tuple[ShadowReport, float]] = deque(maxlen=100)  # (report, drift mm)
+        # (report, drift from the plan in mm, lead time in s): the report message has no field for either
+        self.ahead_reports: deque[tuple[ShadowReport, float, float]] = deque(maxlen=100)
 
         self.report_pub = node.create_publisher(REPORT_TOPIC, ShadowReport, QoS.reliable(20))
         self.frame_pubs = {v: node.create_publisher(predicted_topic(v), CameraFrame, QoS.reliable(CHUNK * 2))
@@ -347,7 +349,7 @@ class ShadowNode(Component):
                                                           frame_id=optical_frame(view)))
         for win in self._ahead_waiting:
             if win.job is job:
-                win.clips = clips
+                win.clips, win.lead = clips, lead
                 self._collect_ahead(self.node.clock.now())  # its real frames may all be in already
                 break
 
@@ -381,13 +383,13 @@ class ShadowNode(Component):
             return math.nan  # the states of the window are gone (a new timeline)
         return float(np.linalg.norm(measured[:, :, :3] - job.planned[:, :, :3], axis=-1).mean() * 1e3)
 
-    def _publish_ahead_report(self, report: ShadowReport, drift_mm: float) -> None:
+    def _publish_ahead_report(self, report: ShadowReport, drift_mm: float, lead: float) -> None:
         report = ShadowReport(report.stamp, report.window, report.views, report.view_scores, report.view_ssim,
                               report.score, 0.0, 0, report.horizon, self.node.clock.now() - report.stamp)
-        self.ahead_reports.append((report, drift_mm))
+        self.ahead_reports.append((report, drift_mm, lead))
         self.ahead_report_pub.publish(report)
-        self.log.info("ahead chunk %d: score %.3f, drift %.1f mm from the plan", report.window, report.score,
-                      drift_mm)
+        self.log.info("ahead chunk %d: score %.3f, drift %.1f mm from the plan, published %.2f s ahead",
+                      report.window, report.score, drift_mm, lead)
 
     # -- worker: predictions ----------------------------------------------------------------------
     def _work(self) -> None:
@@ -472,7 +474,7 @@ class ShadowNode(Component):
         report = ShadowReport(end, win.job.seq, self.views, tuple(s.score for s in scores),
                               tuple(s.ssim if math.isfinite(s.ssim) else 0.0 for s in scores), overall(scores),
                               0.0, 0, horizon=CHUNK * KEYFRAME_PERIOD, lag=self.node.clock.now() - end)
-        self.node.post(lambda: self._publish_ahead_report(report, win.drift_mm))
+        self.node.post(lambda: self._publish_ahead_report(report, win.drift_mm, win.lead))
 
     def _predict(self, win: Window) -> ShadowReport:
         self._threads()
@@ -542,9 +544,9 @@ class ShadowNode(Component):
                 out["ahead_lead_last_s"] = round(self.ahead_leads[-1], 3)
                 out["ahead_lead_min_s"] = round(min(self.ahead_leads), 3)
             if self.ahead_reports:
-                last, drift = self.ahead_reports[-1]
+                last, drift, _ = self.ahead_reports[-1]
                 out["ahead_score"] = round(last.score, 4)
-                drifts = [d for _, d in self.ahead_reports if math.isfinite(d)]
+                drifts = [d for _, d, _ in self.ahead_reports if math.isfinite(d)]
                 if math.isfinite(drift):
                     out["ahead_drift_mm_last"] = round(drift, 2)
                 if drifts:
