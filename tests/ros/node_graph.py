@@ -47,8 +47,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # no viewer (no ports), the session .rrd in a fresh directory
     "monitor_node": {"use_sim_time": True, "serve": False,
                      "rrd": tempfile.mkdtemp(prefix="a2w-node-graph-monitor-") + "/session.rrd"},
-    # a tiny random A2World-sim (written on first use, see worldmodel_checkpoint)
-    "shadow_node": {"use_sim_time": True, "checkpoint": "", "steps": 1, "threads": 1},
+    # a tiny random A2World-sim (written on first use, see worldmodel_checkpoint); ahead on: every endpoint
+    "shadow_node": {"use_sim_time": True, "checkpoint": "", "steps": 1, "threads": 1, "ahead": True},
 }
 
 
