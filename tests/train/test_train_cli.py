@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +63,14 @@ def test_tokenizer_run_loss_falls_and_exports_a_calibrated_tokenizer(tokenizer_r
 
 
 def test_policy_run_loss_falls_and_writes_a_loadable_checkpoint(tmp_path: Path, tiny_dataset: Path,
-                                                                policy_config: dict) -> None:
+                                                                policy_config: dict, caplog) -> None:
     cfg = dict(policy_config, loop={**policy_config["loop"], "steps": 20, "checkpoint_every": 20})
     out = tmp_path / "run"
-    assert _train("policy", tiny_dataset, write_config(tmp_path / "p.yaml", cfg), out) == 0
+    with caplog.at_level(logging.INFO, logger="a2w.train.cli"):
+        assert _train("policy", tiny_dataset, write_config(tmp_path / "p.yaml", cfg), out) == 0
+    # encoding the latent cache (tens of minutes on a real dataset) reports its progress to the end
+    counts = [r.getMessage() for r in caplog.records if "clips encoded" in r.getMessage()]
+    assert counts and counts[-1].split()[2].split("/")[0] == counts[-1].split()[2].split("/")[1], counts
     evals = _csv(out / "eval.csv")
     assert [e["step"] for e in evals] == [0, 20]
     assert evals[-1]["loss"] < 0.8 * evals[0]["loss"], evals

@@ -39,13 +39,18 @@ def cache_key(parts: dict[str, Any]) -> str:
 
 
 @torch.no_grad()
-def encode_clips(tokenizer: VideoTokenizer, clips: Iterable[Tensor], batch: int = 8) -> Tensor:
+def encode_clips(tokenizer: VideoTokenizer, clips: Iterable[Tensor], batch: int = 8,
+                 progress: Callable[[int], None] | None = None) -> Tensor:
     """uint8 clips (V, F, H, W, 3), one per sample, -> latents (N, C, V·T, h, w), view-major,
-    every view encoded as its own causal clip (frame 0 alone gives latent 0, as at inference)."""
+    every view encoded as its own causal clip (frame 0 alone gives latent 0, as at inference).
+    ``progress(n)`` after each batch with the clips encoded so far (a one-off of tens of minutes on
+    two CPU cores for a few thousand clips)."""
     out: list[Tensor] = []
     pending: list[Tensor] = []
+    done = 0
 
     def flush() -> None:
+        nonlocal done
         if not pending:
             return
         x = torch.stack(pending)  # (B, V, F, H, W, 3)
@@ -57,6 +62,9 @@ def encode_clips(tokenizer: VideoTokenizer, clips: Iterable[Tensor], batch: int 
         lat = lat.unflatten(0, (b, v)).permute(0, 2, 1, 3, 4, 5).flatten(2, 3)  # (B, C, V·T, h, w)
         out.append(lat)
         pending.clear()
+        done += b
+        if progress is not None:
+            progress(done)
 
     for clip in clips:
         pending.append(clip)

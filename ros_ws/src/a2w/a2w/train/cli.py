@@ -294,7 +294,13 @@ def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: floa
     def build() -> dict[str, torch.Tensor]:
         clips = (torch.from_numpy(np.stack([e.frames[v][s:s + stride * (frames - 1) + 1:stride]
                                             for v in data.views])) for e, s in samples)
-        video = encode_clips(tokenizer, clips)
+        step = max(1, len(samples) // 20)
+
+        def progress(n: int) -> None:
+            if n % step < 8 or n == len(samples):  # about every 5 %
+                log.info("latent cache: %d/%d clips encoded", n, len(samples))
+
+        video = encode_clips(tokenizer, clips, progress=progress)
         actions = torch.from_numpy(np.stack([e.action_chunk(s, horizon) for e, s in samples]))
         index = torch.tensor([instructions.index(e.instruction) for e, _ in samples], dtype=torch.int64)
         return {"video": video, "actions": actions, "instruction": index}
