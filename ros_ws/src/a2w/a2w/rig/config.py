@@ -185,7 +185,7 @@ def rig_problems(cfg: RigConfig) -> list[str]:
 
 
 def _calibration_problems(cfg: RigConfig, folder: str) -> list[str]:
-    from a2w.calib.files import CalibrationError, load_calibration
+    from a2w.calib.files import CalibrationError
     from a2w.rig.extrinsics import (
         front_link_in_world,
         load_extrinsics,
@@ -216,7 +216,7 @@ def _calibration_problems(cfg: RigConfig, folder: str) -> list[str]:
                          ext.bases[a], f"{folder}/bases.yaml {a}")
         except ValueError as exc:
             out.append(f"teleop_node.{exc}")
-    vr_yaw = load_calibration(folder).vr_yaw_deg
+    vr_yaw = ext.vr_yaw_deg
     if teleop.yaw != t_defaults["yaw"] and abs(teleop.yaw - vr_yaw) > 1e-6:  # type: ignore[attr-defined]
         out.append(f"teleop_node.yaw: {teleop.yaw} conflicts with {folder}/vr.yaml ({vr_yaw} deg); leave it "  # type: ignore[attr-defined]
                    "unset")

@@ -84,6 +84,7 @@ class Extrinsics:
     bases: dict[str, np.ndarray]  # <arm>_base in world
     front_optical: np.ndarray  # cam_front_color_optical_frame in world
     handeye: dict[str, np.ndarray]  # cam_<arm>_wrist_color_optical_frame in <arm>_tcp
+    vr_yaw_deg: float = 0.0  # the teleop operator frame about world z (vr.yaml)
 
 
 def load_extrinsics(folder: str | Path) -> Extrinsics:
@@ -93,7 +94,7 @@ def load_extrinsics(folder: str | Path) -> Extrinsics:
 
     cal = load_calibration(folder)
     return Extrinsics(Path(folder), {a: cal.bases[a].matrix() for a in ARMS}, cal.front.matrix(),
-                      {a: cal.handeye[a].matrix() for a in ARMS})
+                      {a: cal.handeye[a].matrix() for a in ARMS}, cal.vr_yaw_deg)
 
 
 def resolve_pose(name: str, given: Sequence[float], default: Sequence[float], calibrated: np.ndarray,

@@ -69,7 +69,7 @@ from a2w.msgs.policy import ActionChunk
 from a2w.msgs.shadow import ShadowReport
 from a2w.policy.topics import CHUNK_TOPIC
 from a2w.shadow.alarm import AlarmState, Level, Thresholds
-from a2w.shadow.motion import CHUNK, COMPOSE, RATE_HZ, actions_10hz, grid_poses, planned_poses
+from a2w.shadow.motion import CHUNK, COMPOSE, KEYFRAME_PERIOD, RATE_HZ, actions_10hz, grid_poses, planned_poses
 from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
 from a2w.shadow.scores import overall
 
@@ -90,7 +90,6 @@ def ahead_topic(view: str) -> str:
 
 
 THRESHOLDS_FILE = "shadow_thresholds.json"
-KEYFRAME_PERIOD = COMPOSE / RATE_HZ  # 0.1 s
 
 
 @dataclass

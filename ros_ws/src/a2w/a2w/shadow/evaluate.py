@@ -29,7 +29,7 @@ import numpy as np
 from a2w.actions import rig_pose
 from a2w.msgs.arms import ControlMode, RigState
 from a2w.shadow.alarm import AlarmState, Level, Thresholds
-from a2w.shadow.motion import CHUNK, COMPOSE, RATE_HZ, actions_10hz, grid_poses
+from a2w.shadow.motion import CHUNK, COMPOSE, KEYFRAME_PERIOD, RATE_HZ, actions_10hz, grid_poses
 from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window
 from a2w.shadow.scores import overall
 from a2w.sim.faults import FAULT_NAMES, FaultSpec, random_faults
@@ -37,7 +37,6 @@ from a2w.sim.world import VIEW_CAMERAS
 
 log = logging.getLogger(__name__)
 
-KEYFRAME_PERIOD = COMPOSE / RATE_HZ  # 0.1 s, as the node's
 NOMINAL = "nominal"
 
 

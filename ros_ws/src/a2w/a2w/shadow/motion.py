@@ -20,6 +20,7 @@ from a2w.msgs.policy import ActionChunk
 RATE_HZ = 30.0
 COMPOSE = 3  # 30 Hz -> 10 Hz
 CHUNK = 20  # 10 Hz actions per A2World-sim chunk
+KEYFRAME_PERIOD = COMPOSE / RATE_HZ  # 0.1 s: one predicted frame per composed action
 
 
 def grid_poses(stamps: np.ndarray, poses: np.ndarray, times: np.ndarray) -> np.ndarray:

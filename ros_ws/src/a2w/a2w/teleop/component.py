@@ -94,18 +94,17 @@ def _base(values: list[float], name: str) -> np.ndarray:
 def _calibrated(p: "TeleopNodeParams", poses: dict[str, list[float]]) -> tuple[dict[str, list[float]], float]:
     """Base poses and yaw from the calibration folder (``a2w.rig.extrinsics``'s rule: a parameter left at
     its default takes the calibrated value, one set otherwise must agree with it)."""
-    from a2w.calib.files import load_calibration
-    from a2w.rig.extrinsics import resolve_pose
+    from a2w.rig.extrinsics import load_extrinsics, resolve_pose
 
-    cal = load_calibration(p.calibration)
+    ext = load_extrinsics(p.calibration)
     defaults = {s.name: s.default for s in specs(TeleopNodeParams)}
-    poses = {a: resolve_pose(f"{a}_base_pose", poses[a], defaults[f"{a}_base_pose"], cal.bases[a].matrix(),
+    poses = {a: resolve_pose(f"{a}_base_pose", poses[a], defaults[f"{a}_base_pose"], ext.bases[a],
                              f"{p.calibration}/bases.yaml {a}") for a in ("left", "right")}
     yaw = p.yaw
     if yaw == defaults["yaw"]:
-        yaw = cal.vr_yaw_deg
-    elif abs(yaw - cal.vr_yaw_deg) > 1e-6:
-        raise ValueError(f"yaw {yaw} conflicts with {p.calibration}/vr.yaml ({cal.vr_yaw_deg} deg): leave yaw "
+        yaw = ext.vr_yaw_deg
+    elif abs(yaw - ext.vr_yaw_deg) > 1e-6:
+        raise ValueError(f"yaw {yaw} conflicts with {p.calibration}/vr.yaml ({ext.vr_yaw_deg} deg): leave yaw "
                          "unset, or set calibration to '' to use the parameter")
     return poses, yaw
 
