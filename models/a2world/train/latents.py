@@ -1,8 +1,9 @@
 """Tokenizer latents of training clips, computed once per dataset and tokenizer and cached.
 
-A cache file is a safetensors file named by a key: the SHA-256 of the tokenizer file, the image
-size, the clip geometry and a fingerprint of the dataset, so another tokenizer, size or dataset
-gets its own file and a stale one is never read. Written atomically (temporary file, rename).
+A cache file is a safetensors file named by a key: a fingerprint of the tokenizer's encoder (what
+fixes the latents; a decoder-only fine-tune keeps the caches), the image size, the clip geometry
+and a fingerprint of the dataset, so another encoder, size or dataset gets its own file and a
+stale one is never read. Written atomically (temporary file, rename).
 """
 
 from __future__ import annotations
@@ -17,18 +18,27 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from a2world.tokenizer import VideoTokenizer, frames_to_unit
+from a2world.tokenizer import VideoTokenizer, WanTokenizer, frames_to_unit
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: keyed by the encoder's tensors instead of the tokenizer file's bytes
+ENCODER_PREFIXES = ("encoder.", "conv1.")  # WanVAE: the encoder and its 1×1 posterior conv
 
 
-def file_sha256(path: str | Path) -> str:
+def encoder_fingerprint(tokenizer: WanTokenizer) -> str:
+    """SHA-256 of what decides a tokenizer's latents: the encoder-side tensors (names, dtypes,
+    shapes, bytes), the latent normalisation and the encode chunking. Not the decoder, and not
+    the file: the same weights saved twice can differ in metadata order."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    cfg = tokenizer.vae.config
+    h.update(json.dumps({"latent_mean": list(cfg.latent_mean), "latent_std": list(cfg.latent_std),
+                         "temporal_window": tokenizer.temporal_window}, sort_keys=True).encode())
+    for name, t in sorted(tokenizer.vae.state_dict().items()):
+        if name.startswith(ENCODER_PREFIXES):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 

@@ -261,7 +261,9 @@ def train(job: Job, loop: LoopConfig, run: RunDir, ctx: DistContext | None = Non
 
         apply_activation_checkpointing(units, method)
     net = wrap(model, ctx, loop.sharding, units, method)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=loop.lr, weight_decay=loop.weight_decay)
+    # frozen parameters (a decoder-only tokenizer fine-tune) are neither updated nor decayed
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=loop.lr, weight_decay=loop.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, loop.lr_factor)
 
     step, wall_before = 0, 0.0

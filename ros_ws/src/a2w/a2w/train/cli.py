@@ -107,7 +107,8 @@ def resolve(job: str, raw: dict[str, Any], datasets: list[Path], seed: int | Non
         "data": _section(DataConfig, raw.get("data"), "data"),
     }
     if job == "tokenizer":
-        out["tokenizer"] = _section(TokenizerTrainConfig, raw.get("tokenizer"), "tokenizer")
+        tcfg = _section(TokenizerTrainConfig, raw.get("tokenizer"), "tokenizer")
+        out["tokenizer"] = tcfg.with_updates(init=str(_path(tcfg.init))) if tcfg.init else tcfg
     else:
         tok = raw.get("tokenizer_checkpoint")
         if job == "worldmodel-sim":
@@ -260,7 +261,7 @@ def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: floa
     from a2world.load_checks import CheckpointLoadError
     from a2world.tokenizer import WanTokenizer
     from a2world.train import TrainError
-    from a2world.train.latents import cache_key, cached, encode_clips, file_sha256
+    from a2world.train.latents import cache_key, cached, encode_clips, encoder_fingerprint
 
     data = resolved["data"]
     tok_path = Path(resolved["tokenizer_checkpoint"])
@@ -286,7 +287,7 @@ def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: floa
     if not samples:
         raise TrainDataError(f"no episode is longer than the model's {horizon / 30:.1f} s chunk "
                              f"({horizon + 1} rows)")
-    key = cache_key({"tokenizer": file_sha256(tok_path), "image_size": list(data.image_size),
+    key = cache_key({"encoder": encoder_fingerprint(tokenizer), "image_size": list(data.image_size),
                      "views": list(data.views), "frames": frames, "stride": stride, "horizon": horizon,
                      "clip_stride": data.clip_stride, "datasets": prints,
                      "max_episodes": data.max_episodes, "instructions": instructions})
