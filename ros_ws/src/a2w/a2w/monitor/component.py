@@ -18,7 +18,8 @@ slows the rig.
 
 Outputs: an ``.rrd`` of the session (``rrd``; ``{time}`` in it becomes the start time, empty =
 none) and, with ``serve``, the web viewer and its gRPC proxy bound to ``bind`` (127.0.0.1 by
-default) on ``web_port`` / ``grpc_port``; the address is logged at start and in diagnostics.
+default) on ``web_port`` / ``grpc_port``; the address is logged at start and in diagnostics, and both
+again at shutdown.
 """
 
 from __future__ import annotations
@@ -263,3 +264,7 @@ class MonitorNode(Component):
         finally:
             if self.server is not None:
                 self.server.stop()
+        # Last, so a run's log ends saying where its session is (the live viewer goes with the run).
+        self.log.info("monitor: session %s%s; the live viewer was %s", self.rrd_path or "not recorded (rrd empty)",
+                      f" (replay: rerun {self.rrd_path})" if self.rrd_path else "",
+                      f"at {self.viewer_state}" if self.server is not None else self.viewer_state)

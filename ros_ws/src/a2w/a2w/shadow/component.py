@@ -39,6 +39,10 @@ reached (diagnostics ``ahead_drift_mm_*``, logged with each ahead score). Read t
 a large drift says the executor did not follow the plan (ahead score high, behind score can be low,
 since behind re-predicts from what was executed); a small drift with a high behind score says the
 world surprised the model (a camera, an object, a collision), whatever the plan was.
+
+At shutdown the node logs its verdict over the whole run (``a2w.shadow.summary``): reports, worst
+level, alarms, lag. With ``optional`` a checkpoint directory that does not exist leaves the node idle
+with a warning (the demo's default checkpoint, before one is trained) instead of failing the launch.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ from a2w.shadow.alarm import AlarmState, Level, Thresholds
 from a2w.shadow.motion import CHUNK, COMPOSE, KEYFRAME_PERIOD, RATE_HZ, actions_10hz, grid_poses, planned_poses
 from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
 from a2w.shadow.scores import overall
+from a2w.shadow.summary import ShadowSummary
 
 REPORT_TOPIC = "/shadow/report"
 AHEAD_REPORT_TOPIC = "/shadow/ahead_report"
@@ -95,6 +100,8 @@ THRESHOLDS_FILE = "shadow_thresholds.json"
 @dataclass
 class ShadowNodeParams(Params):
     checkpoint: str = param("", "A2World-sim checkpoint directory (model, config.json, tokenizer.safetensors)")
+    optional: bool = param(False, "a checkpoint directory that does not exist only logs a warning and leaves the node "
+                           "idle (the demo's default, which may not be trained yet); else it is an error")
     thresholds: str = param("", f"calibrated thresholds ('' = <checkpoint>/{THRESHOLDS_FILE} if present; without, "
                                 "scores are reported and the level stays OK)")
     views: list[str] = param(list(VIEW_NAMES), "camera views (release ids: left_wrist 0, right_wrist 1, front 2)")
@@ -155,6 +162,13 @@ class ShadowNode(Component):
 
     def __init__(self, node: NodeHandle, params: ShadowNodeParams) -> None:
         super().__init__(node, params)
+        self.summary = ShadowSummary()  # every report, for the verdict logged at shutdown
+        self.off = ""
+        if params.optional and params.checkpoint and not Path(params.checkpoint).expanduser().is_dir():
+            self.off = f"no A2World-sim checkpoint at {params.checkpoint}"
+            self.log.warning("shadow off for this run: %s (train one: docs/training.md, or pass shadow:=DIR)",
+                             params.checkpoint)
+            return  # idle: no subscriptions, no worker, no model
         unknown = [v for v in params.views if v not in VIEW_IDS]
         if unknown or not params.views:
             raise ValueError(f"views: {unknown or '[]'} are not rig views {sorted(VIEW_IDS)}")
@@ -504,9 +518,12 @@ class ShadowNode(Component):
                               self.node.clock.now() - report.stamp)
         self.lags.append(report.lag)
         self.reports.append(report)
+        self.summary.add(report)
         self.report_pub.publish(report)
 
     def health(self) -> tuple[DiagnosticLevel, str] | None:
+        if self.off:
+            return DiagnosticLevel.WARN, f"shadow off: {self.off}"
         if self.reports and self.reports[-1].level == Level.ALARM:
             return DiagnosticLevel.ERROR, f"shadow alarm: score {self.reports[-1].score:.3f}"
         if self.reports and self.reports[-1].level == Level.WARN:
@@ -514,6 +531,8 @@ class ShadowNode(Component):
         return None
 
     def diagnostics(self) -> dict[str, Any]:
+        if self.off:
+            return {"level": "off", "off": self.off}
         last = self.reports[-1] if self.reports else None
         out: dict[str, Any] = {
             "windows": self._windows, "predicted": self.predicted, "frames_published": self.frames_published,
@@ -553,6 +572,11 @@ class ShadowNode(Component):
         return out
 
     def shutdown(self) -> None:
+        # The verdict is the last thing the node says (a2w.shadow.summary); `make demo` ends with it.
+        if self.off:
+            self.log.info("%s", self.summary.text(False, off=self.off))
+            return
         self.log.info("shadow node: %s", " ".join(f"{k}={v}" for k, v in self.diagnostics().items()
                                                    if k not in ("last_error", "last_unpaired",
                                                                 "ahead_last_refusal")))
+        self.log.info("%s", self.summary.text(self.thresholds is not None, self.skipped, self.failed))
