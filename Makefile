@@ -11,8 +11,10 @@ setup:
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The trained policy with the shadow and the monitor (launch/demo.launch.xml; ARGS="driver:=expert"
+# for the scripted expert). -v: the verdicts at the end (task, monitor session, shadow) are INFO logs.
 demo: setup
-	$(VENV)/bin/a2w launch launch/sim.launch.xml $(ARGS)
+	$(VENV)/bin/a2w -v launch launch/demo.launch.xml $(ARGS)
 
 # VR teleop on the sim rig with the recorder: prints the page's address (docs: README "VR teleop")
 teleop: setup

@@ -30,6 +30,8 @@ VARIANTS: dict[str, dict[str, list[str]]] = {
     "shadow.launch.xml": {"real": [f"rig:={RIG}", f"shadow:={CKPT}"], "sim": ["sim:=true", f"shadow:={CKPT}"]},
     # the sim's own file has no real variant (read-only here; its own tests: test_sim_launch.py)
     "sim.launch.xml": {"sim": [f"shadow:={CKPT}", "monitor:=true"]},
+    # `make demo`: the sim only, the trained policy, shadow (its own tests: test_demo_launch.py)
+    "demo.launch.xml": {"sim": [f"shadow:={CKPT}"]},
 }
 # What each variant must run, node name -> parameters it must have.
 EXPECT: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
@@ -60,6 +62,10 @@ EXPECT: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("sim.launch.xml", "sim"): {
         "sim_node": {}, "camera_node": {"driver": "sim"}, "arm_node": {"backend": "sim"}, "robot_state_node": {},
         "expert_node": {}, "shadow_node": {"checkpoint": CKPT}, "monitor_node": {}},
+    ("demo.launch.xml", "sim"): {
+        "sim_node": {}, "camera_node": {"driver": "sim"}, "arm_node": {"backend": "sim"}, "robot_state_node": {},
+        "policy_node": {"checkpoint": "models/checkpoints/sim/policy"}, "task_judge_node": {},
+        "shadow_node": {"checkpoint": CKPT, "optional": True}, "monitor_node": {}},
 }
 CASES = [(f, v) for f, variants in VARIANTS.items() for v in variants]
 

@@ -90,7 +90,8 @@ def test_a_tiny_random_policy_runs_in_the_sim_launch_and_the_judge_fails_it(tmp_
 def test_shadow_and_monitor_arguments_add_their_nodes(tmp_path):
     res = LaunchRunner().load(SIM_LAUNCH, {"shadow": str(tmp_path), "monitor": "true"})
     names = [s.name for s in res.nodes]
-    assert "shadow_node" in names and "monitor_node" in names and names[-1] == "expert_node", names
+    # last: under a2w launch they shut down last, so the run's log ends with their verdicts
+    assert names[-3:] == ["expert_node", "shadow_node", "monitor_node"], names
     shadow = next(s for s in res.nodes if s.name == "shadow_node")
     assert shadow.params["checkpoint"] == str(tmp_path) and shadow.params["use_sim_time"] is True
     plain = [s.name for s in LaunchRunner().load(SIM_LAUNCH).nodes]

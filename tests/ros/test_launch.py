@@ -24,10 +24,15 @@ RECIPES = {"sim.launch.xml": ["task:=pick_cube", "seed:=3"],
            # the rig's launch files with the sim drivers swapped in (no hardware here): the sim's
            # expert drives; no monitor (it would write its session under recordings/)
            "rig.launch.xml": ["sim:=true", "task:=pick_cube", "monitor:=false"],
-           "shadow.launch.xml": ["sim:=true", "task:=pick_cube", "monitor:=false"]}
+           "shadow.launch.xml": ["sim:=true", "task:=pick_cube", "monitor:=false"],
+           # `make demo` with the scripted expert; its shadow checkpoint missing (a warning, the shadow
+           # off); the policy, shadow and monitor defaults: test_the_demo_defaults_under_ros2_launch
+           "demo.launch.xml": ["driver:=expert", "task:=pick_cube", "seed:=3", "monitor:=false",
+                               "shadow:=/nonexistent/worldmodel_sim"]}
 # What each launch prints when it did its job.
 SUCCEEDED = {"sim.launch.xml": "task succeeded", "teleop.launch.xml": "teleop page: http://localhost:",
-             "rig.launch.xml": "task succeeded", "shadow.launch.xml": "task succeeded"}
+             "rig.launch.xml": "task succeeded", "shadow.launch.xml": "task succeeded",
+             "demo.launch.xml": "shadow verdict: off (no A2World-sim checkpoint at /nonexistent/worldmodel_sim)"}
 LAUNCH_TIMEOUT = 240.0
 
 
@@ -90,7 +95,7 @@ def test_launch_file_succeeds_under_ros2_launch_by_path(ros_tier: Path, name: st
     assert rc == 0, out[-6000:]
     for node in ("/sim_node", "/camera_node", "/arm_node"):
         assert f"Loaded node '{node}' in container '/sim_container'" in out, out[-6000:]
-    assert SUCCEEDED[name] in out and "Failed to load" not in out
+    assert SUCCEEDED[name] in out and "task succeeded" in out and "Failed to load" not in out
 
 
 def test_sim_with_the_recorder_succeeds_under_ros2_launch(ros_tier: Path, tmp_path: Path) -> None:
@@ -162,12 +167,17 @@ def test_a_killed_container_fails_ros2_launch(ros_tier: Path) -> None:
     assert "killed component_container-1" in out and "exited with code -9" in out
 
 
-def test_the_policy_node_drives_the_sim_under_ros2_launch(ros_tier: Path, tmp_path: Path) -> None:
+def test_the_demo_defaults_under_ros2_launch(ros_tier: Path, tmp_path: Path) -> None:
+    """demo.launch.xml as `make demo` runs it (the policy node, the task judge, the shadow, the monitor)
+    with tiny random checkpoints: the policy drives the sim, and the run ends with the verdicts."""
     from a2w.sim.collect import INSTRUCTIONS
     from a2world.policy.bundle import write_random_bundle
+    from tests.shadow.support import tiny_worldmodel
 
     ckpt = write_random_bundle(tmp_path / "tiny", list(INSTRUCTIONS.values()), image_size=(32, 32))
-    rc, out = ros2_launch(str(LAUNCH / "sim.launch.xml"), "task:=pick_cube", f"policy:={ckpt}", "timeout:=8")
+    shadow, rrd = tiny_worldmodel(tmp_path / "worldmodel"), tmp_path / "session.rrd"
+    rc, out = ros2_launch(str(LAUNCH / "demo.launch.xml"), "task:=pick_cube", f"policy:={ckpt}", "timeout:=8",
+                          f"shadow:={shadow}", f"rrd:={rrd}")
     # Random weights cannot pick the cube: the judge fails the run, and with it the launch.
     assert rc == 1, out[-6000:]
     assert re.search(r"process task_judge_node-\d+ exited with code 1", out), out[-6000:]
@@ -176,3 +186,9 @@ def test_the_policy_node_drives_the_sim_under_ros2_launch(ros_tier: Path, tmp_pa
     assert summary, out[-6000:]
     chunks, sent, faults = map(int, summary.groups())
     assert chunks >= 1 and sent >= 30 and faults == 0, summary.group(0)
+    # each listener's verdict as its process stops (the launch's SIGINT): the shadow's, the monitor's session
+    verdict = re.search(r"\[shadow_node-\d+\] .*shadow verdict: (\d+) reports, worst level OK", out)
+    assert verdict and int(verdict.group(1)) >= 1, out[-6000:]
+    session = rf"\[monitor_node-\d+\] .*monitor: session {re.escape(str(rrd))} \(replay: rerun "
+    assert re.search(session, out), out[-6000:]
+    assert rrd.stat().st_size > 0
