@@ -32,7 +32,7 @@ def test_the_defaults_are_the_trained_policy_the_shadow_and_the_monitor() -> Non
     assert got["shadow_node"]["checkpoint"] == "models/checkpoints/sim/worldmodel_sim"
     assert got["shadow_node"]["optional"] is True  # not trained yet = a warning, not a failed demo
     assert got["monitor_node"]["web_port"] == 9090 and got["monitor_node"]["rrd"] == "recordings/monitor/{time}.rrd"
-    assert got["task_judge_node"]["timeout"] == 30.0
+    assert got["task_judge_node"]["timeout"] == 20.0
 
 
 @pytest.mark.parametrize("args, present, absent", [
