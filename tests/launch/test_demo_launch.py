@@ -77,12 +77,12 @@ def test_the_demo_runs_the_shipped_policy_to_a_verdict_and_ends_with_the_shadow_
     rrd = tmp_path / "session.rrd"
     # the demo's defaults but a tiny random A2World-sim, a short run, and the session and ports of the test's own
     proc = subprocess.run([sys.executable, "-m", "a2w.cli", "-v", "launch", str(DEMO), "task:=pick_cube",
-                           "timeout:=8", f"shadow:={shadow}", f"rrd:={rrd}", f"web_port:={free_port()}",
+                           "timeout:=10", f"shadow:={shadow}", f"rrd:={rrd}", f"web_port:={free_port()}",
                            f"grpc_port:={free_port()}", "--duration", "300"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=420, cwd=REPO)
     out = proc.stdout
     assert proc.returncode in (0, 1) and "Traceback" not in out, out[-6000:]
-    stopped = re.search(r"a2w launch: stopped \(/task_judge_node: task pick_cube (succeeded|not done after 8 s)", out)
+    stopped = re.search(r"a2w launch: stopped \(/task_judge_node: task pick_cube (succeeded|not done after 10 s)", out)
     assert stopped and proc.returncode == (0 if stopped.group(1) == "succeeded" else 1), out[-6000:]
     assert f"policy {POLICY}: torch" in out and "policy acquiring -> running" in out, out[-6000:]
     verdict = re.search(r"shadow verdict: (\d+) reports, worst level OK \(uncalibrated[^\n]*lag behind the clock "

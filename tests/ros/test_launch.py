@@ -176,7 +176,7 @@ def test_the_demo_defaults_under_ros2_launch(ros_tier: Path, tmp_path: Path) -> 
 
     ckpt = write_random_bundle(tmp_path / "tiny", list(INSTRUCTIONS.values()), image_size=(32, 32))
     shadow, rrd = tiny_worldmodel(tmp_path / "worldmodel"), tmp_path / "session.rrd"
-    rc, out = ros2_launch(str(LAUNCH / "demo.launch.xml"), "task:=pick_cube", f"policy:={ckpt}", "timeout:=8",
+    rc, out = ros2_launch(str(LAUNCH / "demo.launch.xml"), "task:=pick_cube", f"policy:={ckpt}", "timeout:=10",
                           f"shadow:={shadow}", f"rrd:={rrd}")
     # Random weights cannot pick the cube: the judge fails the run, and with it the launch.
     assert rc == 1, out[-6000:]
