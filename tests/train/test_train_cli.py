@@ -268,3 +268,18 @@ def test_hashed_instruction_embeddings_are_deterministic_and_share_words(tmp_pat
     assert torch.equal(loaded.get("pick up the cube"), a.get("pick up the cube"))
     long = hashed_text_cache(["one two three four five six seven eight nine ten"], 8, 64)
     assert long.num_tokens("one two three four five six seven eight nine ten") == 8
+
+
+def test_a_resumed_run_may_change_its_thread_count_only(tmp_path: Path, tiny_dataset: Path, capsys) -> None:
+    loop = {**TOKENIZER_CONFIG["loop"], "steps": 2}
+    one = write_config(tmp_path / "one.yaml", {**TOKENIZER_CONFIG, "loop": {**loop, "threads": 1}})
+    two = write_config(tmp_path / "two.yaml", {**TOKENIZER_CONFIG, "loop": {**loop, "threads": 2}})
+    out = tmp_path / "run"
+    assert _train("tokenizer", tiny_dataset, one, out, "--stop-at", "1") == 0
+    assert _train("tokenizer", tiny_dataset, two, out, "--resume") == 0
+    assert [r["step"] for r in _csv(out / "metrics.csv")] == [1, 2]
+    # the run's config records what it runs with now
+    assert yaml.safe_load((out / "train_config.yaml").read_text())["loop"]["threads"] == 2
+    capsys.readouterr()
+    other = write_config(tmp_path / "lr.yaml", {**TOKENIZER_CONFIG, "loop": {**loop, "threads": 2, "lr": 1e-2}})
+    _one_line_error(capsys, _train("tokenizer", tiny_dataset, other, out, "--resume"), "different config", "loop.lr")

@@ -176,6 +176,11 @@ def _run(args: argparse.Namespace) -> int:
         run = RunDir(args.out)
         ctx = context_from_env()
         _check_run_dir(run, resolved, args.resume, write=ctx.is_main)
+        if resolved["loop"].threads is not None:
+            import torch
+
+            # before the latent and history caches are encoded too (tens of minutes of the run)
+            torch.set_num_threads(resolved["loop"].threads)
         train_job = {"tokenizer": _train_tokenizer, "worldmodel": _train_worldmodel,
                      "worldmodel-sim": _train_worldmodel_sim, "policy": _train_policy}[job]
         result = train_job(resolved, run, ctx, args)
@@ -185,6 +190,10 @@ def _run(args: argparse.Namespace) -> int:
         done = "done" if result.steps >= resolved["loop"].steps else f"stopped at step {result.steps} (--resume)"
         print(f"{job}: {done}, final loss {result.final_loss:.5f}, {result.wall_s:.0f} s -> {run.root}")  # noqa: T201
     return 0
+
+
+# How fast a run goes, not what it computes: a run resumed on a quieter machine may use more threads.
+RESUME_MAY_CHANGE = frozenset({"loop.threads"})
 
 
 def _check_run_dir(run: Any, resolved: dict[str, Any], resume: bool, write: bool = True) -> None:
@@ -197,11 +206,12 @@ def _check_run_dir(run: Any, resolved: dict[str, Any], resume: bool, write: bool
         if not run.config_path.is_file():
             raise TrainError(f"{run.root}: nothing to resume (no {run.config_path.name})")
         old, new = _flat(yaml.safe_load(run.config_path.read_text()) or {}), _flat(plain(resolved))
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUME_MAY_CHANGE)
         if diff:
             raise TrainError(f"--resume with a different config than {run.config_path}: {', '.join(diff)} differ")
-        return
-    if run.has_state():
+        if old == new:
+            return  # otherwise the run's config records the thread count it now runs with
+    elif run.has_state():
         raise TrainError(f"{run.root} already holds a run; pass --resume or choose another --out")
     if not write:  # under torchrun rank 0 writes the run directory
         return
