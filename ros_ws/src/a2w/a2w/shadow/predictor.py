@@ -41,10 +41,57 @@ class Window:
     actions: np.ndarray  # (20, 14) executed, 10 Hz
 
 
+class SinglePassTokenizer:
+    """A ``WanTokenizer`` made cheap for the shadow's CPU path, computing the same latents and frames up to
+    float rounding (``tests/shadow/test_fast_path.py``).
+
+    - Its own copy of the VAE with the conv weights in channels-last (NDHWC) layout, fed channels-last
+      clips: oneDNN's convolutions run about twice as fast that way on a CPU, and the VAE's RMS norm
+      (an L2 norm over channels) becomes a contiguous reduction instead of a strided one.
+    - Each clip encoded and decoded in one pass instead of the release's streaming (frame 0, then 16
+      frames per call when encoding; one latent per call when decoding): the VAE is causal, so the
+      chunking does not change the result beyond rounding (``tests/models/test_vae_chunking.py``); one
+      pass saves the per-call overhead of the ~500 small modules.
+    The copy leaves the wrapped tokenizer (and whoever else uses it) untouched.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        import torch
+
+        self.base = tokenizer
+        self.vae = copy.deepcopy(tokenizer.vae).eval()
+        for param in self.vae.parameters():
+            fmt = {5: torch.channels_last_3d, 4: torch.channels_last}.get(param.dim())
+            if fmt is not None:
+                param.data = param.data.contiguous(memory_format=fmt)
+
+    def __getattr__(self, name: str) -> Any:  # latent_channels, spatial_compression, dtype, device, ...
+        if name == "base":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @staticmethod
+    def _nhwc(x: Any) -> Any:
+        import torch
+
+        return x.contiguous(memory_format=torch.channels_last_3d)
+
+    def encode(self, video: Any) -> Any:
+        return self.vae.encode(self._nhwc(video), temporal_window=None).contiguous()
+
+    def encode_any_length(self, video: Any) -> Any:
+        return self.vae.encode(self._nhwc(video), temporal_window=None, any_length=True).contiguous()
+
+    def decode(self, latents: Any) -> Any:
+        return self.vae.decode(self._nhwc(latents), latent_window=None).clamp_(-1.0, 1.0).contiguous()
+
+
 def load_rollout(checkpoint: str | Path, image_size: tuple[int, int], steps: int, seed: int,
-                 device: str = "cpu") -> Any:
+                 device: str = "cpu", fast_vae: bool = True) -> Any:
     """An A2World-sim ``WorldModelRollout`` from a checkpoint directory (model + tokenizer.safetensors);
-    errors name the directory and what does not fit."""
+    errors name the directory and what does not fit. ``fast_vae`` runs the tokenizer as a
+    ``SinglePassTokenizer`` (same numbers up to float rounding, about half the time on a CPU);
+    False keeps the release's streaming tokenizer (``bench/shadow_window.py`` compares the two)."""
     from a2world.checkpoint import load_checkpoint
     from a2world.rollout import RolloutConfig, WorldModelRollout
     from a2world.sampler import SamplerConfig
@@ -58,7 +105,8 @@ def load_rollout(checkpoint: str | Path, image_size: tuple[int, int], steps: int
     step = tok.spatial_compression * net.config.patch_spatial
     if image_size[0] % step or image_size[1] % step:
         raise ValueError(f"image_size: {list(image_size)} must be multiples of {step}")
-    return WorldModelRollout(net, tok, RolloutConfig(sampler=SamplerConfig(num_steps=steps), seed=seed))
+    return WorldModelRollout(net, SinglePassTokenizer(tok) if fast_vae else tok,
+                             RolloutConfig(sampler=SamplerConfig(num_steps=steps), seed=seed))
 
 
 class ShadowPredictor:
@@ -130,16 +178,19 @@ class ShadowPredictor:
         the start (None: not paired; a view short of 20 real frames scores inf)."""
         import torch
 
+        paired = {v: [r[v] for r in real if r is not None] for v in self.views}
+        full = [i for i, v in enumerate(self.views) if len(paired[v]) >= CHUNK]
+        latents: dict[int, float] = {}
+        if self.latent_weight and full:
+            with torch.inference_mode():
+                mse = self._latent_mses([clips[i, -1] for i in full], [paired[self.views[i]][-1] for i in full])
+            latents = dict(zip(full, mse))
         scores: list[ViewScore] = []
-        with torch.inference_mode():
-            for i, v in enumerate(self.views):
-                frames = [r[v] for r in real if r is not None]
-                if len(frames) < CHUNK:
-                    scores.append(ViewScore(v, math.nan, 0.0, math.inf))
-                    continue
-                pred = clips[i, 1:]
-                latent = self._latent_mse(pred[-1], frames[-1]) if self.latent_weight else 0.0
-                scores.append(view_score(v, pred, np.stack(frames), latent, self.latent_weight))
+        for i, v in enumerate(self.views):
+            if i not in full:
+                scores.append(ViewScore(v, math.nan, 0.0, math.inf))
+                continue
+            scores.append(view_score(v, clips[i, 1:], np.stack(paired[v]), latents.get(i, 0.0), self.latent_weight))
         return scores
 
     def score(self, win: Window) -> list[ViewScore]:
@@ -156,10 +207,14 @@ class ShadowPredictor:
         self.extend(win)
         return scores
 
-    def _latent_mse(self, predicted: np.ndarray, real: np.ndarray) -> float:
+    def _latent_mses(self, predicted: Sequence[np.ndarray], real: Sequence[np.ndarray]) -> list[float]:
+        """Mean squared latent difference of each (predicted, real) frame pair. All pairs go through the
+        tokenizer as one batch of single-frame clips (its batch elements never interact), one call instead
+        of one per view."""
         from a2world.rollout import to_unit
 
         tok = self.rollout.tokenizer
-        x = to_unit(np.stack([predicted, real]))[:, :, None].to(self.rollout.device)  # (2, 3, 1, H, W)
-        lat = tok.encode(x.to(getattr(tok, "dtype", x.dtype)))
-        return float((lat[0].float() - lat[1].float()).pow(2).mean())
+        n = len(predicted)
+        x = to_unit(np.stack([*predicted, *real]))[:, :, None].to(self.rollout.device)  # (2n, 3, 1, H, W)
+        lat = tok.encode(x.to(getattr(tok, "dtype", x.dtype))).float()
+        return [float((lat[i] - lat[n + i]).pow(2).mean()) for i in range(n)]
