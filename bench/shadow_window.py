@@ -2,9 +2,10 @@
 (``ShadowPredictor.score``, what the shadow node's worker runs per 2 s window).
 
 Measures, in the same process and alternating so load on a shared machine hits both alike, the
-release's streaming tokenizer (``load_rollout(..., fast_vae=False)``: frame 0 then 16 frames per
-encode call, one latent per decode call, NCDHW) against the shadow's ``SinglePassTokenizer``
-(the default), and prints the per-window times, their ratio and where the time goes.
+path before issue 18 (the release's streaming tokenizer, ``load_rollout(..., fast_vae=False)``:
+frame 0 then 16 frames per encode call, one latent per decode call, NCDHW; one latent-score encode
+per view) against the shadow's default (``SinglePassTokenizer``, one latent-score encode per
+window), and prints the per-window times, their ratio and where the time goes.
 
 The model is the shipped size with random weights (model_channels 128, 2 blocks, 2 heads,
 state_t 6, history 20, 3 views at 64x64) and the shipped tokenizer when it is there (else a random
@@ -114,6 +115,14 @@ class Stages:
         self._module.encode_history_frames = self._encode_history
 
 
+class PerViewLatentPredictor(ShadowPredictor):
+    """The predictor as it was before the fast path: one latent encode (2 frames) per view."""
+
+    def _latent_mses(self, predicted: Any, real: Any) -> list[float]:
+        one = super()._latent_mses
+        return [one([p], [r])[0] for p, r in zip(predicted, real)]
+
+
 def timed_window(predictor: ShadowPredictor, win: Window) -> float:
     start = time.perf_counter()
     predictor.score(win)
@@ -131,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = build_checkpoint(Path(tmp))
         paths: dict[str, Callable[[], Any]] = {
-            "release (streaming VAE)": lambda: load_rollout(ckpt, (SIZE, SIZE), args.steps, 0, fast_vae=False),
-            "shadow (SinglePassTokenizer)": lambda: load_rollout(ckpt, (SIZE, SIZE), args.steps, 0),
+            "before (streaming VAE)": lambda: load_rollout(ckpt, (SIZE, SIZE), args.steps, 0, fast_vae=False),
+            "after (SinglePassTokenizer)": lambda: load_rollout(ckpt, (SIZE, SIZE), args.steps, 0),
         }
-        predictors = {name: ShadowPredictor(make(), VIEWS, VIEW_IDS) for name, make in paths.items()}
+        kinds = (PerViewLatentPredictor, ShadowPredictor)
+        predictors = {name: kind(make(), VIEWS, VIEW_IDS) for kind, (name, make) in zip(kinds, paths.items())}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.steps} steps, "
           f"3 views at {SIZE}x{SIZE}, tokenizer {'shipped' if SHIPPED_TOKENIZER.exists() else 'random dim 8'}",
           flush=True)
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, total in sorted(stages[name].totals.items(), key=lambda kv: -kv[1]):
             print(f"    {label:28} {total / len(ts):6.3f} s")
     old, new = (np.median(ts) for ts in times.values())
-    print(f"ratio release/shadow: {old / new:.2f}x faster (median per window)")
+    print(f"ratio before/after: {old / new:.2f}x faster (median per window)")
     return 0
 
 
