@@ -55,6 +55,10 @@ def test_single_pass_tokenizer_leaves_the_wrapped_one_as_it_was(tokenizer: WanTo
     assert (fast.latent_channels, fast.spatial_compression, fast.temporal_compression, fast.dtype) == \
         (tokenizer.latent_channels, tokenizer.spatial_compression, tokenizer.temporal_compression, tokenizer.dtype)
     assert any(not p.is_contiguous() for p in fast.vae.parameters())  # its own copy is channels-last
+    moved = SinglePassTokenizer(WanTokenizer.tiny(seed=3)).to(dtype=torch.float64)  # both move, not only one
+    assert moved.dtype == moved.base.dtype == torch.float64
+    assert all(p.dtype == torch.float64 for p in moved.vae.parameters())
+    assert any(not p.is_contiguous() for p in moved.vae.parameters())
 
 
 def _windows(n: int, seed: int) -> list[Window]:

@@ -70,6 +70,12 @@ class SinglePassTokenizer:
             raise AttributeError(name)
         return getattr(self.base, name)
 
+    def to(self, device: Any = None, dtype: Any = None) -> SinglePassTokenizer:
+        """Move the wrapped tokenizer and the copy alike (the copy keeps its channels-last layout)."""
+        self.base.to(device=device, dtype=dtype)
+        self.vae.to(device=device, dtype=dtype)
+        return self
+
     @staticmethod
     def _nhwc(x: Any) -> Any:
         import torch
