@@ -61,6 +61,31 @@ def test_single_pass_tokenizer_leaves_the_wrapped_one_as_it_was(tokenizer: WanTo
     assert any(not p.is_contiguous() for p in moved.vae.parameters())
 
 
+def test_a_clip_equal_to_the_last_one_encoded_is_not_encoded_again(tokenizer: WanTokenizer) -> None:
+    fast = SinglePassTokenizer(tokenizer)
+    calls: list[tuple[int, ...]] = []
+    encode = fast.vae.encode
+    fast.vae.encode = lambda x, **kw: (calls.append(tuple(x.shape)), encode(x, **kw))[1]
+    g = torch.Generator().manual_seed(7)
+    clip = torch.rand(1, 3, 9, SIZE, SIZE, generator=g) * 2 - 1
+    with torch.inference_mode():
+        first = fast.encode(clip)
+        frame = fast.encode(clip[:, :, :1])  # single frames neither hit nor displace the remembered clip
+        again = fast.encode(clip.clone())
+        assert len(calls) == 2 and torch.equal(again, first)
+        for changed in (clip.clone().index_fill_(2, torch.tensor([8]), 0.5),  # its last frame
+                        clip[:, :, :5].clone(),  # shorter
+                        clip.double()):  # another dtype
+            calls.clear()
+            fast._last = (False, clip.clone(), first.clone())
+            _close(fast.encode(changed).float(), tokenizer.encode(changed.to(torch.float32)).float())
+            assert len(calls) == 1, changed.shape
+        calls.clear()
+        fast.encode(clip)
+        assert fast.encode_any_length(clip).shape == first.shape and len(calls) == 2  # another call, not reused
+        assert torch.equal(fast.encode(clip[:, :, :1]), frame) and len(calls) == 3
+
+
 def _windows(n: int, seed: int) -> list[Window]:
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (len(VIEWS), SIZE, SIZE, 3)).astype(np.float64)
@@ -125,3 +150,19 @@ def test_the_latent_score_encodes_once_per_window_and_only_views_with_their_fram
     plain = predictor.compare(clips, [k.frames for k in win.keys[1:]])
     assert batches == [] and [s.ssim for s in plain] == [s.ssim for s in full]
     assert all(s.score == pytest.approx(1 - s.ssim) for s in plain)
+
+
+def test_a_still_scene_encodes_its_history_once_and_scores_as_the_release_path(tmp_path: Path) -> None:
+    ckpt = tiny_worldmodel(tmp_path)
+    release = ShadowPredictor(load_rollout(ckpt, (SIZE, SIZE), 1, 0, fast_vae=False), VIEWS, (0, 1, 2))
+    fast = ShadowPredictor(load_rollout(ckpt, (SIZE, SIZE), 1, 0), VIEWS, (0, 1, 2))
+    clips: list[int] = []
+    vae = fast.rollout.tokenizer.vae
+    encode = vae.encode
+    vae.encode = lambda x, **kw: (clips.append(x.shape[2]) if x.shape[2] > 1 else None, encode(x, **kw))[1]
+    still = _windows(1, 0)[0].keys[0].frames
+    for i in range(3):
+        win = Window(i, [Keyframe(2.0 * i + 0.1 * k, still) for k in range(21)], np.zeros((20, 14), np.float32))
+        np.testing.assert_allclose([s.score for s in fast.score(win)], [s.score for s in release.score(win)],
+                                   rtol=0, atol=2e-3)
+    assert clips == [57]  # 3 views x 20 frames as one causal video, trimmed to 1 + 4k: encoded once
