@@ -65,6 +65,22 @@ def test_the_tokenizer_loads_strictly_and_reconstructs_a_sim_frame() -> None:
     assert psnr > 18.0, psnr  # the card: 22 dB on training clips; a random tokenizer is near 8 dB
 
 
+def test_the_tokenizer_decodes_a_whole_world_model_chunk() -> None:
+    """Every frame of a 21-frame clip (6 latents, one world-model chunk) decodes: a decoder trained on
+    5-frame clips decodes its first two latents only (6-8 dB from frame 12 on, the card's table)."""
+    from a2world.rollout import to_unit
+    from a2world.tokenizer import WanTokenizer
+
+    tok = WanTokenizer.from_checkpoint(SHIPPED / "tokenizer" / "tokenizer.safetensors", dtype=None)
+    still = np.repeat(np.stack(_sim_views())[:, None], 21, axis=1)  # (V, 21, H, W, 3): a still scene
+    x = to_unit(still).transpose(1, 2)  # (V, 3, 21, H, W)
+    with torch.no_grad():
+        rec = tok.decode(tok.encode(x))
+    mse = ((rec.clamp(-1, 1) - x) ** 2).mean(dim=(0, 1, 3, 4)) / 4.0
+    psnr = -10.0 * np.log10(mse.numpy())
+    assert psnr.shape == (21,) and psnr.min() > 18.0, np.round(psnr, 1)
+
+
 def test_the_policy_loads_strictly_and_predicts_a_chunk() -> None:
     from a2world.policy.bundle import load_bundle
     from a2world.policy.engine import PolicyEngine, PolicyEngineConfig, make_observation
