@@ -15,7 +15,7 @@ SIZE = (64, 64)
 VIEWS = (0, 1, 2)
 BUDGET_MB = 40.0
 # What models/checkpoints/sim/ must hold (README.md lists them with their cards).
-EXPECTED = ("tokenizer", "policy")
+EXPECTED = ("tokenizer", "policy", "worldmodel_sim")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -97,3 +97,23 @@ def test_the_policy_loads_strictly_and_predicts_a_chunk() -> None:
     assert out.actions.shape == (60, 14) and np.isfinite(out.actions).all()
     # sim-scale motion: the demonstrations move a TCP at most a few cm per 30 Hz step
     assert np.abs(out.actions[:, [0, 1, 2, 7, 8, 9]]).max() < 0.05
+
+
+def test_the_shadow_world_model_loads_strictly_and_a_still_scene_is_nominal() -> None:
+    """A2World-sim as the shadow node loads it, with its calibrated thresholds: a still scene (the easiest
+    nominal window: no motion, the history all start frames) scores below the ALARM threshold."""
+    from a2w.shadow.alarm import Thresholds
+    from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
+
+    d = SHIPPED / "worldmodel_sim"
+    thresholds = Thresholds.load(d / "shadow_thresholds.json")
+    rollout = load_rollout(d, SIZE, steps=4, seed=0)  # strict: every key, shape and the config
+    assert rollout.net.config.use_history
+    views = ("left_wrist", "right_wrist", "front")
+    frames = dict(zip(views, _sim_views()))
+    keys = [Keyframe(0.1 * i, frames) for i in range(21)]
+    still = np.zeros((20, 14), np.float32)
+    still[:, [6, 13]] = 1.0  # zero TCP deltas; an action carries the absolute gripper command (open at the start)
+    scores = ShadowPredictor(rollout, views, VIEWS).score(Window(0, keys, still))
+    assert len(scores) == 3 and all(np.isfinite(s.score) for s in scores)
+    assert max(s.score for s in scores) < thresholds.alarm, (scores, thresholds)
