@@ -4,6 +4,7 @@ where the node reads them, and clear refusals."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from a2w.shadow.alarm import Thresholds
-from a2w.shadow.calibrate import episode_windows
+from a2w.shadow.calibrate import calibrate, episode_windows
 from a2w.shadow.motion import actions_10hz
 from tests.record.support import write_episodes
 from tests.shadow.support import tiny_worldmodel
@@ -63,3 +64,22 @@ def test_calibrate_refuses_what_cannot_be_calibrated(tmp_path: Path, extra: list
     assert proc.returncode == 2 and words in proc.stderr, proc.stderr
     proc = _calibrate("--checkpoint", str(ckpt), "--dataset", str(tmp_path / "none"), "--steps", "1")
     assert proc.returncode == 2 and "none" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("warn_alpha, alarm_alpha, words", [
+    (0.1, 0.02, "of 0.02: need at least 49"),   # the default ALARM rate from a few episodes
+    (0.01, 0.2, "of 0.01: need at least 99"),
+    (0.2, 1.0, "alpha must be in (0, 1)"),
+])
+def test_too_few_windows_fail_before_any_is_scored(warn_alpha: float, alarm_alpha: float, words: str) -> None:
+    frames = {"front": np.zeros((150, 8, 8, 3), np.uint8)}
+    state = np.tile(np.array([0.4, 0, 0.3, 1, 0, 0, 0, 1.0]), (150, 2))
+    made = []
+
+    def factory():  # noqa: ANN202 - never reached: scoring a window takes seconds on a real model
+        made.append(1)
+        raise AssertionError("a predictor was built")
+
+    with pytest.raises(ValueError, match=re.escape(words)):
+        calibrate(factory, [(frames, state)] * 10, warn_alpha, alarm_alpha)  # 20 windows
+    assert not made

@@ -28,16 +28,23 @@ class Level(enum.IntEnum):
     ALARM = 2
 
 
-def conformal_threshold(scores: Sequence[float], alpha: float) -> float:
-    s = np.sort(np.asarray(scores, dtype=np.float64))
+def conformal_rank(n: int, alpha: float) -> int:
+    """The 1-based rank among ``n`` sorted nominal scores whose value bounds the false-alarm rate by
+    ``alpha``; ``ValueError`` when ``n`` is too few (checked before scoring: scoring takes minutes)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    k = math.ceil((n + 1) * (1 - alpha))
+    if k > n:
+        raise ValueError(f"{n} nominal scores cannot give a false-alarm rate of {alpha}: need at least "
+                         f"{math.ceil(1 / alpha) - 1}")
+    return k
+
+
+def conformal_threshold(scores: Sequence[float], alpha: float) -> float:
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    k = conformal_rank(len(s), alpha)
     if not np.all(np.isfinite(s)):
         raise ValueError("calibration scores must be finite")
-    k = math.ceil((len(s) + 1) * (1 - alpha))
-    if k > len(s):
-        raise ValueError(f"{len(s)} nominal scores cannot give a false-alarm rate of {alpha}: need at least "
-                         f"{math.ceil(1 / alpha) - 1}")
     return float(s[k - 1])
 
 

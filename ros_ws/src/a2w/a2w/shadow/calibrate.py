@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from a2w.msgs.cameras import VIEW_IDS
-from a2w.shadow.alarm import Thresholds
+from a2w.shadow.alarm import Thresholds, conformal_rank
 from a2w.shadow.motion import CHUNK, COMPOSE, actions_10hz
 from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window
 from a2w.shadow.scores import overall
@@ -50,15 +50,19 @@ def calibrate(predictor_factory: Callable[[], ShadowPredictor], episodes: Sequen
               warn_alpha: float, alarm_alpha: float,
               progress: Callable[[int, int], None] | None = None) -> Calibration:
     """Score every window of every episode (a fresh predictor, so a fresh history, per episode)."""
+    windows = [episode_windows(frames, state) for frames, state in episodes]
+    n = sum(len(w) for w in windows)
+    if not n:
+        raise ValueError(f"no complete {CHUNK / 10:.0f} s window in {len(episodes)} episode(s)")
+    for alpha in (warn_alpha, alarm_alpha):
+        conformal_rank(n, alpha)  # too few windows fails now, not after minutes of scoring
     scores: list[float] = []
-    for i, (frames, state) in enumerate(episodes):
+    for i, wins in enumerate(windows):
         predictor = predictor_factory()
-        for win in episode_windows(frames, state):
+        for win in wins:
             scores.append(overall(predictor.score(win)))
         if progress is not None:
             progress(i + 1, len(episodes))
-    if not scores:
-        raise ValueError(f"no complete {CHUNK / 10:.0f} s window in {len(episodes)} episode(s)")
     return Calibration(Thresholds.fit(scores, warn_alpha, alarm_alpha), scores, len(episodes), len(scores))
 
 
