@@ -181,8 +181,11 @@ def initial_vae(cfg: TokenizerTrainConfig, seed: int) -> WanVAE:
         raise TrainError(f"tokenizer.init {cfg.init} has dim {vae.config.dim}, the config says tokenizer.dim "
                          f"{cfg.dim}")
     if not cfg.train_encoder:
-        vae.encoder.requires_grad_(False)
-        vae.conv1.requires_grad_(False)
+        from a2world.train.latents import ENCODER_PREFIXES
+
+        # exactly what the latent-cache fingerprint covers: a frozen run keeps its caches
+        for name, p in vae.named_parameters():
+            p.requires_grad_(not name.startswith(ENCODER_PREFIXES))
     return vae
 
 
