@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from a2w.shadow.predictor import Keyframe, ShadowPredictor, SinglePassTokenizer, Window, load_rollout
+from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
 from a2w.shadow.scores import view_score
 from a2world.rollout import to_unit
-from a2world.tokenizer import WanTokenizer
+from a2world.tokenizer import SinglePassTokenizer, WanTokenizer
 from tests.shadow.support import tiny_worldmodel
 
 VIEWS = ("left_wrist", "right_wrist", "front")

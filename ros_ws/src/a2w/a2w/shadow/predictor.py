@@ -41,76 +41,6 @@ class Window:
     actions: np.ndarray  # (20, 14) executed, 10 Hz
 
 
-class SinglePassTokenizer:
-    """A ``WanTokenizer`` made cheap for the shadow's CPU path, computing the same latents and frames up to
-    float rounding (``tests/shadow/test_fast_path.py``).
-
-    - Its own copy of the VAE with the conv weights in channels-last (NDHWC) layout, fed channels-last
-      clips: oneDNN's convolutions run about twice as fast that way on a CPU, and the VAE's RMS norm
-      (an L2 norm over channels) becomes a contiguous reduction instead of a strided one.
-    - Each clip encoded and decoded in one pass instead of the release's streaming (frame 0, then 16
-      frames per call when encoding; one latent per call when decoding): the VAE is causal, so the
-      chunking does not change the result beyond rounding (``tests/models/test_vae_chunking.py``); one
-      pass saves the per-call overhead of the ~500 small modules.
-    - A multi-frame clip (the history, one per window) bitwise equal to the last one encoded is not
-      encoded again: with the robot and the scene still, the arc-length selection repeats and so do the
-      frames. Comparing costs ~1 ms; encoding the 60-frame history ~0.35 s on one loaded core.
-    The copy leaves the wrapped tokenizer (and whoever else uses it) untouched.
-    """
-
-    def __init__(self, tokenizer: Any) -> None:
-        import torch
-
-        self.base = tokenizer
-        self.vae = copy.deepcopy(tokenizer.vae).eval()
-        for param in self.vae.parameters():
-            fmt = {5: torch.channels_last_3d, 4: torch.channels_last}.get(param.dim())
-            if fmt is not None:
-                param.data = param.data.contiguous(memory_format=fmt)
-        self._last: tuple[bool, Any, Any] | None = None  # (any_length, clip, latents) of the last clip encoded
-
-    def __getattr__(self, name: str) -> Any:  # latent_channels, spatial_compression, dtype, device, ...
-        if name == "base":  # not set yet (copy, unpickling): no recursion
-            raise AttributeError(name)
-        return getattr(self.base, name)
-
-    def to(self, device: Any = None, dtype: Any = None) -> SinglePassTokenizer:
-        """Move the wrapped tokenizer and the copy alike (the copy keeps its channels-last layout)."""
-        self.base.to(device=device, dtype=dtype)
-        self.vae.to(device=device, dtype=dtype)
-        self._last = None
-        return self
-
-    @staticmethod
-    def _nhwc(x: Any) -> Any:
-        import torch
-
-        return x.contiguous(memory_format=torch.channels_last_3d)
-
-    def encode(self, video: Any) -> Any:
-        return self._encode(video, any_length=False)
-
-    def encode_any_length(self, video: Any) -> Any:
-        return self._encode(video, any_length=True)
-
-    def _encode(self, video: Any, any_length: bool) -> Any:
-        import torch
-
-        clip = video.shape[2] > 1  # single frames (the start, the latent score) change every window
-        if clip and self._last is not None:
-            flag, seen, latents = self._last
-            if (flag == any_length and seen.shape == video.shape and seen.dtype == video.dtype
-                    and seen.device == video.device and torch.equal(seen, video)):
-                return latents.clone()
-        out = self.vae.encode(self._nhwc(video), temporal_window=None, any_length=any_length).contiguous()
-        if clip:
-            self._last = (any_length, video.clone(), out.clone())
-        return out
-
-    def decode(self, latents: Any) -> Any:
-        return self.vae.decode(self._nhwc(latents), latent_window=None).clamp_(-1.0, 1.0).contiguous()
-
-
 def load_rollout(checkpoint: str | Path, image_size: tuple[int, int], steps: int, seed: int,
                  device: str = "cpu", fast_vae: bool = True) -> Any:
     """An A2World-sim ``WorldModelRollout`` from a checkpoint directory (model + tokenizer.safetensors);
@@ -120,7 +50,7 @@ def load_rollout(checkpoint: str | Path, image_size: tuple[int, int], steps: int
     from a2world.checkpoint import load_checkpoint
     from a2world.rollout import RolloutConfig, WorldModelRollout
     from a2world.sampler import SamplerConfig
-    from a2world.tokenizer import WanTokenizer
+    from a2world.tokenizer import SinglePassTokenizer, WanTokenizer
 
     d = Path(checkpoint).expanduser()
     net = load_checkpoint(d, device)
