@@ -53,14 +53,17 @@ class RelayParams(Params):
 
 
 class Relay(Component):
-    """Forwards /cameras/<view>/color/image_raw to /relay/<view>/...; ``drop`` views are not forwarded
-    and ``skew`` adds seconds to a view's stamps (cameras drifting apart)."""
+    """Forwards /cameras/<view>/color/image_raw to /relay/<view>/...; ``drop`` views are not forwarded,
+    ``freeze`` views repeat the last image they forwarded with new stamps (a hung driver), and ``skew``
+    adds seconds to a view's stamps (cameras drifting apart)."""
 
     Params = RelayParams
 
     def __init__(self, node: NodeHandle, params: RelayParams) -> None:
         super().__init__(node, params)
         self.drop: set[str] = set()
+        self.freeze: set[str] = set()
+        self._last: dict[str, np.ndarray] = {}
         self.skew: dict[str, float] = {}
         self.pubs = {v: node.create_publisher(f"/relay/{v}/color/image_raw", CameraFrame, QoS.sensor())
                      for v in params.views}
@@ -70,6 +73,9 @@ class Relay(Component):
     def _forward(self, f: CameraFrame) -> None:
         if f.view in self.drop:
             return
+        if f.view in self.freeze and f.view in self._last:
+            f = CameraFrame(f.view, self._last[f.view], f.stamp, f.intrinsics, frame_id=f.frame_id)
+        self._last[f.view] = f.image
         dt = self.skew.get(f.view, 0.0)
         if dt:
             f = CameraFrame(f.view, f.image, f.stamp + dt, f.intrinsics, frame_id=f.frame_id)

@@ -15,6 +15,8 @@ import pytest
 from a2w.shadow.alarm import Level, Thresholds
 from a2w.shadow.evaluate import (
     NOMINAL,
+    VISIBLE_CHANGE,
+    Capture,
     CaseResult,
     CopyLastFrame,
     capture_episode,
@@ -22,9 +24,10 @@ from a2w.shadow.evaluate import (
     judge,
     summarize,
     table,
+    visible_change,
 )
 from a2w.shadow.motion import actions_10hz, grid_poses
-from a2w.shadow.predictor import ShadowPredictor
+from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window
 from a2w.sim.faults import FaultSpec
 from tests.shadow.support import tiny_worldmodel
 
@@ -85,21 +88,62 @@ def test_a_black_camera_is_detected_after_its_onset_and_the_nominal_run_is_quiet
 
 
 def test_the_table_counts_detections_false_alarms_and_latency_quantiles() -> None:
-    def case(fault: str, onset: float | None, detected: float | None, false_alarm: bool = False) -> CaseResult:
-        return CaseResult(fault, 0, "", onset, 3, detected_at=detected, false_alarm=false_alarm)
+    def case(fault: str, onset: float | None, detected: float | None, false_alarm: bool = False,
+             change: float | None = 0.5) -> CaseResult:
+        return CaseResult(fault, 0, "", onset, 3, detected_at=detected, false_alarm=false_alarm,
+                          change=None if fault == NOMINAL else change)
 
     results = [case("camera_black", 2.0, 2.5), case("camera_black", 2.0, 4.0), case("camera_black", 3.0, None),
-               case("object_removed", 1.0, None, True), case(NOMINAL, None, None, True), case(NOMINAL, None, None)]
+               case("object_removed", 1.0, None, True), case(NOMINAL, None, None, True), case(NOMINAL, None, None),
+               # faults that changed no view (or too little) are left out of the rates, and counted
+               case("gripper_fail", 1.0, None, change=0.0), case("camera_black", 1.0, None, change=0.009)]
     rows = summarize(results)
-    assert list(rows) == ["object_removed", "camera_black", "all faults", NOMINAL]  # FAULT_NAMES order
+    assert list(rows) == ["object_removed", "camera_black", "gripper_fail", "all faults", NOMINAL]  # FAULT_NAMES order
     b = rows["camera_black"]
-    assert (b.episodes, b.detected, b.rate) == (3, 2, pytest.approx(2 / 3))
+    assert (b.episodes, b.detected, b.rate, b.invisible) == (3, 2, pytest.approx(2 / 3), 1)
     assert b.latency_q(0.5) == pytest.approx(1.25) and b.latency_q(0.9) == pytest.approx(1.85)
     assert rows["all faults"].episodes == 4 and rows["all faults"].false_alarms == 1
+    assert rows["all faults"].invisible == 2 and math.isnan(rows["gripper_fail"].rate)
     assert rows[NOMINAL].false_alarms == 1 and rows[NOMINAL].episodes == 2
     assert math.isnan(rows["object_removed"].latency_q(0.5))
     text = table(rows)
     assert "camera_black" in text and "0.67" in text and "1.25 s" in text and "0.50" in text
+    assert "no change" in text.splitlines()[0]
+
+
+def test_a_fault_counts_only_where_it_changed_what_a_camera_saw(black: tuple) -> None:
+    cap, nominal = black
+    assert visible_change(nominal, nominal) == 0.0  # no onset: nothing changed
+    black_view = visible_change(cap, nominal)
+    assert black_view > 0.9 and black_view >= VISIBLE_CHANGE  # the whole right wrist view went dark
+    # the same frames before the onset change nothing: a fault whose onset is after every keyframe
+    late = Capture(cap.keys, cap.pose_stamps, cap.poses, cap.keys[-1].stamp + 1.0, cap.success)
+    assert visible_change(late, nominal) == 0.0
+    # one pixel too few of a 32x32 view is not visible; one more is
+    n = int(np.ceil(VISIBLE_CHANGE * 32 * 32))
+    for changed, visible in ((n - 1, False), (n, True)):
+        keys = [Keyframe(k.stamp, {v: f.copy() for v, f in k.frames.items()}) for k in nominal.keys]
+        keys[-1].frames["front"].reshape(-1, 3)[:changed] ^= 0x80  # by 128 levels: more than PIXEL_CHANGE
+        edited = Capture(keys, nominal.pose_stamps, nominal.poses, nominal.keys[-2].stamp, True)
+        res = CaseResult("camera_black", 0, "front", edited.onset, 1, change=visible_change(edited, nominal))
+        assert res.visible is visible
+
+
+def test_arm_faults_target_the_arms_the_task_moves() -> None:
+    from a2w.sim.faults import random_faults
+    from a2w.sim.tasks import get_task
+
+    pick, lift = get_task("pick_cube"), get_task("lift_box")
+    for seed in range(20):
+        info = pick.sample(np.random.default_rng(seed))
+        assert pick.active_arms(info) == (info["arm"],)
+        for name in ("arm_stall", "gripper_fail"):
+            assert random_faults(seed, [name], "cube", arms=pick.active_arms(info))[0].target == info["arm"]
+    assert lift.active_arms(lift.sample(np.random.default_rng(0))) == ("left", "right")
+    with pytest.raises(ValueError, match="arms"):
+        random_faults(0, ["arm_stall"], "cube", arms=("middle",))
+    with pytest.raises(ValueError, match="arms"):
+        random_faults(0, ["arm_stall"], "cube", arms=())
 
 
 def _eval(*args: str) -> subprocess.CompletedProcess:
@@ -139,3 +183,25 @@ def test_the_command_refuses_what_it_cannot_rate(tmp_path: Path, args: list, wor
         args = [str(tiny_worldmodel(tmp_path / "sim")) if a == "CKPT" else a for a in args]
     r = _eval(*args)
     assert r.returncode == 2 and words in r.stderr, r.stderr
+
+
+def test_overlapping_windows_move_the_history_on_by_their_stride(black: tuple) -> None:
+    cap, _ = black
+    back_to_back, overlapping = capture_windows(cap), capture_windows(cap, 10)
+    assert [w.keys[0] for w in overlapping] == cap.keys[0:len(cap.keys) - 20:10]
+    assert all(len(w.keys) == 21 and w.advance == 10 for w in overlapping)
+    assert len(overlapping) in (2 * len(back_to_back) - 1, 2 * len(back_to_back))
+    # after two windows 1 s apart the history holds exactly what one 2 s window leaves: the real frames and
+    # executed actions up to the next window's start, each once
+    a, b = _copy_last(), _copy_last()
+    for w in overlapping[:2]:
+        a.score(w)
+    b.score(back_to_back[0])
+    assert a.history.n_nodes == b.history.n_nodes == 20 + 20
+    assert np.array_equal(a.history.actions, b.history.actions)
+    assert all(np.array_equal(x, y) for va, vb in zip(a.history.frames, b.history.frames) for x, y in zip(va, vb))
+    assert a.node_stamps == b.node_stamps
+    with pytest.raises(ValueError, match="stride"):
+        capture_windows(cap, 0)
+    with pytest.raises(ValueError, match="advance"):
+        Window(0, back_to_back[0].keys, back_to_back[0].actions, 21)

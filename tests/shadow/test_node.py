@@ -190,6 +190,40 @@ def test_a_camera_that_stops_raises_the_calibrated_alarm(checkpoint: Path, tmp_p
         host.shutdown(timeout=120.0)  # a prediction in flight finishes first (torch cannot be interrupted)
 
 
+def test_a_camera_frozen_while_the_arms_move_raises_the_alarm_and_says_which(checkpoint: Path,
+                                                                            tmp_path: Path) -> None:
+    Thresholds(warn=0.9, alarm=1.5).save(tmp_path / "t.json")
+    host, node, relay = _stack(checkpoint, {"thresholds": str(tmp_path / "t.json")}, relay=True)
+    relay.freeze.add("front")  # the front stream keeps coming, stamps advancing, always the same image
+    try:
+        _wait(lambda: node.reports and node.reports[-1].level == Level.ALARM, 240, "the alarm", node)
+        last = node.reports[-1]
+        front = last.view_scores[last.views.index("front")]
+        assert math.isfinite(front) and front == last.score > 1.5  # judged (not missing) and the worst view
+        diag = node.diagnostics()
+        assert diag["frozen_windows"] >= 1 and "front still" in diag["last_frozen"]
+        assert "left_wrist" not in diag["last_frozen"] and "right_wrist" not in diag["last_frozen"]
+    finally:
+        host.shutdown(timeout=120.0)  # a prediction in flight finishes first (torch cannot be interrupted)
+
+
+def test_overlapping_windows_start_every_stride_and_the_history_moves_on_by_it(checkpoint: Path) -> None:
+    host, node, _ = _stack(checkpoint, {"stride": 10, "publish_frames": False})
+    try:
+        _wait(lambda: len(node.reports) >= 3, 240, "three reports", node)
+        reports = list(node.reports)
+        # window k ends k seconds after window 0 (10 keyframes apart; a loaded machine may skip some)
+        for r in reports:
+            assert r.stamp - reports[0].stamp == pytest.approx(r.window - reports[0].window, abs=1e-6)
+            assert r.horizon == pytest.approx(2.0)  # each window still predicts 2 s
+        # the history holds each executed step once: 20 start copies, then 10 per window handled
+        # (predicted or skipped; the worker may be a window past the last report)
+        grown = node.predictor.history.n_nodes - 20
+        assert grown % 10 == 0 and grown >= 10 * (reports[-1].window + 1), (grown, reports[-1].window)
+    finally:
+        host.shutdown(timeout=120.0)  # a prediction in flight finishes first (torch cannot be interrupted)
+
+
 @pytest.mark.parametrize("params, words", [
     ({"checkpoint": ""}, "checkpoint: an A2World-sim checkpoint directory is required"),
     ({"views": ["top"]}, "are not rig views"),

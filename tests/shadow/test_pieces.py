@@ -11,8 +11,8 @@ from scipy.spatial.transform import Rotation
 
 from a2w.actions import encode_dual
 from a2w.shadow.alarm import AlarmState, Level, Thresholds, conformal_threshold
-from a2w.shadow.motion import actions_10hz, grid_poses
-from a2w.shadow.scores import ssim, view_score
+from a2w.shadow.motion import actions_10hz, grid_poses, moving_steps
+from a2w.shadow.scores import FROZEN_MIN_KEYS, frozen_seconds, ssim, view_score
 from a2world.history import HistoryBuffer, sample_history_indices, step_lengths
 
 
@@ -141,3 +141,74 @@ def test_the_history_is_bounded_and_starts_again_from_the_next_window() -> None:
     assert bounded.restarts == 1
     assert bounded.history.n_nodes == 20 + 20
     assert bounded.history.frames[0][0][0, 0, 0] == 2  # seeded from the third window's first frame
+
+
+def _still_path(n: int) -> np.ndarray:
+    """(n, 2, 8) poses on the 30 Hz grid of a rig holding still (grippers open)."""
+    out = np.zeros((n, 2, 8))
+    out[:, :, :3] = 0.4
+    out[:, :, 6] = 1.0  # identity quaternion (x, y, z, w)
+    out[:, :, 7] = 1.0
+    return out
+
+
+@pytest.mark.parametrize("arm, dim, size, moves", [
+    (0, 0, 0.0009, False), (0, 0, 0.0011, True),  # TCP translation per 0.1 s step: 1 mm
+    (1, 2, 0.0011, True),
+    (0, "yaw", 0.4, False), (0, "yaw", 0.6, True), (1, "roll", 0.6, True),  # rotation: 0.5 deg
+    (0, 7, 0.015, False), (1, 7, 0.03, True),  # gripper opening: 0.02
+])
+def test_a_step_moves_an_arm_when_its_tcp_or_gripper_changes_past_the_limits(arm: int, dim, size: float,
+                                                                               moves: bool) -> None:
+    poses = _still_path(61)
+    k = 3 * 10  # the 10th 10 Hz step changes, by `size` over its three 30 Hz steps
+    if dim in ("yaw", "roll"):
+        axis = "z" if dim == "yaw" else "x"
+        poses[k:, arm, 3:7] = Rotation.from_euler(axis, size, degrees=True).as_quat()
+    else:
+        poses[k:, arm, dim] += size
+    acts = actions_10hz(poses)
+    name = ("left", "right")[arm]
+    other = ("left", "right")[1 - arm]
+    steps = moving_steps(acts, (name,))
+    assert steps[9] is np.True_ if moves else not steps.any()
+    assert steps.sum() == moves  # one step moved, the rest held still
+    assert not moving_steps(acts, (other,)).any()  # the other arm held still
+    assert moving_steps(acts, ("left", "right")).sum() == moves
+    assert not moving_steps(acts, ()).any()
+
+
+def test_moving_steps_refuses_actions_of_the_wrong_shape() -> None:
+    with pytest.raises(ValueError, match="actions must be"):
+        moving_steps(np.zeros((20, 7)), ("left",))
+
+
+def test_a_view_is_frozen_only_when_it_stands_bit_still_through_motion_for_three_keyframes() -> None:
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (21, 8, 8, 3), dtype=np.uint8)
+    moving = np.ones(20, dtype=bool)
+    assert frozen_seconds(frames, moving, 0.1) == 0.0  # every frame new
+    for still in (1, 2):  # a dropped frame or two repeat the last one: not frozen
+        f = frames.copy()
+        f[5:6 + still] = f[5]
+        assert frozen_seconds(f, moving, 0.1) == 0.0
+    f = frames.copy()
+    f[12:] = f[12]  # frozen from keyframe 12 on: eight repeats
+    assert frozen_seconds(f, moving, 0.1) == pytest.approx(0.8)
+    held = moving.copy()
+    held[14:] = False  # the rig stopped at step 14: a still image is what it should see from then on
+    assert FROZEN_MIN_KEYS == 3 and frozen_seconds(f, held, 0.1) == 0.0  # two repeats through motion only
+    f[15, 0, 0, 0] ^= 1  # one bit of sensor noise breaks the run: two repeats, then four
+    assert frozen_seconds(f, moving, 0.1) == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="one more frame"):
+        frozen_seconds(frames, moving[:-1], 0.1)
+
+
+def test_a_frozen_view_adds_to_its_score_and_only_to_its_own() -> None:
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 255, (20, 16, 16, 3), dtype=np.uint8)
+    base = view_score("front", real, real)
+    assert base.score == pytest.approx(0.0, abs=1e-9) and base.frozen == 0.0
+    frozen = view_score("front", real, real, frozen=0.4, freeze_weight=3.0)
+    assert frozen.score == pytest.approx(1.2) and frozen.frozen == 0.4
+    assert view_score("front", real, real, frozen=0.4, freeze_weight=0.0).score == pytest.approx(0.0, abs=1e-9)

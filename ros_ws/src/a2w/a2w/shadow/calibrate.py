@@ -18,7 +18,7 @@ import numpy as np
 from a2w.msgs.cameras import VIEW_IDS
 from a2w.shadow.alarm import Thresholds, conformal_rank
 from a2w.shadow.motion import CHUNK, COMPOSE, actions_10hz
-from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window
+from a2w.shadow.predictor import FREEZE_WEIGHT, Keyframe, ShadowPredictor, Window, window_starts
 from a2w.shadow.scores import overall
 
 log = logging.getLogger(__name__)
@@ -32,25 +32,26 @@ class Calibration:
     windows: int
 
 
-def episode_windows(frames: dict[str, np.ndarray], state: np.ndarray) -> list[Window]:
-    """Windows of one recorded episode: ``frames`` view -> (N, H, W, 3) at the model's size, ``state``
-    (N, 16) measured poses per 30 Hz row (the recorder's observation.state)."""
+def episode_windows(frames: dict[str, np.ndarray], state: np.ndarray, stride: int = CHUNK) -> list[Window]:
+    """Windows of one recorded episode, one every ``stride`` keyframes: ``frames`` view -> (N, H, W, 3)
+    at the model's size, ``state`` (N, 16) measured poses per 30 Hz row (the recorder's observation.state)."""
     n = len(state)
     poses = np.asarray(state, dtype=np.float64).reshape(n, 2, 8)
     span = CHUNK * COMPOSE
     out = []
-    for w, start in enumerate(range(0, n - span, span)):
+    for w, key in enumerate(window_starts((n - 1) // COMPOSE + 1 if n else 0, stride)):
+        start = key * COMPOSE
         rows = range(start, start + span + 1, COMPOSE)
         keys = [Keyframe(r / 30.0, {v: f[r] for v, f in frames.items()}) for r in rows]
-        out.append(Window(w, keys, actions_10hz(poses[start:start + span + 1])))
+        out.append(Window(w, keys, actions_10hz(poses[start:start + span + 1]), stride))
     return out
 
 
 def calibrate(predictor_factory: Callable[[], ShadowPredictor], episodes: Sequence[tuple[dict, np.ndarray]],
               warn_alpha: float, alarm_alpha: float,
-              progress: Callable[[int, int], None] | None = None) -> Calibration:
+              progress: Callable[[int, int], None] | None = None, stride: int = CHUNK) -> Calibration:
     """Score every window of every episode (a fresh predictor, so a fresh history, per episode)."""
-    windows = [episode_windows(frames, state) for frames, state in episodes]
+    windows = [episode_windows(frames, state, stride) for frames, state in episodes]
     n = sum(len(w) for w in windows)
     if not n:
         raise ValueError(f"no complete {CHUNK / 10:.0f} s window in {len(episodes)} episode(s)")
@@ -68,7 +69,7 @@ def calibrate(predictor_factory: Callable[[], ShadowPredictor], episodes: Sequen
 
 def run(checkpoint: Path, datasets: Sequence[Path], out: Path, views: Sequence[str], image_size: tuple[int, int],
         steps: int, warn_alpha: float, alarm_alpha: float, latent_weight: float, seed: int = 0,
-        max_episodes: int | None = None) -> Calibration:
+        max_episodes: int | None = None, stride: int = CHUNK, freeze_weight: float = FREEZE_WEIGHT) -> Calibration:
     from a2w.shadow.predictor import load_rollout
     from a2w.train.data import DataConfig, load_episodes
 
@@ -83,7 +84,8 @@ def run(checkpoint: Path, datasets: Sequence[Path], out: Path, views: Sequence[s
     def progress(i: int, n: int) -> None:
         log.info("calibrated on %d/%d episodes", i, n)
 
-    result = calibrate(lambda: ShadowPredictor(rollout, views, view_ids, latent_weight, seed), episodes,
-                       warn_alpha, alarm_alpha, progress)
+    result = calibrate(lambda: ShadowPredictor(rollout, views, view_ids, latent_weight, seed,
+                                               freeze_weight=freeze_weight), episodes,
+                       warn_alpha, alarm_alpha, progress, stride)
     result.thresholds.save(out)
     return result

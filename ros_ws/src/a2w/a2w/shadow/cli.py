@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from a2w.msgs.cameras import VIEW_NAMES
+from a2w.shadow.motion import CHUNK
+from a2w.shadow.predictor import FREEZE_WEIGHT
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
     p.add_argument("--steps", type=int, default=8, help="sampling steps (as the node's)")
     p.add_argument("--latent-weight", type=float, default=1.0, help="as the node's latent_weight")
+    p.add_argument("--stride", type=int, default=CHUNK, help="keyframes between window starts (as the node's stride)")
+    p.add_argument("--freeze-weight", type=float, default=FREEZE_WEIGHT, help="as the node's freeze_weight")
     p.add_argument("--max-episodes", type=int, default=None, help="per dataset")
     p.set_defaults(func=_cmd_calibrate)
 
@@ -60,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--image-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
     e.add_argument("--steps", type=int, default=8, help="sampling steps (as the node's)")
     e.add_argument("--latent-weight", type=float, default=1.0, help="as the node's latent_weight")
+    e.add_argument("--stride", type=int, default=CHUNK, help="keyframes between window starts (as the node's stride)")
+    e.add_argument("--freeze-weight", type=float, default=FREEZE_WEIGHT,
+                   help="as the node's freeze_weight (0: the model's divergence alone)")
     e.add_argument("--enter", type=int, default=1, help="as the node's alarm_enter")
     e.add_argument("--json", type=Path, default=None, help="write the tables and every case here")
     e.set_defaults(func=_cmd_eval)
@@ -72,7 +79,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     out = args.out or args.checkpoint / THRESHOLDS_FILE
     try:
         result = run(args.checkpoint, args.dataset, out, args.views, tuple(args.image_size), args.steps,
-                     args.warn_alpha, args.alarm_alpha, args.latent_weight, max_episodes=args.max_episodes)
+                     args.warn_alpha, args.alarm_alpha, args.latent_weight, max_episodes=args.max_episodes,
+                     stride=args.stride, freeze_weight=args.freeze_weight)
     except (ValueError, OSError) as exc:  # bad datasets, checkpoints, rates: one line
         print(f"a2w shadow calibrate: {exc}", file=sys.stderr)
         return 2
@@ -114,8 +122,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     try:
         if args.checkpoint is None and not args.baseline:
             raise ValueError("nothing to rate: give --checkpoint, --baseline or both")
-        if args.calibrate < 0 or args.enter < 1:
-            raise ValueError("--calibrate must be >= 0 and --enter >= 1")
+        if args.calibrate < 0 or args.enter < 1 or not 1 <= args.stride <= CHUNK:
+            raise ValueError(f"--calibrate must be >= 0, --enter >= 1 and --stride 1..{CHUNK}")
         check_plan(faults, args.episodes, nominal)
         unknown = [v for v in args.views if v not in VIEW_IDS]
         if unknown:
@@ -128,19 +136,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             if not args.calibrate and not path.exists():
                 raise ValueError(f"{path}: no calibrated thresholds; run a2w shadow calibrate, pass --thresholds, "
                                  "or --calibrate N")
-            predictors["A2World-sim"] = (lambda: ShadowPredictor(rollout, args.views, view_ids, args.latent_weight),
+            predictors["A2World-sim"] = (lambda: ShadowPredictor(rollout, args.views, view_ids, args.latent_weight,
+                                                                 freeze_weight=args.freeze_weight),
                                          None if args.calibrate else path)
         if args.baseline:
             if not args.calibrate:
                 raise ValueError("--baseline needs --calibrate N (it has no calibrated thresholds of its own)")
-            predictors["copy-last-frame"] = (lambda: ShadowPredictor(CopyLastFrame(), args.views, view_ids, 0.0),
+            predictors["copy-last-frame"] = (lambda: ShadowPredictor(CopyLastFrame(), args.views, view_ids, 0.0,
+                                                                     freeze_weight=args.freeze_weight),
                                              None)
         calib = []
         if args.calibrate:
             calib = capture_cases(args.task, [], 0, args.calibration_seed_start, args.calibrate, args.views, size,
-                                  progress=lambda what, i, n: say(f"calibration episode {i}/{n}: {what}"))
+                                  stride=args.stride, progress=lambda what, i, n: say(f"calibration episode {i}/{n}: {what}"))
         cases = capture_cases(args.task, faults, args.episodes, args.seed_start, nominal, args.views, size,
-                              progress=lambda what, i, n: say(f"episode {i}/{n}: {what}"))
+                              stride=args.stride, progress=lambda what, i, n: say(f"episode {i}/{n}: {what}"))
 
         def progress(res, i: int, n: int) -> None:  # noqa: ANN001 - a CaseResult
             got = "detected" if res.detected_at is not None else ("false alarm" if res.false_alarm else "no alarm")
@@ -165,6 +175,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         meta = {"checkpoint": str(args.checkpoint) if args.checkpoint else None, "steps": args.steps,
                 "seed_start": args.seed_start, "calibration": args.calibrate, "views": list(args.views),
-                "image_size": list(size), "enter": args.enter}
+                "image_size": list(size), "enter": args.enter, "stride": args.stride,
+                "freeze_weight": args.freeze_weight}
         args.json.write_text(json.dumps({"meta": meta, **out}, indent=2) + "\n")
     return 0

@@ -4,7 +4,8 @@ and the divergence from the real frames is scored and judged against calibrated 
 Every 0.1 s of the node's clock it takes a keyframe (assembled ``settle`` later, once its frames are
 in, as the recorder does): the three views paired by stamp (resized to the model's size) and the
 measured TCP poses on the 30 Hz grid since the last one. Twenty keyframes make a
-window (2 s, one A2World-sim chunk). On a worker thread, for each finished window: the model predicts
+window (2 s, one A2World-sim chunk); a window starts every ``stride`` keyframes (back to back at 20,
+overlapping below). On a worker thread, for each finished window: the model predicts
 the window's 20 frames per view from its first keyframe, the executed actions (30 Hz deltas composed
 to 10 Hz, ``a2w.shadow.motion``) and the history of real frames so far; each view's prediction is
 compared with the real frames (``a2w.shadow.scores``); the worst view's score feeds the alarm
@@ -74,7 +75,7 @@ from a2w.msgs.shadow import ShadowReport
 from a2w.policy.topics import CHUNK_TOPIC
 from a2w.shadow.alarm import AlarmState, Level, Thresholds
 from a2w.shadow.motion import CHUNK, COMPOSE, KEYFRAME_PERIOD, RATE_HZ, actions_10hz, grid_poses, planned_poses
-from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, load_rollout
+from a2w.shadow.predictor import FREEZE_WEIGHT, Keyframe, ShadowPredictor, Window, load_rollout
 from a2w.shadow.scores import overall
 from a2w.shadow.summary import ShadowSummary
 
@@ -107,10 +108,15 @@ class ShadowNodeParams(Params):
     views: list[str] = param(list(VIEW_NAMES), "camera views (release ids: left_wrist 0, right_wrist 1, front 2)")
     image_size: list[int] = param([64, 64], "model input [H, W] (what the checkpoint was trained at)")
     steps: int = param(8, "sampling steps per window", low=1, high=1000)
+    stride: int = param(CHUNK, "keyframes (0.1 s each) from one window's start to the next: 20 = back-to-back 2 s "
+                        "windows; fewer overlaps them, so a fault is scored sooner, at 20/stride times the compute "
+                        "(windows the worker cannot keep up with are skipped)", low=1, high=CHUNK)
     seed: int = param(0, "sampling seed; window k uses seed + k", low=0)
     threads: int = param(0, "torch threads (0 = torch's default; process-wide)", low=0, high=256)
     device: str = param("cpu", "torch device")
     latent_weight: float = param(1.0, "weight of the latent distance against 1 - SSIM", low=0.0, high=1e6)
+    freeze_weight: float = param(FREEZE_WEIGHT, "score per second of a view standing bit-still through motion it "
+                                 "sees (a frozen camera; 0 = off)", low=0.0, high=1e6)
     camera_prefix: str = param("/cameras", "camera topics are <prefix>/<view>/color/image_raw")
     max_spread: float = param(0.016, "largest spread of paired view stamps (s)", low=0.0, high=1.0)
     max_frame_age: float = param(0.1, "a keyframe's views must be this close to its time (s; a camera that drops a "
@@ -179,7 +185,7 @@ class ShadowNode(Component):
         self.size = (int(params.image_size[0]), int(params.image_size[1]))
         self.rollout, self.thresholds = self._load(params)
         self.predictor = ShadowPredictor(self.rollout, self.views, self.view_ids, params.latent_weight, params.seed,
-                                         int(params.max_history * RATE_HZ / COMPOSE))
+                                         int(params.max_history * RATE_HZ / COMPOSE), params.freeze_weight)
         self.alarm = (AlarmState(self.thresholds, params.alarm_enter, params.alarm_leave) if self.thresholds
                       else None)
         # An ahead prediction starts from the frames at its chunk's observation, which arrives an inference later.
@@ -195,6 +201,8 @@ class ShadowNode(Component):
         self.predicted = self.skipped = self.failed = 0
         self.lags: deque[float] = deque(maxlen=100)
         self.last_error = ""
+        self.frozen_events = 0  # windows with a view standing still through motion it sees (a frozen camera)
+        self.last_frozen = ""
         self.unpaired = 0  # keyframes without a full set of views (their windows score inf)
         self.last_unpaired = ""
         self._wake = threading.Event()  # the worker waits on it for any job
@@ -285,7 +293,8 @@ class ShadowNode(Component):
         return img if img.shape[:2] == (h, w) else cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
     def _emit_window(self) -> None:
-        keys, self._keys = self._keys, self._keys[-1:]  # the window's end starts the next one
+        stride = self.params.stride
+        keys, self._keys = self._keys, self._keys[stride:]  # the next window starts ``stride`` keyframes on
         times = keys[0].stamp + np.arange(CHUNK * COMPOSE + 1) / RATE_HZ
         stamps = np.array([s for s, _ in self._states])
         poses = np.array([p for _, p in self._states])
@@ -295,7 +304,7 @@ class ShadowNode(Component):
             self.log.warning("window %d skipped: %s", self._windows, exc)
             self._windows += 1
             return
-        self._jobs.put(Window(self._windows, keys, actions))
+        self._jobs.put(Window(self._windows, keys, actions, stride))
         self._wake.set()
         self._windows += 1
 
@@ -437,7 +446,7 @@ class ShadowNode(Component):
                 self.skipped += 1
                 win = newer
             try:
-                report = self._predict(win)
+                report, frozen = self._predict(win)
             except Exception as exc:  # noqa: BLE001 - a model error is a report, never a crash
                 self.failed += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -445,7 +454,7 @@ class ShadowNode(Component):
                 self.predictor.extend(win)
                 continue
             frames = self.predictor.last_prediction if self.frame_pubs else None
-            self.node.post(lambda r=report, w=win, f=frames: self._publish(r, w, f))
+            self.node.post(lambda r=report, w=win, f=frames, z=frozen: self._publish(r, w, f, z))
 
     def _threads(self) -> None:
         import torch
@@ -489,30 +498,37 @@ class ShadowNode(Component):
                               0.0, 0, horizon=CHUNK * KEYFRAME_PERIOD, lag=self.node.clock.now() - end)
         self.node.post(lambda: self._publish_ahead_report(report, win.drift_mm, win.lead))
 
-    def _predict(self, win: Window) -> ShadowReport:
+    def _predict(self, win: Window) -> tuple[ShadowReport, dict[str, float]]:
+        """The window's report and the views that stood frozen through motion (s)."""
         self._threads()
         self.predictor.last_prediction = None
         scores = self.predictor.score(win)
         self.predicted += win.keys[0].frames is not None
         end = win.keys[-1].stamp
-        return ShadowReport(end, win.index, self.views, tuple(s.score for s in scores),
-                            tuple(s.ssim if math.isfinite(s.ssim) else 0.0 for s in scores), overall(scores),
-                            self.thresholds.warn if self.thresholds else 0.0, 0,
-                            horizon=CHUNK * KEYFRAME_PERIOD, lag=self.node.clock.now() - end)
+        report = ShadowReport(end, win.index, self.views, tuple(s.score for s in scores),
+                              tuple(s.ssim if math.isfinite(s.ssim) else 0.0 for s in scores), overall(scores),
+                              self.thresholds.warn if self.thresholds else 0.0, 0,
+                              horizon=CHUNK * KEYFRAME_PERIOD, lag=self.node.clock.now() - end)
+        return report, {s.view: s.frozen for s in scores if s.frozen}
 
     # -- executor: reporting ----------------------------------------------------------------------
-    def _publish(self, report: ShadowReport, win: Window | None = None, frames: np.ndarray | None = None) -> None:
+    def _publish(self, report: ShadowReport, win: Window | None = None, frames: np.ndarray | None = None,
+                 frozen: dict[str, float] | None = None) -> None:
         if frames is not None and win is not None:
             for i, view in enumerate(self.views):
                 for key, image in zip(win.keys[1:], frames[i, 1:]):
                     self.frame_pubs[view].publish(CameraFrame(view, np.ascontiguousarray(image), key.stamp,
                                                               frame_id=optical_frame(view)))
                     self.frames_published += 1
+        if frozen:
+            self.frozen_events += 1
+            self.last_frozen = f"{report.stamp:.2f}: " + ", ".join(f"{v} still {t:.1f} s" for v, t in frozen.items())
         level = int(self.alarm.update(report.score)) if self.alarm is not None else 0
         if level == Level.ALARM and (not self.reports or self.reports[-1].level != Level.ALARM):
-            self.log.error("shadow ALARM at %.2f: score %.3f > %.3f (%s)", report.stamp, report.score,
+            why = f"; frozen through motion: {', '.join(f'{v} {t:.1f} s' for v, t in frozen.items())}" if frozen else ""
+            self.log.error("shadow ALARM at %.2f: score %.3f > %.3f (%s)%s", report.stamp, report.score,
                            self.thresholds.alarm, ", ".join(f"{v} {s:.3f}" for v, s in
-                                                            zip(report.views, report.view_scores)))
+                                                            zip(report.views, report.view_scores)), why)
         report = ShadowReport(report.stamp, report.window, report.views, report.view_scores, report.view_ssim,
                               report.score, report.warn_threshold, level, report.horizon,
                               self.node.clock.now() - report.stamp)
@@ -547,6 +563,9 @@ class ShadowNode(Component):
             out["lag_last_s"] = round(self.lags[-1], 3)
         if self.last_error:
             out["last_error"] = self.last_error
+        if self.frozen_events:
+            out["frozen_windows"] = self.frozen_events
+            out["last_frozen"] = self.last_frozen
         if self.unpaired or self.ahead_unpaired:
             out["unpaired_keyframes"] = self.unpaired
             out["last_unpaired"] = self.last_unpaired
@@ -577,6 +596,6 @@ class ShadowNode(Component):
             self.log.info("%s", self.summary.text(False, off=self.off))
             return
         self.log.info("shadow node: %s", " ".join(f"{k}={v}" for k, v in self.diagnostics().items()
-                                                   if k not in ("last_error", "last_unpaired",
+                                                   if k not in ("last_error", "last_unpaired", "last_frozen",
                                                                 "ahead_last_refusal")))
         self.log.info("%s", self.summary.text(self.thresholds is not None, self.skipped, self.failed))

@@ -30,7 +30,7 @@ from a2w.actions import rig_pose
 from a2w.msgs.arms import ControlMode, RigState
 from a2w.shadow.alarm import AlarmState, Level, Thresholds
 from a2w.shadow.motion import CHUNK, COMPOSE, KEYFRAME_PERIOD, RATE_HZ, actions_10hz, grid_poses
-from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window
+from a2w.shadow.predictor import Keyframe, ShadowPredictor, Window, window_starts
 from a2w.shadow.scores import overall
 from a2w.sim.faults import FAULT_NAMES, FaultSpec, random_faults
 from a2w.sim.world import VIEW_CAMERAS
@@ -38,6 +38,13 @@ from a2w.sim.world import VIEW_CAMERAS
 log = logging.getLogger(__name__)
 
 NOMINAL = "nominal"
+# A fault counts for the detection rate when it changed at least 1 % of some view's pixels (by more than
+# PIXEL_CHANGE of 255 in a channel, at the model's size) at some keyframe after its onset. Scripted
+# episodes are deterministic, so the nominal episode of the same seed is the reference. A fault with no
+# visible change (a gripper jammed after it already closed, a frozen view of a still scene) is reported
+# apart: no camera monitor can see it, so it would only measure the draw of onsets.
+PIXEL_CHANGE = 16
+VISIBLE_CHANGE = 0.01
 
 
 @dataclass
@@ -64,6 +71,14 @@ class CaseResult:
     detected_at: float | None = None  # end of the first window at ALARM after the onset
     false_alarm: bool = False
     raw_exceed_at: float | None = None  # end of the first window above the ALARM threshold after the onset
+    # Share of pixels the fault changed (the most of any view and keyframe after the onset, against the
+    # nominal episode of the same seed); None for a nominal case.
+    change: float | None = None
+
+    @property
+    def visible(self) -> bool:
+        """Whether the fault changed what the cameras saw (``VISIBLE_CHANGE``); a nominal case is not a fault."""
+        return self.change is not None and self.change >= VISIBLE_CHANGE
 
     @property
     def latency(self) -> float | None:
@@ -152,25 +167,44 @@ class _Stop(Exception):
     """The episode ran past ``max_time`` (an expert that cannot finish after a fault)."""
 
 
-def capture_windows(cap: Capture) -> list[Window]:
-    """The node's windows over a capture: keyframes 20 apart, the executed motion between them."""
+def capture_windows(cap: Capture, stride: int = CHUNK) -> list[Window]:
+    """The node's windows over a capture: one starting every ``stride`` keyframes, 21 keyframes each,
+    the executed motion between them."""
     out: list[Window] = []
-    for w, start in enumerate(range(0, len(cap.keys) - CHUNK, CHUNK)):
+    for w, start in enumerate(window_starts(len(cap.keys), stride)):
         keys = cap.keys[start:start + CHUNK + 1]
         times = keys[0].stamp + np.arange(CHUNK * COMPOSE + 1) / RATE_HZ
         try:
             poses = grid_poses(cap.pose_stamps, cap.poses, times)
         except ValueError:
             continue  # a window that starts before the first pose: not one the node would form either
-        out.append(Window(w, keys, actions_10hz(poses)))
+        out.append(Window(w, keys, actions_10hz(poses), stride))
     return out
 
 
+def visible_change(cap: Capture, reference: Capture) -> float:
+    """The largest share of one view's pixels that differ by more than ``PIXEL_CHANGE`` between ``cap`` and
+    the ``reference`` episode, over the keyframes at both stamps from the onset on (0 without an onset)."""
+    if cap.onset is None:
+        return 0.0
+    ref = {round(k.stamp, 6): k.frames for k in reference.keys}
+    worst = 0.0
+    for k in cap.keys:
+        other = ref.get(round(k.stamp, 6))
+        if k.stamp < cap.onset or other is None or k.frames is None:
+            continue
+        for v, img in k.frames.items():
+            diff = np.abs(img.astype(np.int16) - other[v].astype(np.int16)).max(axis=-1)
+            worst = max(worst, float((diff > PIXEL_CHANGE).mean()))
+    return worst
+
+
 def judge(cap: Capture, windows: Sequence[Window], predictor: ShadowPredictor, thresholds: Thresholds,
-          fault: str, seed: int, target: str, enter: int = 1, leave: int = 3) -> CaseResult:
+          fault: str, seed: int, target: str, enter: int = 1, leave: int = 3,
+          change: float | None = None) -> CaseResult:
     """Score every window in order and apply the node's alarm logic (its ``alarm_enter``/``alarm_leave``)."""
     alarm = AlarmState(thresholds, enter, leave)
-    res = CaseResult(fault, seed, target, cap.onset, len(windows))
+    res = CaseResult(fault, seed, target, cap.onset, len(windows), change=change)
     for win in windows:
         score = overall(predictor.score(win))
         level = alarm.update(score)
@@ -194,10 +228,11 @@ class Row:
     """One line of the table: a fault (or nominal, or all faults)."""
 
     name: str
-    episodes: int
+    episodes: int  # visible faults (all episodes for nominal)
     detected: int
     false_alarms: int
     latencies: list[float]
+    invisible: int = 0  # fault episodes left out: the fault changed no view (VISIBLE_CHANGE)
 
     @property
     def rate(self) -> float:
@@ -208,13 +243,15 @@ class Row:
 
 
 def summarize(results: Sequence[CaseResult]) -> dict[str, Row]:
-    """Per fault, ``all faults`` and ``nominal``: detections (TPR) and false alarms (FPR on nominal)."""
+    """Per fault, ``all faults`` and ``nominal``: detections (TPR, over the faults that changed what the
+    cameras saw) and false alarms (FPR on nominal; any fault episode's alarm before its onset counts too)."""
     rows: dict[str, Row] = {}
     faults = [r for r in results if r.fault != NOMINAL]
     for name in [n for n in FAULT_NAMES if any(r.fault == n for r in faults)] + ["all faults"]:
-        rs = faults if name == "all faults" else [r for r in faults if r.fault == name]
+        every = faults if name == "all faults" else [r for r in faults if r.fault == name]
+        rs = [r for r in every if r.visible]
         rows[name] = Row(name, len(rs), sum(r.detected_at is not None for r in rs), sum(r.false_alarm for r in rs),
-                         [r.latency for r in rs if r.latency is not None])
+                         [r.latency for r in rs if r.latency is not None], len(every) - len(rs))
     nominal = [r for r in results if r.fault == NOMINAL]
     if nominal:
         rows[NOMINAL] = Row(NOMINAL, len(nominal), 0, sum(r.false_alarm for r in nominal), [])
@@ -222,14 +259,15 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, Row]:
 
 
 def table(rows: dict[str, Row]) -> str:
-    head = f"{'case':<16} {'episodes':>8} {'TPR':>6} {'FPR':>6} {'latency p50':>12} {'p90':>7}"
+    head = f"{'case':<16} {'episodes':>8} {'TPR':>6} {'FPR':>6} {'latency p50':>12} {'p90':>7} {'no change':>9}"
     lines = [head, "-" * len(head)]
     for r in rows.values():
         tpr = "" if r.name == NOMINAL else f"{r.rate:.2f}"
         fpr = f"{r.false_alarms / r.episodes:.2f}" if r.episodes else ""
         p50 = "" if r.name == NOMINAL else (f"{r.latency_q(0.5):.2f} s" if r.latencies else "-")
         p90 = "" if r.name == NOMINAL else (f"{r.latency_q(0.9):.2f} s" if r.latencies else "-")
-        lines.append(f"{r.name:<16} {r.episodes:>8} {tpr:>6} {fpr:>6} {p50:>12} {p90:>7}")
+        hidden = "" if r.name == NOMINAL else str(r.invisible)
+        lines.append(f"{r.name:<16} {r.episodes:>8} {tpr:>6} {fpr:>6} {p50:>12} {p90:>7} {hidden:>9}")
     return "\n".join(lines)
 
 
@@ -240,6 +278,7 @@ class Case:
     spec: FaultSpec | None
     capture: Capture
     windows: list[Window]
+    change: float | None = None  # visible_change against the nominal episode of the seed (fault cases)
 
 
 def check_plan(faults: Sequence[str], episodes: int, nominal: int) -> None:
@@ -253,23 +292,41 @@ def check_plan(faults: Sequence[str], episodes: int, nominal: int) -> None:
 
 def capture_cases(task: str, faults: Sequence[str], episodes: int, seed_start: int, nominal: int,
                   views: Sequence[str], model_size: tuple[int, int], onset_window: tuple[float, float] = (1.5, 4.0),
-                  progress: Callable[[str, int, int], None] | None = None) -> list[Case]:
-    """``episodes`` seeds per fault (onset and target seeded by the episode's seed), then ``nominal`` seeds."""
+                  stride: int = CHUNK, progress: Callable[[str, int, int], None] | None = None) -> list[Case]:
+    """``episodes`` seeds per fault (onset and target seeded by the episode's seed; an arm fault targets an
+    arm the task moves), then ``nominal`` seeds. Each fault case is compared with the nominal episode of
+    its seed (``visible_change``), captured as a reference when it is not one of the nominal cases."""
     from a2w.sim.tasks import get_task
 
     check_plan(faults, episodes, nominal)
-    obj = get_task(task).object_name
-    plan: list[tuple[str, int, FaultSpec | None]] = [
-        (name, seed, random_faults(seed, [name], obj, onset_window)[0])
-        for name in faults for seed in range(seed_start, seed_start + episodes)]
-    plan += [(NOMINAL, seed, None) for seed in range(seed_start, seed_start + nominal)]
-    out = []
-    for i, (name, seed, spec) in enumerate(plan):
-        cap = capture_episode(task, seed, spec, views, model_size)
-        out.append(Case(name, seed, spec, cap, capture_windows(cap)))
+    t = get_task(task)
+
+    def spec(name: str, seed: int) -> FaultSpec:
+        # Task.reset draws the episode with sample() first from the seed's generator: the same draw says
+        # which arms this episode moves.
+        arms = t.active_arms(t.sample(np.random.default_rng(seed)))
+        return random_faults(seed, [name], t.object_name, onset_window, arms)[0]
+
+    fault_seeds = list(range(seed_start, seed_start + episodes)) if faults else []
+    nominal_seeds = list(range(seed_start, seed_start + nominal))
+    plan: list[tuple[str, int, FaultSpec | None]] = [(NOMINAL, seed, None) for seed in nominal_seeds]
+    plan += [("reference", seed, None) for seed in fault_seeds if seed not in nominal_seeds]
+    plan += [(name, seed, spec(name, seed)) for name in faults for seed in fault_seeds]
+    refs: dict[int, Capture] = {}
+    nominals: list[Case] = []
+    fault_cases: list[Case] = []
+    for i, (name, seed, fault) in enumerate(plan):
+        cap = capture_episode(task, seed, fault, views, model_size)
+        if fault is None:
+            refs[seed] = cap
+        if name == NOMINAL:
+            nominals.append(Case(name, seed, None, cap, capture_windows(cap, stride)))
+        elif fault is not None:
+            fault_cases.append(Case(name, seed, fault, cap, capture_windows(cap, stride),
+                                    visible_change(cap, refs[seed])))
         if progress is not None:
             progress(f"{name} seed {seed}", i + 1, len(plan))
-    return out
+    return fault_cases + nominals
 
 
 def nominal_scores(cases: Sequence[Case], predictor_factory: Callable[[], ShadowPredictor]) -> list[float]:
@@ -287,7 +344,7 @@ def judge_cases(cases: Sequence[Case], predictor_factory: Callable[[], ShadowPre
     out = []
     for i, c in enumerate(cases):
         res = judge(c.capture, c.windows, predictor_factory(), thresholds, c.fault, c.seed,
-                    c.spec.target if c.spec else "", enter)
+                    c.spec.target if c.spec else "", enter, change=c.change)
         out.append(res)
         if progress is not None:
             progress(res, i + 1, len(cases))

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from a2w.actions import ARM_DIM, EULER_ORDER, downsample_deltas, encode_dual
+from a2w.msgs.arms import ARM_NAMES
 from a2w.msgs.policy import ActionChunk
 
 RATE_HZ = 30.0
@@ -40,6 +41,31 @@ def actions_10hz(poses_30hz: np.ndarray) -> np.ndarray:
     if p.ndim != 3 or p.shape[1:] != (2, 8) or (len(p) - 1) % COMPOSE or len(p) < COMPOSE + 1:
         raise ValueError(f"poses must be (3k + 1, 2, 8) with k >= 1, got {p.shape}")
     return downsample_deltas(encode_dual(p), COMPOSE)
+
+
+# A 10 Hz step in which an arm moved at least this much is motion its cameras cannot miss: 1 mm is about
+# a pixel at the wrist cameras' working distance at 64x64; nominal sim episodes never show a view that
+# stays bit-identical through such a step (22 of them checked, issue 18 note).
+MOVE_MM = 1.0
+MOVE_DEG = 0.5
+MOVE_GRIP = 0.02  # of the opening (0 closed .. 1 open)
+
+
+def moving_steps(actions: np.ndarray, arms: tuple[str, ...] | list[str]) -> np.ndarray:
+    """(n,) whether any of ``arms`` moved in each 10 Hz step of ``actions`` (n, 14): its TCP by more than
+    ``MOVE_MM`` or ``MOVE_DEG``, or its gripper opening by more than ``MOVE_GRIP`` (openings are absolute,
+    so the first step's gripper is compared with itself)."""
+    a = np.asarray(actions, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 2 * ARM_DIM:
+        raise ValueError(f"actions must be (n, {2 * ARM_DIM}), got {a.shape}")
+    out = np.zeros(len(a), dtype=bool)
+    for name in arms:
+        arm = a[:, ARM_NAMES.index(name) * ARM_DIM:(ARM_NAMES.index(name) + 1) * ARM_DIM]
+        mm = np.linalg.norm(arm[:, :3], axis=1) * 1e3
+        deg = np.degrees(Rotation.from_euler(EULER_ORDER, arm[:, 3:6]).magnitude()) if len(arm) else np.zeros(0)
+        grip = np.abs(np.diff(arm[:, 6], prepend=arm[:1, 6]))
+        out |= (mm > MOVE_MM) | (deg > MOVE_DEG) | (grip > MOVE_GRIP)
+    return out
 
 
 def chunk_start(chunk: ActionChunk) -> np.ndarray:

@@ -21,10 +21,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from a2w.shadow.motion import CHUNK
-from a2w.shadow.scores import ViewScore, view_score
+from a2w.msgs.cameras import VIEW_ARMS
+from a2w.shadow.motion import CHUNK, KEYFRAME_PERIOD, moving_steps
+from a2w.shadow.scores import ViewScore, frozen_seconds, view_score
 
 TOKENIZER_FILE = "tokenizer.safetensors"
+# Score per second of a view frozen through motion (scores.frozen_seconds): 0.3 s alone (0.9) is above
+# any calibrated ALARM threshold so far (0.4-0.7); nominal windows never have any, so calibration is unmoved.
+FREEZE_WEIGHT = 3.0
 
 
 @dataclass
@@ -39,6 +43,20 @@ class Window:
     index: int
     keys: list[Keyframe]  # 21: the start and the 20 predicted times
     actions: np.ndarray  # (20, 14) executed, 10 Hz
+    # Keyframes to the next window's start (its stride): the history moves on by this many after the
+    # window; less than 20 makes windows overlap, so a fault is scored sooner after it starts.
+    advance: int = CHUNK
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.advance <= CHUNK:
+            raise ValueError(f"advance: 1..{CHUNK} keyframes, got {self.advance}")
+
+
+def window_starts(n_keys: int, stride: int) -> range:
+    """Indices of the keyframes that start a window among ``n_keys`` (each window needs 21)."""
+    if not 1 <= stride <= CHUNK:
+        raise ValueError(f"stride: 1..{CHUNK} keyframes, got {stride}")
+    return range(0, n_keys - CHUNK, stride)
 
 
 def load_rollout(checkpoint: str | Path, image_size: tuple[int, int], steps: int, seed: int,
@@ -68,10 +86,11 @@ class ShadowPredictor:
     """Predicts and scores windows in order, keeping the history of real frames and executed actions."""
 
     def __init__(self, rollout: Any, views: Sequence[str], view_ids: Sequence[int], latent_weight: float = 1.0,
-                 seed: int = 0, max_history: int = 0) -> None:
+                 seed: int = 0, max_history: int = 0, freeze_weight: float = FREEZE_WEIGHT) -> None:
         self.rollout = rollout
         self.views, self.view_ids = tuple(views), tuple(view_ids)
         self.latent_weight, self.seed = float(latent_weight), int(seed)
+        self.freeze_weight = float(freeze_weight)
         # The release keeps every frame of an episode (HistoryBuffer); a shadow that runs for hours must not:
         # at 64x64 that is ~1.3 GB per hour for three views. Past ``max_history`` 10 Hz nodes (0: no bound)
         # the history starts again from the next window, as it does after a gap in the frames.
@@ -82,14 +101,16 @@ class ShadowPredictor:
         self.last_prediction: np.ndarray | None = None  # (V, 21, H, W, 3) uint8 of the last scored window
 
     def extend(self, win: Window) -> None:
-        """Append the window's real frames and actions to the history without predicting it."""
-        if any(k.frames is None for k in win.keys):
+        """Append the window's real frames and actions up to the next window's start (``win.advance``)
+        to the history without predicting it."""
+        keys = win.keys[:win.advance + 1]
+        if any(k.frames is None for k in keys):
             self.history = None  # a gap in the real frames: start the history again at the next full window
             return
         if self.history is None:
-            self._start(win.keys[0])
-        self.history.append([[k.frames[v] for k in win.keys[1:]] for v in self.views], win.actions)
-        self.node_stamps.extend(k.stamp for k in win.keys[1:])
+            self._start(keys[0])
+        self.history.append([[k.frames[v] for k in keys[1:]] for v in self.views], win.actions[:win.advance])
+        self.node_stamps.extend(k.stamp for k in keys[1:])
         if self.max_history and self.history.n_nodes > self.max_history:
             self.history = None
             self.restarts += 1
@@ -128,9 +149,11 @@ class ShadowPredictor:
             return self.rollout.predict_chunk(current, self.view_ids, actions,
                                               history if history is not None else HistoryBuffer(current), seed)
 
-    def compare(self, clips: np.ndarray, real: Sequence[dict[str, np.ndarray] | None]) -> list[ViewScore]:
+    def compare(self, clips: np.ndarray, real: Sequence[dict[str, np.ndarray] | None],
+                frozen: dict[str, float] | None = None) -> list[ViewScore]:
         """Each view's score of predicted ``clips`` (V, 21, ...) against the 20 ``real`` frame sets after
-        the start (None: not paired; a view short of 20 real frames scores inf)."""
+        the start (None: not paired; a view short of 20 real frames scores inf), plus ``freeze_weight``
+        times its ``frozen`` seconds (``frozen_in``; none for a plan not yet executed)."""
         import torch
 
         paired = {v: [r[v] for r in real if r is not None] for v in self.views}
@@ -145,8 +168,17 @@ class ShadowPredictor:
             if i not in full:
                 scores.append(ViewScore(v, math.nan, 0.0, math.inf))
                 continue
-            scores.append(view_score(v, clips[i, 1:], np.stack(paired[v]), latents.get(i, 0.0), self.latent_weight))
+            scores.append(view_score(v, clips[i, 1:], np.stack(paired[v]), latents.get(i, 0.0), self.latent_weight,
+                                     (frozen or {}).get(v, 0.0), self.freeze_weight))
         return scores
+
+    def frozen_in(self, win: Window) -> dict[str, float]:
+        """Per view, how long its real frames stood still through the executed motion it sees (s); a view
+        with an unpaired keyframe is left out (it scores inf anyway)."""
+        if not self.freeze_weight or any(k.frames is None for k in win.keys):
+            return {}
+        return {v: frozen_seconds(np.stack([k.frames[v] for k in win.keys]), moving_steps(win.actions, VIEW_ARMS.get(v, ())),
+                                  KEYFRAME_PERIOD) for v in self.views}
 
     def score(self, win: Window) -> list[ViewScore]:
         """Each view's score for ``win`` (inf for a view without its frames), then extend the history."""
@@ -158,7 +190,7 @@ class ShadowPredictor:
             self._start(start)
         clips = self.predict(start.frames, win.actions, self.history, self.seed + win.index)
         self.last_prediction = clips
-        scores = self.compare(clips, [key.frames for key in win.keys[1:]])
+        scores = self.compare(clips, [key.frames for key in win.keys[1:]], self.frozen_in(win))
         self.extend(win)
         return scores
 

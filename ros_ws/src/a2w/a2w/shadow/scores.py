@@ -41,21 +41,42 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float((num / den)[r:-r or None, r:-r or None].mean())
 
 
+# A camera that drops a frame or two under load is paired with its last one again; a still image through
+# this many keyframes of motion (0.3 s) is a frozen stream, not a drop.
+FROZEN_MIN_KEYS = 3
+
+
+def frozen_seconds(frames: np.ndarray, moving: np.ndarray, period: float) -> float:
+    """The longest stretch (s) over which a view's consecutive ``frames`` (n + 1, H, W, 3) stayed
+    bit-identical through steps in which ``moving`` (n,) says the motion it sees happened; stretches
+    shorter than ``FROZEN_MIN_KEYS`` steps count 0. A real sensor's noise never repeats an image
+    exactly, and a rendered view changes whenever its arm moves (``a2w.shadow.motion.MOVE_MM``)."""
+    if len(frames) != len(moving) + 1:
+        raise ValueError(f"need one more frame than steps, got {len(frames)} frames and {len(moving)} steps")
+    run = best = 0
+    for a, b, m in zip(frames[:-1], frames[1:], moving):
+        run = run + 1 if m and np.array_equal(a, b) else 0
+        best = max(best, run)
+    return best * period if best >= FROZEN_MIN_KEYS else 0.0
+
+
 @dataclass(frozen=True)
 class ViewScore:
     view: str
     ssim: float  # mean over the compared frames
     latent: float  # mean squared latent difference (0 when not computed)
-    score: float  # (1 - ssim) + latent_weight * latent: 0 = prediction matches
+    score: float  # (1 - ssim) + latent_weight * latent + freeze_weight * frozen: 0 = prediction matches
+    frozen: float = 0.0  # seconds the real view stood still through motion it sees (frozen_seconds)
 
 
 def view_score(view: str, predicted: np.ndarray, real: np.ndarray, latent_mse: float = 0.0,
-               latent_weight: float = 1.0) -> ViewScore:
+               latent_weight: float = 1.0, frozen: float = 0.0, freeze_weight: float = 0.0) -> ViewScore:
     """Score of one view over matched frame pairs (n, H, W, 3) each."""
     if len(predicted) != len(real) or len(real) == 0:
         raise ValueError(f"need matched, non-empty frame lists, got {len(predicted)} and {len(real)}")
     s = float(np.mean([ssim(p, r) for p, r in zip(predicted, real)]))
-    return ViewScore(view, s, float(latent_mse), (1.0 - s) + latent_weight * float(latent_mse))
+    return ViewScore(view, s, float(latent_mse),
+                     (1.0 - s) + latent_weight * float(latent_mse) + freeze_weight * float(frozen), float(frozen))
 
 
 def overall(scores: list[ViewScore]) -> float:

@@ -28,7 +28,7 @@ from a2w.host.qos import QoS
 from a2w.msgs.sim import ClockTick, FaultEvent, SimStatus, TaskFacts
 from a2w.sim.expert import SETTLE_TIME, ExpertDriver, start_expert
 from a2w.sim.faults import FaultInjector, random_faults
-from a2w.sim.scene import BasePose, SceneConfig
+from a2w.sim.scene import ARMS, BasePose, SceneConfig
 from a2w.sim.tasks import TASK_NAMES, get_task
 from a2w.sim.world import SimWorld, register_world, run_loop, unregister_world
 
@@ -78,7 +78,8 @@ class SimNode(Component):
         self.task = get_task(p.task) if p.task != "none" else None
         self.info = self.task.reset(self.world, np.random.default_rng(p.seed)) if self.task else {}
         specs = random_faults(p.seed, p.faults, self.task.object_name if self.task else "",
-                              (p.fault_window[0], p.fault_window[1]))
+                              (p.fault_window[0], p.fault_window[1]),
+                              self.task.active_arms(self.info) if self.task else ARMS)
         if any(s.name.startswith("object") for s in specs) and self.task is None:
             raise ValueError("faults: object faults need a task with an object (task != 'none')")
         self.injector = FaultInjector(self.world, specs).attach()

@@ -58,8 +58,12 @@ class FaultSpec:
 
 
 def random_faults(seed: int, names: tuple[str, ...] | list[str], object_name: str,
-                  window: tuple[float, float] = (1.0, 4.0)) -> list[FaultSpec]:
-    """One spec per name with a seeded onset in ``window`` and a seeded target."""
+                  window: tuple[float, float] = (1.0, 4.0),
+                  arms: tuple[str, ...] | list[str] = ARMS) -> list[FaultSpec]:
+    """One spec per name with a seeded onset in ``window`` and a seeded target; an arm fault's target is
+    one of ``arms`` (the arms the task moves: a fault on an idle arm changes nothing)."""
+    if not arms or any(a not in ARMS for a in arms):
+        raise ValueError(f"arms: a non-empty subset of {list(ARMS)}, got {list(arms)}")
     rng = np.random.default_rng(seed)
     out = []
     for name in names:
@@ -69,7 +73,7 @@ def random_faults(seed: int, names: tuple[str, ...] | list[str], object_name: st
         onset = float(rng.uniform(*window))
         target = {"object": object_name,
                   "view": str(rng.choice(list(VIEW_CAMERAS))),
-                  "arm": str(rng.choice(list(ARMS)))}[kind]
+                  "arm": str(rng.choice(list(arms)))}[kind]
         out.append(FaultSpec(name, round(onset, 4), target))
     return out
 

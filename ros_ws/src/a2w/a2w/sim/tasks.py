@@ -74,6 +74,10 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def success(self, world: "SimWorld", info: dict[str, Any]) -> bool: ...
 
+    def active_arms(self, info: dict[str, Any]) -> tuple[str, ...]:
+        """The arms the task moves in the episode ``info`` describes (an episode's ``reset`` result)."""
+        return tuple(ARM_NAMES)
+
 
 class PickCube(Task):
     name = "pick_cube"
@@ -87,6 +91,9 @@ class PickCube(Task):
         sign = 1.0 if side == "left" else -1.0
         pos = np.array([rng.uniform(-0.20, 0.05), sign * rng.uniform(0.08, 0.25), self.half_size[2]])
         return {"position": pos, "yaw": float(rng.uniform(-math.pi / 4, math.pi / 4)), "arm": side}
+
+    def active_arms(self, info: dict[str, Any]) -> tuple[str, ...]:
+        return (info["arm"],)
 
     def success(self, world: "SimWorld", info: dict[str, Any]) -> bool:
         pos, _ = self.object_pose(world)
