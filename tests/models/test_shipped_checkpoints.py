@@ -117,3 +117,32 @@ def test_the_shadow_world_model_loads_strictly_and_a_still_scene_is_nominal() ->
     scores = ShadowPredictor(rollout, views, VIEWS).score(Window(0, keys, still))
     assert len(scores) == 3 and all(np.isfinite(s.score) for s in scores)
     assert max(s.score for s in scores) < thresholds.alarm, (scores, thresholds)
+
+
+@pytest.mark.parametrize("fault", ["object_removed", "camera_freeze"])
+def test_the_shadow_alarms_on_a_removed_object_and_a_frozen_camera_not_on_the_nominal_run(fault: str) -> None:
+    """Issue 18's alarm test with the trained model: a held-out pick_cube episode replayed through the
+    node's windows (its default stride) and alarm logic at the shipped thresholds. The object vanishes, or
+    the front camera freezes, at 3 s (the arm is descending to the cube); the same episode without a fault
+    never reaches ALARM."""
+    from a2w.shadow.alarm import Thresholds
+    from a2w.shadow.component import ShadowNodeParams
+    from a2w.shadow.evaluate import NOMINAL, capture_episode, capture_windows, judge
+    from a2w.shadow.predictor import ShadowPredictor, load_rollout
+    from a2w.sim.faults import FaultSpec
+
+    d = SHIPPED / "worldmodel_sim"
+    thresholds = Thresholds.load(d / "shadow_thresholds.json")
+    stride = ShadowNodeParams().stride
+    rollout = load_rollout(d, SIZE, steps=4, seed=0)
+    views = ("left_wrist", "right_wrist", "front")
+    target = "cube" if fault == "object_removed" else "front"
+    seed = 100
+    for spec in (FaultSpec(fault, 3.0, target), None):
+        cap = capture_episode("pick_cube", seed, spec, views, SIZE, hold_after=2.0)
+        res = judge(cap, capture_windows(cap, stride), ShadowPredictor(rollout, views, VIEWS), thresholds,
+                    fault if spec else NOMINAL, seed, target if spec else "")
+        if spec is None:
+            assert not res.false_alarm and max(res.levels) < 2, (res.scores, thresholds)
+        else:
+            assert res.detected_at is not None and not res.false_alarm, (res.scores, res.window_ends, cap.onset)

@@ -32,6 +32,11 @@ def test_episode_windows_follow_the_nodes_keyframes_and_actions() -> None:
     assert [w.index for w in wins] == [0, 1]  # 150 rows: two full 61-row windows
     assert [k.frames["front"][0, 0, 0] for k in wins[1].keys] == list(range(60, 121, 3))
     assert np.allclose(wins[1].actions, actions_10hz(state[60:121].reshape(-1, 2, 8)))
+    # overlapping: a window every 5 keyframes (15 rows), each still 61 rows, the history moving on by 5
+    over = episode_windows(frames, state, stride=5)
+    assert [w.keys[0].frames["front"][0, 0, 0] for w in over] == [0, 15, 30, 45, 60, 75]
+    assert all(w.advance == 5 and len(w.keys) == 21 for w in over)
+    assert np.allclose(over[3].actions, actions_10hz(state[45:106].reshape(-1, 2, 8)))
 
 
 def _calibrate(*args: str) -> subprocess.CompletedProcess:
@@ -46,10 +51,11 @@ def test_calibrate_writes_the_thresholds_the_node_reads(tmp_path: Path) -> None:
     proc = _calibrate("--checkpoint", str(ckpt), "--dataset", str(ds), "--warn-alpha", "0.2", "--alarm-alpha", "0.12",
                       "--steps", "1", "--views", "front")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "8 windows of 4 episodes" in proc.stdout, proc.stdout
+    # 130 rows = 44 keyframes: windows start at keyframes 0, 5, .., 20 (the node's default stride)
+    assert "20 windows of 4 episodes" in proc.stdout, proc.stdout
     t = Thresholds.load(ckpt / "shadow_thresholds.json")
-    assert 0 < t.warn <= t.alarm and t.n == 8 and (t.warn_alpha, t.alarm_alpha) == (0.2, 0.12)
-    assert json.loads((ckpt / "shadow_thresholds.json").read_text())["n"] == 8
+    assert 0 < t.warn <= t.alarm and t.n == 20 and (t.warn_alpha, t.alarm_alpha) == (0.2, 0.12)
+    assert json.loads((ckpt / "shadow_thresholds.json").read_text())["n"] == 20
 
 
 @pytest.mark.parametrize("extra, words", [

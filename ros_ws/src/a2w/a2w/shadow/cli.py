@@ -8,7 +8,7 @@ from pathlib import Path
 
 from a2w.msgs.cameras import VIEW_NAMES
 from a2w.shadow.motion import CHUNK
-from a2w.shadow.predictor import FREEZE_WEIGHT
+from a2w.shadow.predictor import FREEZE_WEIGHT, STRIDE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
     p.add_argument("--steps", type=int, default=8, help="sampling steps (as the node's)")
     p.add_argument("--latent-weight", type=float, default=1.0, help="as the node's latent_weight")
-    p.add_argument("--stride", type=int, default=CHUNK, help="keyframes between window starts (as the node's stride)")
+    p.add_argument("--stride", type=int, default=STRIDE, help="keyframes between window starts (as the node's stride)")
     p.add_argument("--freeze-weight", type=float, default=FREEZE_WEIGHT, help="as the node's freeze_weight")
     p.add_argument("--max-episodes", type=int, default=None, help="per dataset")
     p.set_defaults(func=_cmd_calibrate)
@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--image-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
     e.add_argument("--steps", type=int, default=8, help="sampling steps (as the node's)")
     e.add_argument("--latent-weight", type=float, default=1.0, help="as the node's latent_weight")
-    e.add_argument("--stride", type=int, default=CHUNK, help="keyframes between window starts (as the node's stride)")
+    e.add_argument("--stride", type=int, default=STRIDE, help="keyframes between window starts (as the node's stride)")
     e.add_argument("--freeze-weight", type=float, default=FREEZE_WEIGHT,
                    help="as the node's freeze_weight (0: the model's divergence alone)")
     e.add_argument("--enter", type=int, default=1, help="as the node's alarm_enter")

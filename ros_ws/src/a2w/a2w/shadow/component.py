@@ -8,7 +8,8 @@ window (2 s, one A2World-sim chunk); a window starts every ``stride`` keyframes 
 overlapping below). On a worker thread, for each finished window: the model predicts
 the window's 20 frames per view from its first keyframe, the executed actions (30 Hz deltas composed
 to 10 Hz, ``a2w.shadow.motion``) and the history of real frames so far; each view's prediction is
-compared with the real frames (``a2w.shadow.scores``); the worst view's score feeds the alarm
+compared with the real frames (``a2w.shadow.scores``: SSIM, latent distance, and how long a view stood
+bit-still through motion its arms made, a frozen camera); the worst view's score feeds the alarm
 (``a2w.shadow.alarm``); a ``ShadowReport`` goes out with the lag behind real time.
 
 It never delays anyone: it only listens, and when the worker falls behind it skips ahead: the windows
@@ -75,7 +76,7 @@ from a2w.msgs.shadow import ShadowReport
 from a2w.policy.topics import CHUNK_TOPIC
 from a2w.shadow.alarm import AlarmState, Level, Thresholds
 from a2w.shadow.motion import CHUNK, COMPOSE, KEYFRAME_PERIOD, RATE_HZ, actions_10hz, grid_poses, planned_poses
-from a2w.shadow.predictor import FREEZE_WEIGHT, Keyframe, ShadowPredictor, Window, load_rollout
+from a2w.shadow.predictor import FREEZE_WEIGHT, STRIDE, Keyframe, ShadowPredictor, Window, load_rollout
 from a2w.shadow.scores import overall
 from a2w.shadow.summary import ShadowSummary
 
@@ -108,7 +109,7 @@ class ShadowNodeParams(Params):
     views: list[str] = param(list(VIEW_NAMES), "camera views (release ids: left_wrist 0, right_wrist 1, front 2)")
     image_size: list[int] = param([64, 64], "model input [H, W] (what the checkpoint was trained at)")
     steps: int = param(8, "sampling steps per window", low=1, high=1000)
-    stride: int = param(CHUNK, "keyframes (0.1 s each) from one window's start to the next: 20 = back-to-back 2 s "
+    stride: int = param(STRIDE, "keyframes (0.1 s each) from one window's start to the next: 20 = back-to-back 2 s "
                         "windows; fewer overlaps them, so a fault is scored sooner, at 20/stride times the compute "
                         "(windows the worker cannot keep up with are skipped)", low=1, high=CHUNK)
     seed: int = param(0, "sampling seed; window k uses seed + k", low=0)
