@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from a2w.msgs.cameras import VIEW_ARMS
+from a2w.msgs.arms import ARM_NAMES
 from a2w.shadow.motion import CHUNK, KEYFRAME_PERIOD, moving_steps
 from a2w.shadow.scores import ViewScore, frozen_seconds, view_score
 
@@ -178,12 +178,16 @@ class ShadowPredictor:
         return scores
 
     def frozen_in(self, win: Window) -> dict[str, float]:
-        """Per view, how long its real frames stood still through the executed motion it sees (s); a view
-        with an unpaired keyframe is left out (it scores inf anyway)."""
+        """Per view, how long its real frames stood still while the rig moved (s); none for a window with
+        an unpaired keyframe (its views score inf anyway). Any arm's motion counts for every view: a real
+        sensor's noise changes each frame anyway, and in the sim every view sees some of either arm's
+        motion (a still wrist camera sees the other arm: 22 nominal episodes never held one image for
+        three keyframes of motion)."""
         if not self.freeze_weight or any(k.frames is None for k in win.keys):
             return {}
-        return {v: frozen_seconds(np.stack([k.frames[v] for k in win.keys]), moving_steps(win.actions, VIEW_ARMS.get(v, ())),
-                                  KEYFRAME_PERIOD) for v in self.views}
+        moving = moving_steps(win.actions, ARM_NAMES)
+        return {v: frozen_seconds(np.stack([k.frames[v] for k in win.keys]), moving, KEYFRAME_PERIOD)
+                for v in self.views}
 
     def score(self, win: Window) -> list[ViewScore]:
         """Each view's score for ``win`` (inf for a view without its frames), then extend the history."""
