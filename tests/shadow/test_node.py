@@ -167,11 +167,12 @@ def test_a_shadow_slower_than_real_time_skips_ahead_instead_of_queueing(checkpoi
     node.rollout.predict_chunk = slow
     try:
         _wait(lambda: len(node.reports) >= 3 and node.skipped >= 1, 300, "skipped windows", node)
-        windows = [r.window for r in node.reports]
-        assert windows == sorted(set(windows)) and max(np.diff(windows)) >= 2, windows  # it jumped ahead
-        # the skipped windows still extend the history: every executed action since the start is there
+        windows = [r.window for r in node.reports]  # indices count keyframes: one window ends at each
+        # it jumped ahead: a 3 s prediction puts 30 keyframes or more between predicted windows
+        assert windows == sorted(set(windows)) and min(np.diff(windows)) >= 30, windows
+        # the windows passed over still extend the history: every executed step since the start is there
         n_hist = len(node.predictor.history.actions) - 19  # HistoryBuffer starts with 19 zero actions
-        assert n_hist >= node.params.stride * (windows[-1] - windows[0] + 1), (n_hist, windows)
+        assert n_hist >= windows[-1] - windows[0] + 1, (n_hist, windows)
     finally:
         host.shutdown(timeout=120.0)  # a prediction in flight finishes first (torch cannot be interrupted)
 
@@ -214,14 +215,18 @@ def test_overlapping_windows_start_every_stride_and_the_history_moves_on_by_it(c
     try:
         _wait(lambda: len(node.reports) >= 3, 240, "three reports", node)
         reports = list(node.reports)
-        # window k ends k seconds after window 0 (10 keyframes apart; a loaded machine may skip some)
+        # window indices count keyframes (one window ends at each, 0.1 s apart); predicted ones are 10 or
+        # more apart (exactly 10 while the worker keeps up, more on a loaded machine: always the newest)
+        steps = np.diff([r.window for r in reports])
+        assert min(steps) >= 10, steps
         for r in reports:
-            assert r.stamp - reports[0].stamp == pytest.approx(r.window - reports[0].window, abs=1e-6)
+            assert r.stamp - reports[0].stamp == pytest.approx(0.1 * (r.window - reports[0].window), abs=1e-6)
             assert r.horizon == pytest.approx(2.0)  # each window still predicts 2 s
-        # the history holds each executed step once: 20 start copies, then 10 per window handled
-        # (predicted or skipped; the worker may be a window past the last report)
+        # the history holds each executed keyframe once: 20 start copies, then one per window handled
+        # (predicted or not; the worker may be past the last report)
         grown = node.predictor.history.n_nodes - 20
-        assert grown % 10 == 0 and grown >= 10 * (reports[-1].window + 1), (grown, reports[-1].window)
+        assert grown >= reports[-1].window + 1, (grown, reports[-1].window)
+        assert np.array_equal(node.predictor.node_stamps[20:], sorted(set(node.predictor.node_stamps[20:])))
     finally:
         host.shutdown(timeout=120.0)  # a prediction in flight finishes first (torch cannot be interrupted)
 

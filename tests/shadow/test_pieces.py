@@ -204,6 +204,28 @@ def test_a_view_is_frozen_only_when_it_stands_bit_still_through_motion_for_three
         frozen_seconds(frames, moving[:-1], 0.1)
 
 
+def test_a_camera_frame_paired_again_is_a_drop_not_a_freeze() -> None:
+    """The live node pairs a late camera's last frame again (same camera stamp): those steps neither count as
+    frozen nor break a frozen stretch; a frozen camera keeps sending new stamps with the same image."""
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 255, (21, 8, 8, 3), dtype=np.uint8)
+    stamps = np.arange(21) * 0.1
+    moving = np.ones(20, dtype=bool)
+    late = frames.copy()
+    late[4:9] = late[4]
+    held = stamps.copy()
+    held[4:9] = held[4]  # one camera frame paired with five keyframes: a stalled stream, not a frozen one
+    assert frozen_seconds(late, moving, 0.1, held) == 0.0
+    assert frozen_seconds(late, moving, 0.1) == pytest.approx(0.4)  # without stamps it would look frozen
+    frozen = frames.copy()
+    frozen[10:] = frozen[10]  # frozen from keyframe 10, new stamps every time...
+    gap = stamps.copy()
+    gap[14:16] = gap[13]  # ...and two keyframes in the middle paired with the same late frame
+    assert frozen_seconds(frozen, moving, 0.1, gap) == pytest.approx(0.8)  # 10 steps, 2 of them repeats
+    with pytest.raises(ValueError, match="source stamp"):
+        frozen_seconds(frames, moving, 0.1, stamps[:-1])
+
+
 def test_a_frozen_view_adds_to_its_score_and_only_to_its_own() -> None:
     rng = np.random.default_rng(1)
     real = rng.integers(0, 255, (20, 16, 16, 3), dtype=np.uint8)

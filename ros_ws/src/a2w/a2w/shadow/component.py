@@ -4,17 +4,18 @@ and the divergence from the real frames is scored and judged against calibrated 
 Every 0.1 s of the node's clock it takes a keyframe (assembled ``settle`` later, once its frames are
 in, as the recorder does): the three views paired by stamp (resized to the model's size) and the
 measured TCP poses on the 30 Hz grid since the last one. Twenty keyframes make a
-window (2 s, one A2World-sim chunk); a window starts every ``stride`` keyframes (back to back at 20,
-overlapping below). On a worker thread, for each finished window: the model predicts
-the window's 20 frames per view from its first keyframe, the executed actions (30 Hz deltas composed
+window (2 s, one A2World-sim chunk), and one ends at every keyframe. On a worker thread, at most every
+``stride`` keyframes (back-to-back windows at 20, overlapping ones below), the newest window is judged:
+the model predicts its 20 frames per view from its first keyframe, the executed actions (30 Hz deltas composed
 to 10 Hz, ``a2w.shadow.motion``) and the history of real frames so far; each view's prediction is
 compared with the real frames (``a2w.shadow.scores``: SSIM, latent distance, and how long a view stood
 bit-still through motion its arms made, a frozen camera); the worst view's score feeds the alarm
 (``a2w.shadow.alarm``); a ``ShadowReport`` goes out with the lag behind real time.
 
-It never delays anyone: it only listens, and when the worker falls behind it skips ahead: the windows
-it missed still extend the history (real frames, executed actions) but are not predicted, so the lag
-stays under one window. A window with a view missing scores inf for that view (not nominal).
+It never delays anyone: it only listens. The windows it does not predict (not due, or passed over
+while the worker was busy) still extend the history (real frames, executed actions, each keyframe
+once), and the one it predicts is always the newest, so its lag is one prediction time plus the
+settle, whatever the stride. A window with a view missing scores inf for that view (not nominal).
 
 That is the "behind" prediction (issue 18 item 2(b)): it needs no policy (teleop, another stack's
 policy). With ``ahead`` on, the node also predicts "ahead" (item 2(a)): each ``ActionChunk`` the policy
@@ -109,9 +110,10 @@ class ShadowNodeParams(Params):
     views: list[str] = param(list(VIEW_NAMES), "camera views (release ids: left_wrist 0, right_wrist 1, front 2)")
     image_size: list[int] = param([64, 64], "model input [H, W] (what the checkpoint was trained at)")
     steps: int = param(8, "sampling steps per window", low=1, high=1000)
-    stride: int = param(STRIDE, "keyframes (0.1 s each) from one window's start to the next: 20 = back-to-back 2 s "
-                        "windows; fewer overlaps them, so a fault is scored sooner, at 20/stride times the compute "
-                        "(windows the worker cannot keep up with are skipped)", low=1, high=CHUNK)
+    stride: int = param(STRIDE, "keyframes (0.1 s each) at least between the starts of two predicted windows: 20 = "
+                        "back-to-back 2 s windows; fewer overlaps them, so a fault is judged sooner, at up to 20/stride "
+                        "times the compute. A window ends at every keyframe, and a worker slower than the stride "
+                        "takes the newest, so its lag stays one prediction time", low=1, high=CHUNK)
     seed: int = param(0, "sampling seed; window k uses seed + k", low=0)
     threads: int = param(0, "torch threads (0 = torch's default; process-wide)", low=0, high=256)
     device: str = param("cpu", "torch device")
@@ -197,6 +199,8 @@ class ShadowNode(Component):
         self._keys: list[Keyframe] = []
         self._next_key: float | None = None
         self._windows = 0
+        self._last_predicted: int | None = None  # index of the last window the worker predicted
+        self.unformed = 0  # windows without measured poses at their start
         self._jobs: queue.Queue[Window] = queue.Queue()
         self.reports: deque[ShadowReport] = deque(maxlen=100)
         self.predicted = self.skipped = self.failed = 0
@@ -275,17 +279,18 @@ class ShadowNode(Component):
         t = self._next_key
         self._next_key = t + KEYFRAME_PERIOD
         got = self.pairer.pair(target=t)
-        frames = None
+        frames = sources = None
         note = ""
         if got.ok:
             frames = {v: self._resize(got.observation.frames[v].image) for v in self.views}
+            sources = {v: got.observation.frames[v].stamp for v in self.views}
         else:
             note = str(got)
             if not self._keys:
                 return  # a window starts on a full set of views (not before the cameras are up)
             self.unpaired += 1
             self.last_unpaired = f"{t:.3f}: {note}"
-        self._keys.append(Keyframe(t, frames, note))
+        self._keys.append(Keyframe(t, frames, note, sources))
         if len(self._keys) == CHUNK + 1:
             self._emit_window()
 
@@ -294,18 +299,21 @@ class ShadowNode(Component):
         return img if img.shape[:2] == (h, w) else cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
     def _emit_window(self) -> None:
-        stride = self.params.stride
-        keys, self._keys = self._keys, self._keys[stride:]  # the next window starts ``stride`` keyframes on
+        # A window ends at every keyframe (``Window.index`` counts keyframes); the worker predicts one every
+        # ``stride`` at most and otherwise only extends the history with it (``_work``).
+        keys, self._keys = self._keys, self._keys[1:]
         times = keys[0].stamp + np.arange(CHUNK * COMPOSE + 1) / RATE_HZ
         stamps = np.array([s for s, _ in self._states])
         poses = np.array([p for _, p in self._states])
         try:
             actions = actions_10hz(grid_poses(stamps, poses, times))
         except ValueError as exc:
-            self.log.warning("window %d skipped: %s", self._windows, exc)
+            self.unformed += 1
+            self.log.log(logging.WARNING if self.unformed == 1 else logging.DEBUG, "window %d not formed: %s",
+                         self._windows, exc)
             self._windows += 1
             return
-        self._jobs.put(Window(self._windows, keys, actions, stride))
+        self._jobs.put(Window(self._windows, keys, actions, advance=1))
         self._wake.set()
         self._windows += 1
 
@@ -437,15 +445,21 @@ class ShadowNode(Component):
             except queue.Empty:
                 self._wake.wait(0.1)
                 continue
-            # Behind by more than this window: extend the history with the older ones, predict the newest.
+            # The newest window is the one to judge: the older ones only extend the history, one keyframe each.
             while True:
                 try:
                     newer = self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 self.predictor.extend(win)
-                self.skipped += 1
                 win = newer
+            last, stride = self._last_predicted, self.params.stride
+            if last is not None and win.index < last + stride:
+                self.predictor.extend(win)  # not due: a window is predicted every `stride` keyframes at most
+                continue
+            if last is not None:
+                self.skipped += max(0, (win.index - last) // stride - 1)  # due ones the worker was too slow for
+            self._last_predicted = win.index
             try:
                 report, frozen = self._predict(win)
             except Exception as exc:  # noqa: BLE001 - a model error is a report, never a crash

@@ -36,6 +36,9 @@ class Keyframe:
     stamp: float
     frames: dict[str, np.ndarray] | None  # view -> uint8 (H, W, 3) at the model's size; None: not paired
     note: str = ""
+    # view -> the camera stamp of its frame: the live node pairs a camera's last frame again when one is
+    # late or dropped; None (replays) means every keyframe holds a new frame of every view
+    sources: dict[str, float] | None = None
 
 
 @dataclass
@@ -186,8 +189,11 @@ class ShadowPredictor:
         if not self.freeze_weight or any(k.frames is None for k in win.keys):
             return {}
         moving = moving_steps(win.actions, ARM_NAMES)
-        return {v: frozen_seconds(np.stack([k.frames[v] for k in win.keys]), moving, KEYFRAME_PERIOD)
-                for v in self.views}
+        out = {}
+        for v in self.views:
+            sources = None if any(k.sources is None for k in win.keys) else [k.sources[v] for k in win.keys]
+            out[v] = frozen_seconds(np.stack([k.frames[v] for k in win.keys]), moving, KEYFRAME_PERIOD, sources)
+        return out
 
     def score(self, win: Window) -> list[ViewScore]:
         """Each view's score for ``win`` (inf for a view without its frames), then extend the history."""

@@ -8,6 +8,7 @@ SSIM is Wang et al. 2004 on luminance with the usual constants (K1 0.01, K2 0.03
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -46,16 +47,22 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 FROZEN_MIN_KEYS = 3
 
 
-def frozen_seconds(frames: np.ndarray, moving: np.ndarray, period: float) -> float:
+def frozen_seconds(frames: np.ndarray, moving: np.ndarray, period: float,
+                   sources: Sequence[float] | None = None) -> float:
     """The longest stretch (s) over which a view's consecutive ``frames`` (n + 1, H, W, 3) stayed
-    bit-identical through steps in which ``moving`` (n,) says the motion it sees happened; stretches
-    shorter than ``FROZEN_MIN_KEYS`` steps count 0. A real sensor's noise never repeats an image
-    exactly, and a rendered view changes whenever its arm moves (``a2w.shadow.motion.MOVE_MM``)."""
-    if len(frames) != len(moving) + 1:
-        raise ValueError(f"need one more frame than steps, got {len(frames)} frames and {len(moving)} steps")
+    bit-identical through steps in which ``moving`` (n,) says the rig moved; stretches shorter than
+    ``FROZEN_MIN_KEYS`` steps count 0. A real sensor's noise never repeats an image exactly, and a
+    rendered view changes whenever an arm moves (``a2w.shadow.motion.MOVE_MM``). With ``sources`` (n + 1
+    camera stamps), a step that holds the same camera frame again (late or dropped, not frozen) neither
+    counts nor breaks a stretch: a frozen camera keeps sending new stamps."""
+    if len(frames) != len(moving) + 1 or (sources is not None and len(sources) != len(frames)):
+        raise ValueError(f"need one more frame (and source stamp) than steps, got {len(frames)} frames, "
+                         f"{len(moving)} steps and {'no' if sources is None else len(sources)} stamps")
     run = best = 0
-    for a, b, m in zip(frames[:-1], frames[1:], moving):
-        run = run + 1 if m and np.array_equal(a, b) else 0
+    for i, m in enumerate(moving):
+        if sources is not None and sources[i + 1] == sources[i]:
+            continue
+        run = run + 1 if m and np.array_equal(frames[i], frames[i + 1]) else 0
         best = max(best, run)
     return best * period if best >= FROZEN_MIN_KEYS else 0.0
 
