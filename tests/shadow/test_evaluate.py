@@ -96,19 +96,24 @@ def test_the_table_counts_detections_false_alarms_and_latency_quantiles() -> Non
     results = [case("camera_black", 2.0, 2.5), case("camera_black", 2.0, 4.0), case("camera_black", 3.0, None),
                case("object_removed", 1.0, None, True), case(NOMINAL, None, None, True), case(NOMINAL, None, None),
                # faults that changed no view (or too little) are left out of the rates, and counted
-               case("gripper_fail", 1.0, None, change=0.0), case("camera_black", 1.0, None, change=0.009)]
+               case("gripper_fail", 1.0, None, change=0.0), case("camera_black", 1.0, None, change=0.009),
+               # an ALARM before the onset is a false alarm even when the fault then changed nothing
+               case("gripper_fail", 3.0, None, True, change=0.0)]
     rows = summarize(results)
     assert list(rows) == ["object_removed", "camera_black", "gripper_fail", "all faults", NOMINAL]  # FAULT_NAMES order
     b = rows["camera_black"]
     assert (b.episodes, b.detected, b.rate, b.invisible) == (3, 2, pytest.approx(2 / 3), 1)
     assert b.latency_q(0.5) == pytest.approx(1.25) and b.latency_q(0.9) == pytest.approx(1.85)
-    assert rows["all faults"].episodes == 4 and rows["all faults"].false_alarms == 1
-    assert rows["all faults"].invisible == 2 and math.isnan(rows["gripper_fail"].rate)
+    assert rows["all faults"].episodes == 4 and rows["all faults"].false_alarms == 2
+    assert rows["all faults"].invisible == 3 and math.isnan(rows["gripper_fail"].rate)
+    assert rows["gripper_fail"].false_alarms == 1 and rows["gripper_fail"].invisible == 2
     assert rows[NOMINAL].false_alarms == 1 and rows[NOMINAL].episodes == 2
     assert math.isnan(rows["object_removed"].latency_q(0.5))
     text = table(rows)
     assert "camera_black" in text and "0.67" in text and "1.25 s" in text and "0.50" in text
     assert "no change" in text.splitlines()[0]
+    grip = next(line for line in text.splitlines() if line.startswith("gripper_fail")).split()
+    assert grip[1:4] == ["0", "-", "0.50"] and grip[-1] == "2"  # no visible episode; 1 false alarm of 2
 
 
 def test_a_fault_counts_only_where_it_changed_what_a_camera_saw(black: tuple) -> None:

@@ -9,7 +9,7 @@ window (2 s, one A2World-sim chunk), and one ends at every keyframe. On a worker
 the model predicts its 20 frames per view from its first keyframe, the executed actions (30 Hz deltas composed
 to 10 Hz, ``a2w.shadow.motion``) and the history of real frames so far; each view's prediction is
 compared with the real frames (``a2w.shadow.scores``: SSIM, latent distance, and how long a view stood
-bit-still through motion its arms made, a frozen camera); the worst view's score feeds the alarm
+bit-still while the arms moved, a frozen camera); the worst view's score feeds the alarm
 (``a2w.shadow.alarm``); a ``ShadowReport`` goes out with the lag behind real time.
 
 It never delays anyone: it only listens. The windows it does not predict (not due, or passed over
@@ -118,8 +118,8 @@ class ShadowNodeParams(Params):
     threads: int = param(0, "torch threads (0 = torch's default; process-wide)", low=0, high=256)
     device: str = param("cpu", "torch device")
     latent_weight: float = param(1.0, "weight of the latent distance against 1 - SSIM", low=0.0, high=1e6)
-    freeze_weight: float = param(FREEZE_WEIGHT, "score per second of a view standing bit-still through motion it "
-                                 "sees (a frozen camera; 0 = off)", low=0.0, high=1e6)
+    freeze_weight: float = param(FREEZE_WEIGHT, "score per second of a view standing bit-still while the arms "
+                                 "move (a frozen camera; 0 = off)", low=0.0, high=1e6)
     camera_prefix: str = param("/cameras", "camera topics are <prefix>/<view>/color/image_raw")
     max_spread: float = param(0.016, "largest spread of paired view stamps (s)", low=0.0, high=1.0)
     max_frame_age: float = param(0.1, "a keyframe's views must be this close to its time (s; a camera that drops a "
@@ -206,7 +206,7 @@ class ShadowNode(Component):
         self.predicted = self.skipped = self.failed = 0
         self.lags: deque[float] = deque(maxlen=100)
         self.last_error = ""
-        self.frozen_events = 0  # windows with a view standing still through motion it sees (a frozen camera)
+        self.frozen_events = 0  # windows with a view standing still while the arms moved (a frozen camera)
         self.last_frozen = ""
         self.unpaired = 0  # keyframes without a full set of views (their windows score inf)
         self.last_unpaired = ""

@@ -230,7 +230,7 @@ class Row:
     name: str
     episodes: int  # visible faults (all episodes for nominal)
     detected: int
-    false_alarms: int
+    false_alarms: int  # over every episode of the row, visible or not
     latencies: list[float]
     invisible: int = 0  # fault episodes left out: the fault changed no view (VISIBLE_CHANGE)
 
@@ -250,7 +250,8 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, Row]:
     for name in [n for n in FAULT_NAMES if any(r.fault == n for r in faults)] + ["all faults"]:
         every = faults if name == "all faults" else [r for r in faults if r.fault == name]
         rs = [r for r in every if r.visible]
-        rows[name] = Row(name, len(rs), sum(r.detected_at is not None for r in rs), sum(r.false_alarm for r in rs),
+        # an ALARM before the onset is a false alarm whether or not the fault went on to change a view
+        rows[name] = Row(name, len(rs), sum(r.detected_at is not None for r in rs), sum(r.false_alarm for r in every),
                          [r.latency for r in rs if r.latency is not None], len(every) - len(rs))
     nominal = [r for r in results if r.fault == NOMINAL]
     if nominal:
@@ -262,8 +263,9 @@ def table(rows: dict[str, Row]) -> str:
     head = f"{'case':<16} {'episodes':>8} {'TPR':>6} {'FPR':>6} {'latency p50':>12} {'p90':>7} {'no change':>9}"
     lines = [head, "-" * len(head)]
     for r in rows.values():
-        tpr = "" if r.name == NOMINAL else f"{r.rate:.2f}"
-        fpr = f"{r.false_alarms / r.episodes:.2f}" if r.episodes else ""
+        tpr = "" if r.name == NOMINAL else (f"{r.rate:.2f}" if r.episodes else "-")
+        total = r.episodes + r.invisible
+        fpr = f"{r.false_alarms / total:.2f}" if total else ""
         p50 = "" if r.name == NOMINAL else (f"{r.latency_q(0.5):.2f} s" if r.latencies else "-")
         p90 = "" if r.name == NOMINAL else (f"{r.latency_q(0.9):.2f} s" if r.latencies else "-")
         hidden = "" if r.name == NOMINAL else str(r.invisible)

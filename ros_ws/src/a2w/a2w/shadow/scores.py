@@ -42,8 +42,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float((num / den)[r:-r or None, r:-r or None].mean())
 
 
-# A camera that drops a frame or two under load is paired with its last one again; a still image through
-# this many keyframes of motion (0.3 s) is a frozen stream, not a drop.
+# A still image through this many keyframes of motion (0.3 s) is a frozen stream; fewer could be a camera
+# repeating a frame or two of its own under load.
 FROZEN_MIN_KEYS = 3
 
 
@@ -73,7 +73,7 @@ class ViewScore:
     ssim: float  # mean over the compared frames
     latent: float  # mean squared latent difference (0 when not computed)
     score: float  # (1 - ssim) + latent_weight * latent + freeze_weight * frozen: 0 = prediction matches
-    frozen: float = 0.0  # seconds the real view stood still through motion it sees (frozen_seconds)
+    frozen: float = 0.0  # seconds the real view stood still while the rig moved (frozen_seconds)
 
 
 def view_score(view: str, predicted: np.ndarray, real: np.ndarray, latent_mse: float = 0.0,
