@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Runs scripted-expert episodes of a sim task, nominal and with each seeded fault (object slip, "
         "object removed, camera freeze, camera black, arm stall, gripper fail), replays each through the shadow's "
         "windows and alarm logic, and prints per fault the true-positive rate, the false alarms, and the detection "
-        "latency from the fault's onset (median, p90). Thresholds: the checkpoint's calibrated ones, or fitted here "
+        "latency from the fault's onset (median, p90). A fault counts only when it changed at least 1 % of some view "
+        "against the nominal episode of its seed ('no change' counts the others). Thresholds: the checkpoint's "
+        "calibrated ones, or fitted here "
         "on --calibrate nominal episodes of other seeds. --baseline adds the same table for a copy-the-last-frame "
         "predictor, calibrated the same way, on the same episodes.")
     e.add_argument("--checkpoint", type=Path, default=None, help="A2World-sim checkpoint directory")
