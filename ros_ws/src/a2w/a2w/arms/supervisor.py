@@ -417,9 +417,9 @@ class Supervisor:
                   mono: float) -> None:
         """The recovery finished: ``states`` read after it, or None if it failed (``message``)."""
         if states is None:
-            self.recovery_ok = False
             self.log.error(message)
             self._set_motion(Motion.FAULTED, message)
+            self.recovery_ok = False  # last: whoever waits on the flag reads the faulted state with it
             return
         self.recovery_ok = True
         self.faults = []

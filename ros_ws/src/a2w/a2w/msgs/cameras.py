@@ -27,6 +27,8 @@ RIGHT_WRIST = "right_wrist"
 FRONT = "front"
 VIEW_NAMES: tuple[str, str, str] = (LEFT_WRIST, RIGHT_WRIST, FRONT)
 VIEW_IDS: Mapping[str, int] = {name: i for i, name in enumerate(VIEW_NAMES)}
+# The arms whose motion each view sees for sure: a wrist camera rides on its arm, the front one sees both.
+VIEW_ARMS: Mapping[str, tuple[str, ...]] = {LEFT_WRIST: ("left",), RIGHT_WRIST: ("right",), FRONT: ("left", "right")}
 
 
 def _no_data_nan(depth: np.ndarray) -> np.ndarray:

@@ -150,7 +150,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         calib = []
         if args.calibrate:
             calib = capture_cases(args.task, [], 0, args.calibration_seed_start, args.calibrate, args.views, size,
-                                  stride=args.stride, progress=lambda what, i, n: say(f"calibration episode {i}/{n}: {what}"))
+                                  stride=args.stride,
+                                  progress=lambda what, i, n: say(f"calibration episode {i}/{n}: {what}"))
         cases = capture_cases(args.task, faults, args.episodes, args.seed_start, nominal, args.views, size,
                               stride=args.stride, progress=lambda what, i, n: say(f"episode {i}/{n}: {what}"))
 

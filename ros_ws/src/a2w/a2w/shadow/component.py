@@ -110,10 +110,10 @@ class ShadowNodeParams(Params):
     views: list[str] = param(list(VIEW_NAMES), "camera views (release ids: left_wrist 0, right_wrist 1, front 2)")
     image_size: list[int] = param([64, 64], "model input [H, W] (what the checkpoint was trained at)")
     steps: int = param(8, "sampling steps per window", low=1, high=1000)
-    stride: int = param(STRIDE, "keyframes (0.1 s each) at least between the starts of two predicted windows: 20 = "
-                        "back-to-back 2 s windows; fewer overlaps them, so a fault is judged sooner, at up to 20/stride "
-                        "times the compute. A window ends at every keyframe, and a worker slower than the stride "
-                        "takes the newest, so its lag stays one prediction time", low=1, high=CHUNK)
+    stride: int = param(STRIDE, "keyframes (0.1 s each) at least between the starts of two predicted windows: "
+                        "20 = back-to-back 2 s windows; fewer overlaps them, so a fault is judged sooner, at up to "
+                        "20/stride times the compute. A window ends at every keyframe, and a worker slower than the "
+                        "stride takes the newest, so its lag stays one prediction time", low=1, high=CHUNK)
     seed: int = param(0, "sampling seed; window k uses seed + k", low=0)
     threads: int = param(0, "torch threads (0 = torch's default; process-wide)", low=0, high=256)
     device: str = param("cpu", "torch device")

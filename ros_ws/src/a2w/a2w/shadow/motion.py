@@ -43,9 +43,9 @@ def actions_10hz(poses_30hz: np.ndarray) -> np.ndarray:
     return downsample_deltas(encode_dual(p), COMPOSE)
 
 
-# A 10 Hz step in which an arm moved at least this much is motion the cameras cannot miss: 1 mm is about
+# A 10 Hz step in which an arm moved at least this much is motion its cameras cannot miss: 1 mm is about
 # a pixel at the wrist cameras' working distance at 64x64; no view of 22 nominal sim episodes stayed
-# bit-identical through three such steps in a row (issue 18 note).
+# bit-identical through such a step of an arm it sees (issue 18 note).
 MOVE_MM = 1.0
 MOVE_DEG = 0.5
 MOVE_GRIP = 0.02  # of the opening (0 closed .. 1 open)

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from a2w.msgs.arms import ARM_NAMES
+from a2w.msgs.cameras import VIEW_ARMS
 from a2w.shadow.motion import CHUNK, KEYFRAME_PERIOD, moving_steps
 from a2w.shadow.scores import ViewScore, frozen_seconds, view_score
 
@@ -182,16 +182,15 @@ class ShadowPredictor:
         return scores
 
     def frozen_in(self, win: Window) -> dict[str, float]:
-        """Per view, how long its real frames stood still while the rig moved (s); none for a window with
-        an unpaired keyframe (its views score inf anyway). Any arm's motion counts for every view: a real
-        sensor's noise changes each frame anyway, and in the sim every view sees some of either arm's
-        motion (a still wrist camera sees the other arm: 22 nominal episodes never held one image for
-        three keyframes of motion)."""
+        """Per view, how long its real frames stood still through motion it sees for sure (s: its own arm's
+        for a wrist camera, either arm's for the front one, ``VIEW_ARMS``); none for a window with an
+        unpaired keyframe (its views score inf anyway). Not any arm's for every view: at the sim's low
+        resolutions a still arm's wrist camera can render the same image while the other arm moves."""
         if not self.freeze_weight or any(k.frames is None for k in win.keys):
             return {}
-        moving = moving_steps(win.actions, ARM_NAMES)
         out = {}
         for v in self.views:
+            moving = moving_steps(win.actions, VIEW_ARMS.get(v, ()))
             sources = None if any(k.sources is None for k in win.keys) else [k.sources[v] for k in win.keys]
             out[v] = frozen_seconds(np.stack([k.frames[v] for k in win.keys]), moving, KEYFRAME_PERIOD, sources)
         return out
