@@ -60,7 +60,8 @@ def moving_steps(actions: np.ndarray, arms: tuple[str, ...] | list[str]) -> np.n
         raise ValueError(f"actions must be (n, {2 * ARM_DIM}), got {a.shape}")
     out = np.zeros(len(a), dtype=bool)
     for name in arms:
-        arm = a[:, ARM_NAMES.index(name) * ARM_DIM:(ARM_NAMES.index(name) + 1) * ARM_DIM]
+        first = ARM_NAMES.index(name) * ARM_DIM
+        arm = a[:, first:first + ARM_DIM]
         mm = np.linalg.norm(arm[:, :3], axis=1) * 1e3
         deg = np.degrees(Rotation.from_euler(EULER_ORDER, arm[:, 3:6]).magnitude()) if len(arm) else np.zeros(0)
         grip = np.abs(np.diff(arm[:, 6], prepend=arm[:1, 6]))
