@@ -98,6 +98,26 @@ def test_policy_run_loss_falls_and_writes_a_loadable_checkpoint(tmp_path: Path, 
     assert len(list(Path(policy_config["latent_cache"]).glob("latents-*.safetensors"))) == 1
 
 
+def test_adding_a_dataset_encodes_only_the_new_one(tmp_path: Path, tiny_dataset: Path, policy_config: dict,
+                                                  caplog) -> None:
+    cache = Path(policy_config["latent_cache"])
+    cfg = write_config(tmp_path / "p.yaml", dict(policy_config, loop={**policy_config["loop"], "steps": 2}))
+    assert _train("policy", tiny_dataset, cfg, tmp_path / "one") == 0
+    (first,) = cache.glob("latents-*.safetensors")
+    stamp = first.stat().st_mtime_ns
+    other = write_dataset(tmp_path / "other", lengths=(36,), task="pick up the cube")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="a2w.train.cli"):
+        assert a2w_main(["train", "policy", "--dataset", str(tiny_dataset), "--dataset", str(other), "--config",
+                         str(cfg), "--out", str(tmp_path / "two"), "--no-progress"]) == 0
+    files = sorted(cache.glob("latents-*.safetensors"))
+    assert len(files) == 2 and first in files and first.stat().st_mtime_ns == stamp
+    encoded = {r.getMessage().rsplit("(", 1)[1] for r in caplog.records if "clips encoded" in r.getMessage()}
+    assert encoded == {f"{other})"}
+    # both datasets' clips train, each with its own instruction
+    assert any("from 3 episodes (2 instructions)" in r.getMessage() for r in caplog.records)
+
+
 def test_worldmodel_run_loss_falls_and_exports_an_a2world_checkpoint(worldmodel_run: Path) -> None:
     evals = _csv(worldmodel_run / "eval.csv")
     assert [e["step"] for e in evals] == [0, 20]

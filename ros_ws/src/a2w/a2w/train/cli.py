@@ -263,7 +263,7 @@ class ClipSamples:
 
 def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: float, ctx: Any) -> ClipSamples:
     """The clips of every dataset at the model's geometry, their latents from the cache (encoded
-    and stored on a miss)."""
+    and stored on a miss). One cache file per dataset, so adding a dataset to a run encodes only it."""
     import numpy as np
     import torch
 
@@ -284,44 +284,54 @@ def _clip_samples(resolved: dict[str, Any], frames: int, horizon: int, fps: floa
         raise TrainError(f"model: {frames} frames at {fps} fps and {horizon} actions at 30 Hz "
                          "do not sit on the dataset's 30 Hz rows")
     stride = int(stride)
-    episodes, prints = [], []
+    geometry = {"encoder": encoder_fingerprint(tokenizer), "image_size": list(data.image_size),
+                "views": list(data.views), "frames": frames, "stride": stride, "horizon": horizon,
+                "clip_stride": data.clip_stride, "max_episodes": data.max_episodes}
+    parts = []  # per dataset: its samples and its cache key
     for d in resolved["datasets"]:
         eps, fp = load_episodes(d, data, need_actions=True)
-        episodes += eps
-        prints.append(fp)
+        samples = [(e, s) for e in eps for s in range(0, e.last_start(horizon) + 1, data.clip_stride)]
+        parts.append((d, eps, samples, cache_key({**geometry, "dataset": fp})))
+    episodes = [e for _, eps, _, _ in parts for e in eps]
     no_task = [f"{e.dataset}#{e.index}" for e in episodes if not e.instruction]
     if no_task:
         raise TrainDataError(f"episodes without a task instruction: {', '.join(no_task[:5])}")
-    instructions = list(dict.fromkeys(e.instruction for e in episodes))
-    samples = [(e, s) for e in episodes for s in range(0, e.last_start(horizon) + 1, data.clip_stride)]
-    if not samples:
+    if not any(samples for _, _, samples, _ in parts):
         raise TrainDataError(f"no episode is longer than the model's {horizon / 30:.1f} s chunk "
                              f"({horizon + 1} rows)")
-    key = cache_key({"encoder": encoder_fingerprint(tokenizer), "image_size": list(data.image_size),
-                     "views": list(data.views), "frames": frames, "stride": stride, "horizon": horizon,
-                     "clip_stride": data.clip_stride, "datasets": prints,
-                     "max_episodes": data.max_episodes, "instructions": instructions})
+    instructions = list(dict.fromkeys(e.instruction for e in episodes))
 
-    def build() -> dict[str, torch.Tensor]:
-        clips = (torch.from_numpy(np.stack([e.frames[v][s:s + stride * (frames - 1) + 1:stride]
-                                            for v in data.views])) for e, s in samples)
-        step = max(1, len(samples) // 20)
+    def encoder(d: str, samples: list[tuple[Any, int]]) -> Any:
+        def build() -> dict[str, torch.Tensor]:
+            clips = (torch.from_numpy(np.stack([e.frames[v][s:s + stride * (frames - 1) + 1:stride]
+                                                for v in data.views])) for e, s in samples)
+            step = max(1, len(samples) // 20)
 
-        def progress(n: int) -> None:
-            if n % step < 8 or n == len(samples):  # about every 5 %
-                log.info("latent cache: %d/%d clips encoded", n, len(samples))
+            def progress(n: int) -> None:
+                if n % step < 8 or n == len(samples):  # about every 5 %
+                    log.info("latent cache: %d/%d clips encoded (%s)", n, len(samples), d)
 
-        video = encode_clips(tokenizer, clips, progress=progress)
-        actions = torch.from_numpy(np.stack([e.action_chunk(s, horizon) for e, s in samples]))
-        index = torch.tensor([instructions.index(e.instruction) for e, _ in samples], dtype=torch.int64)
-        return {"video": video, "actions": actions, "instruction": index}
+            return {"video": encode_clips(tokenizer, clips, progress=progress)}
 
-    if ctx.is_main:
-        tensors = cached(resolved["latent_cache"], key, build)
-    ctx.barrier()  # under torchrun rank 0 encodes and writes the cache, the others then read it
-    if not ctx.is_main:
-        tensors = cached(resolved["latent_cache"], key, build)
+        return build
+
+    videos = []
+    for d, _, samples, key in parts:
+        if not samples:
+            continue
+        if ctx.is_main:
+            video = cached(resolved["latent_cache"], key, encoder(d, samples))["video"]
+        ctx.barrier()  # under torchrun rank 0 encodes and writes the cache, the others then read it
+        if not ctx.is_main:
+            video = cached(resolved["latent_cache"], key, encoder(d, samples))["video"]
+        videos.append(video)
+    samples = [x for _, _, s, _ in parts for x in s]
+    # Actions and instructions come from the episodes each run: cheap, and the instruction list is the run's.
+    tensors = {"video": torch.cat(videos),
+               "actions": torch.from_numpy(np.stack([e.action_chunk(s, horizon) for e, s in samples])),
+               "instruction": torch.tensor([instructions.index(e.instruction) for e, _ in samples], dtype=torch.int64)}
     log.info("%d samples from %d episodes (%d instructions)", len(samples), len(episodes), len(instructions))
+    key = cache_key({"datasets": [k for *_, k in parts], "instructions": instructions})
     return ClipSamples(tensors, instructions, tokenizer, len(episodes), samples, key)
 
 
