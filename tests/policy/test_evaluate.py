@@ -53,3 +53,5 @@ def test_eval_refuses_seeds_from_the_training_data(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "seeds [2] of lift_box are in the training data" in proc.stderr, proc.stderr
     proc = _eval("--checkpoint", str(tmp_path / "missing"), "--task", "lift_box", "--seed-start", "9")
     assert proc.returncode == 2 and "not a checkpoint directory" in proc.stderr
+    proc = _eval("--checkpoint", str(tmp_path), "--task", "lift_box", "--seed-start", "9", "--horizon", "0")
+    assert proc.returncode == 2 and "--horizon must be >= 1" in proc.stderr

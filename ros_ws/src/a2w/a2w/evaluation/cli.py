@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--realtime", type=float, default=1.0, help="sim seconds per wall second (as the demo)")
     p.add_argument("--mode", default="rtc", choices=("rtc", "blend", "naive", "sync"), help="policy execution")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the launch's)")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="actions executed per chunk before the next replaces it (default: the whole chunk)")
     p.add_argument("--train-dataset", type=Path, action="append", default=[],
                    help="a dataset the checkpoint was trained on: its seeds are refused (repeat)")
     p.add_argument("--video-dir", type=Path, default=None, help="write an mp4 of the three views per episode")
@@ -61,7 +63,11 @@ def _cmd_policy(args: argparse.Namespace) -> int:
             print(f"a2w eval policy: seeds {clash} of {args.task} are in the training data "
                   f"({', '.join(map(str, args.train_dataset))}); pick a --seed-start past {max(used)}", file=sys.stderr)
             return 2
-    params = {"mode": args.mode, **({"steps": args.steps} if args.steps else {})}
+    if args.horizon is not None and args.horizon < 1:
+        print("a2w eval policy: --horizon must be >= 1", file=sys.stderr)
+        return 2
+    params = {"mode": args.mode, **({"steps": args.steps} if args.steps else {}),
+              **({"horizon": args.horizon} if args.horizon else {})}
     print(f"{args.task}: {args.episodes} episodes from seed {args.seed_start}, checkpoint {args.checkpoint}, "
           f"{args.mode}, timeout {args.timeout:g} s")
     print(f"{'seed':>6} {'result':<8} {'t_success':>9} {'sim s':>6} {'wall s':>7} {'chunks':>6} {'stalls':>6} "
