@@ -11,17 +11,16 @@ Output: a checkpoint directory the policy node loads (``checkpoint:=DIR``): ``mo
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from a2world.load_checks import JsonConfig
-from a2world.policy.checkpoint import save_policy
+from a2world.policy.bundle import RuntimeInfo, save_bundle
 from a2world.policy.config import PolicyConfig, tiny_policy_config
 from a2world.policy.diffusion import JointDenoiser
 from a2world.policy.model import build_policy, init_action_head_
@@ -32,9 +31,6 @@ from a2world.train.run import TrainError
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_FILE = "tokenizer.safetensors"
-TEXT_EMBEDDINGS_FILE = "text_embeddings.safetensors"
-RUNTIME_FILE = "runtime.json"
 ACTION_STD_FLOOR = 1e-4  # a dimension that never moves (an idle arm) is not blown up by 1/std
 
 
@@ -194,19 +190,6 @@ class PolicyJob:
         prefix = "denoiser.policy."
         policy = build_policy(self.config)
         policy.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, strict=True)
-        save_bundle(directory, policy.eval(), self.tokenizer, self.text_cache, self.data.image_size,
-                    self.data.view_ids, self.data.instructions[0])
-
-
-def save_bundle(directory: Path, policy: nn.Module, tokenizer: WanTokenizer, text_cache: TextEmbeddingCache,
-                image_size: Sequence[int], view_ids: Sequence[int], instruction: str) -> Path:
-    """The checkpoint directory a policy node loads (names in the module docstring)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    save_policy(policy, directory)
-    tokenizer.save(directory / TOKENIZER_FILE)
-    text_cache.save(directory / TEXT_EMBEDDINGS_FILE)
-    runtime = {"image_size": list(image_size), "view_ids": list(view_ids), "instruction": instruction}
-    tmp = directory / (RUNTIME_FILE + ".tmp")
-    tmp.write_text(json.dumps(runtime, indent=2) + "\n")
-    tmp.replace(directory / RUNTIME_FILE)
-    return directory
+        directory.mkdir(parents=True, exist_ok=True)
+        runtime = RuntimeInfo(tuple(self.data.image_size), tuple(self.data.view_ids), self.data.instructions[0])
+        save_bundle(directory, policy.eval(), self.tokenizer, self.text_cache, runtime)
