@@ -37,9 +37,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video-dir", type=Path, default=None, help="write an mp4 of the three views per episode")
     p.add_argument("--json", type=Path, default=None, help="write the summary and every episode as JSON")
     p.set_defaults(func=_cmd_policy)
+    o = evals.add_parser(
+        "policy-offline", help="does a policy read its cameras, and how far are its chunks from the demonstrations",
+        description="On recorded episodes, without the sim: (1) the denoiser's action error at each noise level "
+        "with each clip's own observation and with shuffled ones (at high noise, where sampling starts, only the "
+        "observation can tell the actions; equal errors mean the policy ignores its cameras); (2) chunks sampled "
+        "as the policy node samples them, composed onto the recorded pose, against the demonstration's own "
+        "chunk after 0.5, 1 and 2 s, beside holding still.")
+    o.add_argument("--checkpoint", type=Path, required=True, help="policy checkpoint directory")
+    o.add_argument("--dataset", type=Path, action="append", required=True, help="recorded dataset (repeat)")
+    o.add_argument("--episodes", type=int, default=10, help="first episodes per dataset (default 10)")
+    o.add_argument("--clips", type=int, default=64, help="clips for the noise probe (default 64)")
+    o.add_argument("--every", type=int, default=30, help="rows between open-loop chunks (default 30: 1 s)")
+    o.add_argument("--steps", type=int, default=8, help="sampling steps (default 8, as the sim launch)")
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--json", type=Path, default=None, help="write the tables as JSON")
+    o.set_defaults(func=_cmd_policy_offline)
     from a2w.evaluation.worldmodel_cli import register as register_worldmodel
 
     register_worldmodel(evals)
+
+
+def _cmd_policy_offline(args: argparse.Namespace) -> int:
+    from a2w.evaluation.policy_offline import OfflineEvalError, evaluate
+
+    for name in ("episodes", "clips", "every", "steps"):
+        if getattr(args, name) < 1:
+            print(f"a2w eval policy-offline: --{name} must be >= 1", file=sys.stderr)
+            return 2
+    try:
+        result = evaluate(args.checkpoint, args.dataset, clips=args.clips, max_episodes=args.episodes,
+                          every=args.every, steps=args.steps, seed=args.seed)
+    except OfflineEvalError as exc:
+        print(f"a2w eval policy-offline: {exc}", file=sys.stderr)
+        return 2
+    print(result.format())
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return 0
 
 
 def _cmd_policy(args: argparse.Namespace) -> int:
