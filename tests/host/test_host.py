@@ -130,6 +130,7 @@ def test_services_and_missing_service():
     client = d.node.create_client("/math/double", Doubled)
     missing = d.node.create_client("/nope", Doubled)
     host.start()
+    assert client.ready() and not missing.ready()
     assert client.call(Doubled(21), timeout=2.0).value == 42
     with pytest.raises(LookupError, match="/nope"):
         missing.call(Doubled(1))

@@ -162,7 +162,8 @@ class Stack:
 
 
 def start_stack(checkpoint: Path, policy: dict[str, Any] | None = None, relay: bool = False,
-                task: str = "pick_cube", model: Callable[[tuple], Any] | None = None) -> Stack:
+                task: str = "pick_cube", model: Callable[[tuple], Any] | None = None,
+                arm_remaps: dict[str, str] | None = None) -> Stack:
     """Build and start the stack; ``model`` (e.g. a ``PathModel``) takes the inference worker's place."""
     world = f"policy_test_{next(_WORLDS)}"
     host = Host(diagnostics_period=0.25)
@@ -172,7 +173,7 @@ def start_stack(checkpoint: Path, policy: dict[str, Any] | None = None, relay: b
     host.add(NodeSpec(CameraComponent, "camera_node", params={
         "use_sim_time": True, "driver": "sim", "sim.world_name": world, "fps": 30.0, **CAMERA}))
     host.add(NodeSpec(ArmNode, "arm_node", params={
-        "use_sim_time": True, "backend": "sim", "sim.world_name": world}))
+        "use_sim_time": True, "backend": "sim", "sim.world_name": world}, remaps=arm_remaps or {}))
     rel = host.add(NodeSpec(Relay, "relay", params={"use_sim_time": True})) if relay else None
     pol = host.add(NodeSpec(PolicyNode, "policy_node", params={
         "use_sim_time": True, "checkpoint": str(checkpoint), "instruction": INSTRUCTION, "steps": 1,

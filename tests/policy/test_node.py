@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from a2w.arms.component import SET_MODE_SERVICE
 from a2w.host import Host
 from a2w.host.host import NodeSpec
 from a2w.msgs.arms import ControlMode
@@ -147,6 +148,19 @@ def test_losing_the_policy_mode_holds_without_touching_the_new_owner(checkpoint:
         assert not _policy_targets(st, t_taken + 0.2)
         status = st.probe.snapshot("status")[-1]
         assert status.owner == "operator" and status.mode is ControlMode.TELEOP, status  # not stopped by us
+    finally:
+        st.host.shutdown()
+
+
+def test_the_policy_waits_for_the_mode_service_instead_of_failing(checkpoint: Path) -> None:
+    """Under DDS the arm node's state arrives before its service is matched: the node says what it
+    waits for and does not take that for a refusal."""
+    st = start_stack(checkpoint, model=PathModel(), arm_remaps={SET_MODE_SERVICE: "/arms/set_mode_elsewhere"})
+    try:
+        st.wait(lambda: SET_MODE_SERVICE in st.policy.waiting, 60, "the node to wait for the service")
+        st.sim_sleep(1.0)
+        assert st.policy.state is State.STARTING and SET_MODE_SERVICE in st.policy.waiting, st.policy.diagnostics()
+        assert not _policy_targets(st)
     finally:
         st.host.shutdown()
 

@@ -74,6 +74,7 @@ def test_qos_latching_mismatch_blocked_component_and_blocking_calls(ros_tier: Pa
     else:  # another executor thread serves the response
         assert r["calls"]["raw"] == "served raw", r["calls"]
     assert r["caller_errors"] == 0
+    assert r["ready"] == {"before_server": False, "after_server": True, "answer": "late"}, r["ready"]
 
 
 def test_every_parameter_of_every_node_is_dumped(ros_tier: Path) -> None:

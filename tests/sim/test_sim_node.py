@@ -153,22 +153,26 @@ class _StubArms(Component):
     """Stands in for the arm node's interfaces: /arms/state, /arms/set_mode, /arms/target."""
 
     TCP = Pose(np.array([0.35, 0.0, 0.30]), np.array([1.0, 0.0, 0.0, 0.0]))  # tool pointing down
+    SERVICE_AFTER = 0.0  # clock seconds before /arms/set_mode is served (DDS finds services late)
 
     def __init__(self, node: NodeHandle, params: Params) -> None:
         super().__init__(node, params)
-        self.requests: list[SetControlModeRequest] = []
+        self.requests: list[tuple[float, SetControlModeRequest]] = []
         self.targets: list[RigTarget] = []
+        self._served = False
         self._pub = node.create_publisher(STATE_TOPIC, RigState, QoS.sensor())
-        node.create_service(SET_MODE_SERVICE, SetControlModeRequest, self._on_mode)
         node.create_subscription(TARGET_TOPIC, RigTarget, self.targets.append, QoS.reliable(10))
         node.create_timer(1 / 30, self._publish)
 
     def _on_mode(self, req: SetControlModeRequest) -> SetControlModeResponse:
-        self.requests.append(req)
+        self.requests.append((self.node.clock.now(), req))
         return SetControlModeResponse(True, req.mode)
 
     def _publish(self) -> None:
         now = self.node.clock.now()
+        if not self._served and now >= self.SERVICE_AFTER:
+            self.node.create_service(SET_MODE_SERVICE, SetControlModeRequest, self._on_mode)
+            self._served = True
         arm = ArmState(self.TCP, np.zeros(7), np.zeros(7), np.zeros(6), 1.0, now)
         self._pub.publish(RigState(arm, arm, ControlMode.POLICY if self.requests else ControlMode.HOLD, now))
 
@@ -191,7 +195,7 @@ def test_expert_node_plans_from_topics_and_the_arm_interfaces_only(task: str) ->
         plan_from_world = plan(sim.task, sim.task.facts(sim.world, sim.info, 2), _tcp0(sim))
     finally:
         host.shutdown()
-    assert [(r.mode, r.requester) for r in arms.requests] == [(ControlMode.POLICY, "expert_node")]
+    assert [(r.mode, r.requester) for _, r in arms.requests] == [(ControlMode.POLICY, "expert_node")]
     assert all(t.source is ControlMode.POLICY and t.requester == "expert_node" for t in arms.targets)
     # The plan from the facts is the plan the privileged world gives (the object is at rest).
     for ours, theirs in zip(expert.expert.segments, plan_from_world, strict=True):
@@ -202,6 +206,29 @@ def test_expert_node_plans_from_topics_and_the_arm_interfaces_only(task: str) ->
     first = arms.targets[0]
     for a, target in enumerate((first.left, first.right)):
         assert np.linalg.norm(target.tcp_pose.position - _StubArms.TCP.position) < 0.02
+
+
+class _LateServiceArms(_StubArms):
+    SERVICE_AFTER = SETTLE_TIME + 1.0
+
+
+def test_expert_node_waits_for_the_mode_service_that_appears_after_the_state() -> None:
+    """Under ros2 launch the arm node's state reached the expert before its service did, and the
+    expert gave up on its first call: it waits for the service and then asks once."""
+    host = Host(diagnostics_period=0)
+    try:
+        host.add_component(SimNode, "sim", task="lift_box", seed=0, realtime_factor=0.0,
+                           world_name="t_late_service", use_sim_time=True)
+        arms = host.add_component(_LateServiceArms, "arm_node", use_sim_time=True)
+        expert = host.add(NodeSpec(load("expert_node"), "expert_node",
+                                   params={"use_sim_time": True, "exit_when_done": False}))
+        host.start()
+        assert wait_until(lambda: len(arms.targets) >= 10 or expert.outcome, 30.0)
+    finally:
+        host.shutdown()
+    assert expert.outcome == "", expert.outcome
+    assert [r.mode for _, r in arms.requests] == [ControlMode.POLICY]
+    assert arms.requests[0][0] >= _LateServiceArms.SERVICE_AFTER
 
 
 def _tcp0(sim: SimNode) -> tuple[np.ndarray, np.ndarray]:

@@ -89,7 +89,8 @@ class Stack:
         return (self.teleop.session.arms[arm].base @ pose_to_matrix(st.arm(arm).tcp_pose))[:3, 3]
 
 
-def start_stack(root: Path, teleop: dict[str, Any] | None = None, camera: dict[str, int] | None = None) -> Stack:
+def start_stack(root: Path, teleop: dict[str, Any] | None = None, camera: dict[str, int] | None = None,
+                arm_remaps: dict[str, str] | None = None) -> Stack:
     """The stack; ``camera`` (width, height) for the cameras and the recorder (default 64x48)."""
     cam = camera or CAMERA
     world = f"teleop_test_{next(_WORLDS)}"
@@ -100,7 +101,7 @@ def start_stack(root: Path, teleop: dict[str, Any] | None = None, camera: dict[s
     host.add(NodeSpec(CameraComponent, "camera_node", params={
         "use_sim_time": True, "driver": "sim", "sim.world_name": world, "fps": 30.0, **cam}))
     arm = host.add(NodeSpec(ArmNode, "arm_node", params={"use_sim_time": True, "backend": "sim",
-                                                         "sim.world_name": world}))
+                                                         "sim.world_name": world}, remaps=arm_remaps or {}))
     host.add(NodeSpec(RecordNode, "record_node", params={"use_sim_time": True, "root": str(root), **cam}))
     tele = host.add(NodeSpec(TeleopNode, "teleop_node", params={
         "use_sim_time": True, "port": 0, "token": TOKEN, "qr": False, **(teleop or {})}))

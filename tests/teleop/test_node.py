@@ -14,6 +14,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from a2w.arms.component import SET_MODE_SERVICE
 from a2w.dataset import Dataset, validate
 from a2w.msgs.arms import ControlMode
 from a2w.msgs.episode import EpisodeEventKind
@@ -107,7 +108,7 @@ def test_the_page_drives_one_arm_through_the_arm_node_and_records_an_episode(
     want = np.array([0.0, -0.08, 0.0])
     stack.wait(lambda: np.linalg.norm(stack.tcp_world(0) - left0 - want) < 0.01, 15, "the left arm to arrive")
     assert np.linalg.norm(stack.tcp_world(1) - right0) < 0.005  # the right grip was never held
-    assert stack.state().left.gripper_open < 0.5
+    stack.wait(lambda: stack.state().left.gripper_open < 0.5, 10, "the left gripper to close")
     page.send(json.dumps({"v": 1, "type": "episode", "action": "save"}))
     stack.wait(lambda: any(o.kind is EpisodeEventKind.SAVE for o in stack.probe.snapshot("outcomes")), 30, "saved")
     stack.wait(lambda: page.last("state") and page.last("state")["episodes_saved"] == 1, 5, "the page told")
@@ -197,3 +198,20 @@ def test_bad_input_over_the_socket_is_dropped_counted_and_shown(stack: Stack) ->
     np.testing.assert_array_equal(stack.teleop.session.targets_base()[0][0], before)
     assert np.linalg.norm(stack.tcp_world(0) - p0) < 0.003
     closed(stack, page)
+
+
+def test_until_the_mode_service_is_found_the_page_is_told_the_node_waits(tmp_path: Path) -> None:
+    """Under DDS the arm node's state arrives before its service is matched: that is a wait shown on
+    the page, not a refusal logged as an error for every pose the page streams."""
+    s = start_stack(tmp_path / "ds", teleop={"deadman": DEADMAN}, arm_remaps={SET_MODE_SERVICE: "/arms/elsewhere"})
+    try:
+        s.wait(lambda: len(s.probe.snapshot("states")) > 0, 60, "the arm state")
+        page = open_page(s)
+        page.streaming = True
+        want = f"waiting for the service {SET_MODE_SERVICE}"
+        s.wait(lambda: (page.last("state") or {}).get("last_error") == want, 10, "the page to show the wait")
+        time.sleep(0.3)
+        assert s.teleop.refusal == want and not s.teleop.owned and not teleop_mode(s)
+    finally:
+        s.host.stop()
+        s.host.shutdown()

@@ -23,6 +23,12 @@ class Server(Component):
         node.create_service("/probe/stop", StopRequest, lambda r: Outcome(True, f"served {r.reason}"))
 
 
+class LateServer(Component):
+    def __init__(self, node: NodeHandle, params: Any) -> None:
+        super().__init__(node, params)
+        node.create_service("/probe/late", StopRequest, lambda r: Outcome(True, "late"))
+
+
 class Caller(Component):
     """Calls /probe/stop from a callback, blocking (refused) and async, and from a worker."""
 
@@ -91,6 +97,15 @@ raw_timer = next(n for n in host.nodes if n.name == "caller").node.create_timer(
 deadline = time.monotonic() + 15
 while time.monotonic() < deadline and len(caller.outcomes) < 4:
     time.sleep(0.05)
+# A client sees a server only once discovery has matched them: ready() says when a first call can go.
+late = caller.node.create_client("/probe/late", StopRequest)
+ready = {"before_server": late.ready()}
+host.add(LateServer, "late_server")
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline and not late.ready():
+    time.sleep(0.02)
+ready["after_server"] = late.ready()
+ready["answer"] = late.call(StopRequest("late"), timeout=3.0).message if ready["after_server"] else None
 cn = next(n for n in host.nodes if n.name == "collector")
 host.stop()
 spinner.join(15)
@@ -107,6 +122,7 @@ result = {
                                        if d.name == "/sleepy" and d.message.startswith("busy")),
     "ticker_diag_levels": sorted({d.level for d in diags if d.name == "/ticker"}),
     "calls": caller.outcomes,
+    "ready": ready,
     "caller_errors": next(n for n in host.nodes if n.name == "caller").callback_errors,
 }
 print("RESULT " + json.dumps(result))

@@ -55,6 +55,11 @@ class ServiceClient(abc.ABC, Generic[Req, Resp]):
     def call_async(self, request: Req) -> "Future[Resp]":
         """Send ``request``; the future resolves with the response or the handler's exception."""
 
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Whether a server answers this service now. Under DDS a server is seen a moment after
+        its node's topics, so a component waits for this before its first call."""
+
     def call(self, request: Req, timeout: float = 5.0) -> Resp:
         """Blocking call, for worker threads and tools only (never from a callback)."""
         return self.call_async(request).result(timeout)

@@ -184,6 +184,9 @@ class _Client(ServiceClient):
         self._host = host
         self._request_type = request_type
 
+    def ready(self) -> bool:
+        return self.name in self._host._services
+
     def call_async(self, request: Any) -> Future:
         fut: Future = Future()
         if not isinstance(request, self._request_type):

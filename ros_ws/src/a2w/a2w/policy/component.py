@@ -324,6 +324,8 @@ class PolicyNode(Component):
         state = self.inputs.latest_state
         if state is None or now - state.stamp > self.params.camera_timeout:
             return f"waiting for {STATE_TOPIC} (is the arm node running?)"
+        if not self._mode_client.ready():
+            return f"waiting for the service {SET_MODE_SERVICE}"
         paired = self.inputs.pairer.pair(target=now)
         if not paired.ok:
             return f"waiting for the cameras ({self.params.camera_prefix}/<view>/color/image_raw): {paired.detail}"

@@ -318,6 +318,9 @@ class _Client(ServiceClient):
         self._client = rn.node.create_client(message_class(self._codec.ros_type), name,
                                              callback_group=rn.host.shared_group)
 
+    def ready(self) -> bool:
+        return self._client.service_is_ready()
+
     def call_async(self, request: Any) -> Future:
         fut: Future = Future()
         if not isinstance(request, self._request_type):

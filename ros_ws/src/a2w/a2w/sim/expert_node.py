@@ -32,7 +32,8 @@ from a2w.sim.tasks import get_task
 
 
 class Phase(enum.Enum):
-    WAIT_STATE = f"waiting for {STATE_TOPIC} and the task facts on {TASK_TOPIC} (sim_node task:=none?)"
+    WAIT_STATE = (f"waiting for {STATE_TOPIC}, the task facts on {TASK_TOPIC} (sim_node task:=none?) "
+                  f"and the service {SET_MODE_SERVICE}")
     WAIT_MODE = "waiting for the policy mode"
     RUN = "running the plan"
     DONE = "done"
@@ -86,7 +87,7 @@ class ExpertNode(Component):
             self._finish(False, f"timed out after {self.params.timeout:.0f} s while {self.phase.value}")
             return
         if (self.phase is Phase.WAIT_STATE and self.state is not None and self.facts is not None
-                and now >= SETTLE_TIME):
+                and now >= SETTLE_TIME and self._mode.ready()):
             self.phase = Phase.WAIT_MODE
             fut = self._mode.call_async(SetControlModeRequest(ControlMode.POLICY, requester=self.node.name))
             fut.add_done_callback(lambda f: self.node.post(lambda: self._on_mode(f)))

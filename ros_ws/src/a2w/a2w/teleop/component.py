@@ -204,6 +204,9 @@ class TeleopNode(Component):
         if self.state is None:
             self.refusal = f"waiting for {STATE_TOPIC} (is the arm node running?)"
             return
+        if not self._mode.ready():
+            self.refusal = f"waiting for the service {SET_MODE_SERVICE}"
+            return
         self.acquiring = True
         fut = self._mode.call_async(SetControlModeRequest(ControlMode.TELEOP, requester=self.node.name))
         fut.add_done_callback(lambda f: self.node.post(lambda: self._on_mode(f)))
