@@ -20,7 +20,7 @@ from a2w.msgs.common import Pose
 from a2w.train.data import DataConfig, load_episodes
 from a2world.checkpoint import load_checkpoint
 from a2world.dit import build_dit
-from a2world.policy.checkpoint import load_policy
+from a2world.policy.checkpoint import load_policy, save_policy
 from a2world.text_embeddings import TextEmbeddingCache
 from a2world.tokenizer import WanTokenizer
 from a2world.train.text import HASHED_ENCODER, hashed_text_cache, position_code
@@ -143,6 +143,35 @@ def test_policy_starts_from_the_trained_world_model(tmp_path: Path, tiny_dataset
     assert shared
     for k in shared:  # one small step away from the world model's weights
         assert (policy[k] - world[k]).abs().max() < 1e-3, k
+
+
+def test_a_policy_checkpoint_as_init_is_fine_tuned_as_it_is(tmp_path: Path, tiny_dataset: Path,
+                                                            policy_config: dict, caplog, capsys) -> None:
+    """A shipped policy continued on new data: every weight and its action statistics carry over (a
+    fresh head or re-measured statistics would throw away what it learned)."""
+    first = tmp_path / "first"
+    cfg = dict(policy_config, loop={**policy_config["loop"], "steps": 2})
+    assert _train("policy", tiny_dataset, write_config(tmp_path / "p.yaml", cfg), first) == 0
+    source = load_policy(first)
+    with torch.no_grad():  # statistics the data would not give, to see that they are kept
+        source.set_action_stats(source.action_mean + 0.5, source.action_std * 3)
+    save_policy(source, first)
+    cont = dict(cfg, model={**cfg["model"], "init": str(first)},
+                loop={**cfg["loop"], "steps": 1, "lr": 1e-5, "warmup_steps": 1})
+    out = tmp_path / "continued"
+    with caplog.at_level("INFO", logger="a2world.train.policy"):
+        assert _train("policy", tiny_dataset, write_config(tmp_path / "c.yaml", cont), out) == 0
+    assert f"continued from the policy {first}" in caplog.text
+    before, after = load_file(str(first / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert before.keys() == after.keys()
+    for k in before:  # one small step away from every weight, action head included
+        assert (after[k] - before[k]).abs().max() < 1e-3, k
+    assert torch.equal(after["action_mean"], before["action_mean"])
+    assert torch.equal(after["action_std"], before["action_std"])
+    # a policy whose action stream does not fit the run is refused in one line
+    other = dict(cont, model={**cont["model"], "max_prefix": 2})
+    _one_line_error(capsys, _train("policy", tiny_dataset, write_config(tmp_path / "m.yaml", other),
+                                   tmp_path / "o"), "does not fit this run", "max_prefix")
 
 
 def test_folding_the_action_normalisation_keeps_the_world_model_output() -> None:

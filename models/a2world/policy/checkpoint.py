@@ -25,6 +25,16 @@ def save_policy(policy: A2WorldPolicy, directory: str | Path) -> Path:
     return write_directory(policy, directory, {"format": POLICY_FORMAT}, json.dumps(payload, indent=2, sort_keys=True))
 
 
+def is_policy_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a policy checkpoint directory (its config.json says so), as opposed to an
+    A2World backbone directory or release file. Unreadable configs count as not a policy."""
+    config = Path(path) / CONFIG_FILE
+    try:
+        return json.loads(config.read_text()).get("format") == POLICY_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def read_policy_config(directory: str | Path) -> PolicyConfig:
     if not Path(directory).is_dir():
         raise CheckpointNotFoundError(directory, "policy checkpoint directory not found")

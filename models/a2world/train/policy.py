@@ -2,7 +2,9 @@
 
 Initialisation: from an A2World checkpoint (``model.init``: our directory or the release file) as
 paper §3.3 says, video path copied and action branches fresh (``a2world.policy.init``); without
-one the policy starts from scratch (random backbone, fresh action head), which the run logs.
+one the policy starts from scratch (random backbone, fresh action head), which the run logs. A
+policy checkpoint as ``model.init`` is fine-tuned as it is: every weight and its action statistics
+(its outputs are in those units), so a user's own demonstrations continue a shipped policy.
 
 Output: a checkpoint directory the policy node loads (``checkpoint:=DIR``): ``model.safetensors`` +
 ``config.json``, ``tokenizer.safetensors``, ``text_embeddings.safetensors`` and ``runtime.json``
@@ -21,9 +23,10 @@ from torch import Tensor, nn
 
 from a2world.load_checks import JsonConfig
 from a2world.policy.bundle import RuntimeInfo, save_bundle
+from a2world.policy.checkpoint import is_policy_checkpoint, load_policy
 from a2world.policy.config import PolicyConfig, tiny_policy_config
 from a2world.policy.diffusion import JointDenoiser
-from a2world.policy.model import build_policy, init_action_head_
+from a2world.policy.model import A2WorldPolicy, build_policy, init_action_head_
 from a2world.policy.train import PolicyBatch, PolicyNoise, PolicyTrainConfig, policy_loss, sample_noise
 from a2world.text_embeddings import TextEmbeddingCache
 from a2world.tokenizer import WanTokenizer
@@ -91,6 +94,20 @@ class PolicyData:
                              f"{self.instruction.shape[0]} instructions")
 
 
+def _continue_policy(directory: str, sizes: dict[str, Any]) -> A2WorldPolicy:
+    """The policy in ``directory``, refused when its action stream differs from what the data and
+    config ask for (a mismatch would silently retrain the head from the wrong shapes)."""
+    try:
+        policy = load_policy(directory)
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"model.init {directory}: {str(exc).splitlines()[0]}") from None
+    differ = [f"{k} {getattr(policy.config, k)} (wanted {v})" for k, v in sizes.items()
+              if getattr(policy.config, k) != v]
+    if differ:
+        raise TrainError(f"model.init {directory}: the policy does not fit this run: {', '.join(differ)}")
+    return policy
+
+
 class PolicyLossModule(nn.Module):
     """The policy (reached as ``denoiser.policy``) and its joint loss as one forward."""
 
@@ -117,13 +134,17 @@ class PolicyJob:
                  tokenizer: WanTokenizer, text_cache: TextEmbeddingCache, seed: int = 0) -> None:
         self.data, self.objective = data, objective
         self.tokenizer, self.text_cache = tokenizer, text_cache
-        if model.init:
+        horizon = data.actions.shape[1]
+        # the same action-stream sizes as a policy built from scratch (tiny_policy_config)
+        overrides = {"action_horizon": horizon, "text_tokens": text_cache.max_length,
+                     "max_prefix": min(20, horizon // 3), **model.policy_overrides()}
+        continued = bool(model.init) and is_policy_checkpoint(model.init)
+        if continued:
+            policy = _continue_policy(model.init, overrides)
+            self.init_note = f"continued from the policy {model.init} (all weights, its action statistics)"
+        elif model.init:
             from a2world.policy.init import init_policy_from_files
 
-            horizon = data.actions.shape[1]
-            # the same action-stream sizes as a policy built from scratch (tiny_policy_config)
-            overrides = {"action_horizon": horizon, "text_tokens": text_cache.max_length,
-                         "max_prefix": min(20, horizon // 3), **model.policy_overrides()}
             try:
                 policy, report = init_policy_from_files(model.init, seed=seed, **overrides)
             except (OSError, ValueError) as exc:
@@ -138,8 +159,9 @@ class PolicyJob:
         log.info("policy: %s", self.init_note)
         self.config = pc = policy.config
         self._check(pc)
-        flat = data.actions.reshape(-1, pc.action_width).double()
-        policy.set_action_stats(flat.mean(0).float(), flat.std(0).clamp(min=ACTION_STD_FLOOR).float())
+        if not continued:
+            flat = data.actions.reshape(-1, pc.action_width).double()
+            policy.set_action_stats(flat.mean(0).float(), flat.std(0).clamp(min=ACTION_STD_FLOOR).float())
         self.policy = policy
         h, w = data.video.shape[-2:]
         p = pc.backbone.patch_spatial

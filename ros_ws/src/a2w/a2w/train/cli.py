@@ -416,6 +416,7 @@ def _train_worldmodel_sim(resolved: dict[str, Any], run: Any, ctx: Any, args: ar
 
 def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.Namespace) -> Any:
     from a2w.sim.collect import INSTRUCTIONS
+    from a2world.policy.checkpoint import is_policy_checkpoint, read_policy_config
     from a2world.train import train
     from a2world.train.policy import PolicyData, PolicyJob
     from a2world.train.text import hashed_text_cache
@@ -423,7 +424,9 @@ def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.N
     data, model = resolved["data"], resolved["model"]
     pc = model.build()
     init_config = Path(model.init or "") / "config.json"
-    if model.init and init_config.is_file():
+    if model.init and is_policy_checkpoint(model.init):
+        pc = read_policy_config(model.init)  # a policy fine-tuned as it is: its clip geometry
+    elif model.init and init_config.is_file():
         from a2world.checkpoint import read_dit_config
 
         # the clip geometry follows the backbone the policy starts from
