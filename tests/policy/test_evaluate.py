@@ -39,6 +39,7 @@ def test_eval_runs_episodes_through_the_stack_and_reports(tmp_path: Path) -> Non
     report = json.loads((tmp_path / "eval.json").read_text())
     ep = report["episodes"][0]
     assert report["summary"]["seeds"] == [500] and ep["success"] is False and ep["chunks"] >= 1
+    assert ep["sampling_seed"] == 500  # the policy node's noise differs from episode to episode
     assert ep["sim_s"] >= 3.0 and "timed out" in ep["note"]
     with av.open(ep["video"]) as c:
         frames = sum(1 for _ in c.decode(video=0))

@@ -174,6 +174,42 @@ def test_a_policy_checkpoint_as_init_is_fine_tuned_as_it_is(tmp_path: Path, tiny
                                    tmp_path / "o"), "does not fit this run", "max_prefix")
 
 
+def test_rest_weight_draws_the_clips_before_the_arms_move(tmp_path: Path, tiny_dataset: Path, policy_config: dict,
+                                                         monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    from a2world.train.policy import PolicyJob
+
+    drawn: list[int] = []
+    inputs = PolicyJob.inputs
+
+    def spy(self: PolicyJob, indices: torch.Tensor, *args: object) -> tuple:
+        if len(indices) == 4:  # a training batch (the evaluation takes eval_samples = 3)
+            drawn.extend(indices.tolist())
+        return inputs(self, indices, *args)
+
+    monkeypatch.setattr(PolicyJob, "inputs", spy)
+    episodes, _ = load_episodes(tiny_dataset, DataConfig(image_size=(16, 16)), need_actions=True)
+    starts = [(e, s) for e in episodes for s in range(0, e.last_start(12) + 1, 4)]
+    at_rest = {i for i, (e, s) in enumerate(starts) if s < e.motion_onset()}
+    assert 0 < len(at_rest) < len(starts)
+    cfg = dict(policy_config, data={**policy_config["data"], "rest_weight": 1e9},
+               loop={**policy_config["loop"], "steps": 5, "eval_samples": 3})
+    with caplog.at_level(logging.INFO, logger="a2w.train.cli"):
+        assert _train("policy", tiny_dataset, write_config(tmp_path / "p.yaml", cfg), tmp_path / "run") == 0
+    assert f"{len(at_rest)} of {len(starts)} clips start before the arms move" in caplog.text
+    assert len(drawn) == 20 and set(drawn) <= at_rest, (drawn, at_rest)
+
+
+def test_motion_onset_is_the_first_row_a_tcp_has_left_its_start() -> None:
+    from a2w.train.data import Episode
+
+    state = np.zeros((10, 16))
+    ep = Episode("d", 0, "t", None, {}, state, None, np.zeros((10, 14)))
+    assert ep.motion_onset() == 10  # never moves
+    state[6:, 9] = 0.004  # the right arm creeps, under the threshold
+    state[7:, 10] = 0.006
+    assert ep.motion_onset() == 7
+
+
 def test_folding_the_action_normalisation_keeps_the_world_model_output() -> None:
     torch.manual_seed(0)
     cfg = WorldModelConfig(state_t=2, model_channels=32, num_blocks=1, num_heads=1)
@@ -247,6 +283,9 @@ def _one_line_error(capsys: pytest.CaptureFixture, code: int, *needles: str) -> 
     ("loop", "learning_rate", 0.1),
     ("data", "image_size", [30, 30]),
     ("data", "views", ["left_wrist", "top"]),
+    ("data", "rest_weight", 0.0),
+    ("data", "rest_weight", float("nan")),
+    ("data", "rest_weight", float("inf")),
     ("tokenizer", "clip_frames", 4),
     ("tokenizer", "kl_weight", -1.0),
 ])

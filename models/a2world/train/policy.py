@@ -86,12 +86,16 @@ class PolicyData:
     instructions: list[str]
     view_ids: tuple[int, ...]
     image_size: tuple[int, int]
+    weights: Tensor | None = None  # (N,) relative draw weights; None: uniform
 
     def __post_init__(self) -> None:
         n = self.video.shape[0]
         if self.actions.shape[0] != n or self.instruction.shape[0] != n:
             raise TrainError(f"policy data: {n} latent clips, {self.actions.shape[0]} action chunks, "
                              f"{self.instruction.shape[0]} instructions")
+        w = self.weights
+        if w is not None and (tuple(w.shape) != (n,) or not bool(torch.isfinite(w).all()) or bool((w <= 0).any())):
+            raise TrainError(f"policy data: sample weights must be {n} finite numbers > 0")
 
 
 def _continue_policy(directory: str, sizes: dict[str, Any]) -> A2WorldPolicy:
@@ -194,6 +198,9 @@ class PolicyJob:
 
     def num_samples(self) -> int:
         return int(self.data.video.shape[0])
+
+    def sample_weights(self) -> Tensor | None:
+        return None if self.data.weights is None else self.data.weights.double()
 
     def inputs(self, indices: Tensor, generator: torch.Generator, part: slice,
                device: torch.device) -> tuple[Tensor, ...]:

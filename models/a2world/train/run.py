@@ -121,6 +121,9 @@ class Job(Protocol):
         """Write the job's deliverable (model files) from a full CPU state dict of ``module()``."""
         ...
 
+    # Optional: ``sample_weights() -> Tensor | None``, relative draw weights of the samples (None or
+    # absent: uniform). Indices are drawn for the global batch, so every rank draws the same.
+
 
 @dataclass
 class TrainResult:
@@ -303,13 +306,17 @@ def train(job: Job, loop: LoopConfig, run: RunDir, ctx: DistContext | None = Non
         from tqdm import tqdm
 
         bar = tqdm(total=loop.steps, initial=step, desc=job.name, unit="step", mininterval=1.0, leave=False)
+    weights = getattr(job, "sample_weights", lambda: None)()
     start = time.perf_counter()
     loss_value = math.nan
     try:
         while step < last:
             t0 = time.perf_counter()
             net.train()
-            indices = torch.randint(0, n, (loop.batch_size,), generator=gens["data"])
+            if weights is None:
+                indices = torch.randint(0, n, (loop.batch_size,), generator=gens["data"])
+            else:
+                indices = torch.multinomial(weights, loop.batch_size, replacement=True, generator=gens["data"])
             inputs = job.inputs(indices, gens["noise"], ctx.local_slice(loop.batch_size), ctx.device)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=loop.bf16):

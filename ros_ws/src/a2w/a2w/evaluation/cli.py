@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="policy checkpoint directory")
     p.add_argument("--task", required=True, choices=("lift_box", "pick_cube"))
     p.add_argument("--episodes", type=int, default=20)
-    p.add_argument("--seed-start", type=int, required=True, help="first seed; must not be in the training data")
+    p.add_argument("--seed-start", type=int, required=True,
+                   help="first seed, of the initial state and of the sampling noise; must not be in the training data")
     p.add_argument("--timeout", type=float, default=30.0, help="sim seconds before an episode fails")
     p.add_argument("--realtime", type=float, default=1.0, help="sim seconds per wall second (as the demo)")
     p.add_argument("--mode", default="rtc", choices=("rtc", "blend", "naive", "sync"), help="policy execution")

@@ -2,9 +2,12 @@
 
 Each episode runs ``launch/sim.launch.xml policy:=CHECKPOINT`` in-process: the sim, the camera node,
 the arm node with every safety layer, the policy node and the task judge, exactly as ``make demo``
-with a policy. One seed per episode (``seed_start + i``); the verdict is the judge's (the task
-succeeded and stayed so for its settle time, before the timeout). Seeds found in the training
-datasets are refused: an evaluation on training seeds measures memory, not the policy.
+with a policy. One seed per episode (``seed_start + i``), for the task's initial state and for the
+policy's sampling noise: with one sampling seed for every episode the first chunks all start from the
+same noise, and a policy that picks a mode from its noise (which arm to use) picks the same one every
+time, so the episodes are not independent trials and the interval would not hold. The verdict is
+the judge's (the task succeeded and stayed so for its settle time, before the timeout). Seeds found
+in the training datasets are refused: an evaluation on training seeds measures memory, not the policy.
 """
 
 from __future__ import annotations
@@ -141,6 +144,7 @@ class EpisodeOutcome:
     inference_p95_s: float = float("nan")
     note: str = ""
     video: str = ""
+    sampling_seed: int = 0  # the policy node's seed (its chunk k samples with seed + k)
 
 
 @dataclass
@@ -189,7 +193,7 @@ def run_episode(checkpoint: Path, task: str, seed: int, timeout: float = 60.0, r
         if spec.name == "task_judge_node":
             spec.params.update(exit_when_done=False)
         elif spec.name == "policy_node":
-            spec.params.update(policy_params or {})
+            spec.params.update({"seed": seed, **(policy_params or {})})
     if video is not None:
         specs.append(NodeSpec(VideoSink, "video_sink", params={"use_sim_time": True, "path": str(video)}))
     host = Host(diagnostics_period=0)
@@ -220,7 +224,8 @@ def run_episode(checkpoint: Path, task: str, seed: int, timeout: float = 60.0, r
         sim_s=judge.elapsed, wall_s=time.monotonic() - t0, chunks=int(diag["chunks"]), stalls=int(diag["stalls"]),
         dropped=int(diag["dropped_actions"]), faults=int(diag["faults"]),
         inference_p95_s=float(diag.get("inference_p95_s", float("nan"))),
-        note=note or judge.outcome or str(diag.get("fault", "")), video=str(video) if video else "")
+        note=note or judge.outcome or str(diag.get("fault", "")), video=str(video) if video else "",
+        sampling_seed=int(policy.params.seed))
 
 
 def evaluate(checkpoint: Path, task: str, episodes: int, seed_start: int, timeout: float = 60.0,

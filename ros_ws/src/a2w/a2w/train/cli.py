@@ -436,8 +436,16 @@ def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.N
     text = hashed_text_cache(list(dict.fromkeys([*instructions, *INSTRUCTIONS.values(), *resolved["instructions"]])),
                              pc.text_tokens, pc.context_dim)
     t = clips.tensors
+    weights = None
+    if data.rest_weight != 1.0:
+        import torch
+
+        at_rest = [s < e.motion_onset() for e, s in clips.samples]
+        weights = torch.tensor([data.rest_weight if r else 1.0 for r in at_rest], dtype=torch.float64)
+        log.info("%d of %d clips start before the arms move, drawn with weight %g", sum(at_rest), len(at_rest),
+                 data.rest_weight)
     pdata = PolicyData(t["video"], t["actions"], t["instruction"], instructions, data.view_ids,
-                       tuple(data.image_size))
+                       tuple(data.image_size), weights)
     job = PolicyJob(pdata, model, resolved["objective"], clips.tokenizer, text, seed=resolved["loop"].seed)
     return train(job, resolved["loop"], run, ctx, resume=args.resume, stop_at=args.stop_at,
                  progress=not args.no_progress and sys.stderr.isatty())

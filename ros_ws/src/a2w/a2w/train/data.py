@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 STATE_DIM, ACTION_DIM = 16, 14
 
 
+MOTION_THRESHOLD_M = 0.005  # above the controller's settling jitter, below any deliberate motion
+
+
 class TrainDataError(ValueError):
     """A dataset that cannot be trained on, said in one line."""
 
@@ -45,6 +49,9 @@ class DataConfig:
     views: tuple[str, ...] = VIEW_NAMES
     max_episodes: int | None = None  # per dataset, the first ones (None: all)
     clip_stride: int = 3  # rows between consecutive policy samples (training clips' first frames)
+    # Draw weight of policy clips that start before the arms first move. There the policy takes its
+    # first decision (which arm, where to) from the cameras alone, and such clips are a few per episode.
+    rest_weight: float = 1.0
 
     def __post_init__(self) -> None:
         h, w = self.image_size
@@ -57,6 +64,8 @@ class DataConfig:
             raise ValueError(f"data.max_episodes must be >= 1 or null, got {self.max_episodes}")
         if self.clip_stride < 1:
             raise ValueError(f"data.clip_stride must be >= 1, got {self.clip_stride}")
+        if not (math.isfinite(self.rest_weight) and self.rest_weight > 0):
+            raise ValueError(f"data.rest_weight must be a finite number > 0, got {self.rest_weight}")
 
     @property
     def view_ids(self) -> tuple[int, ...]:
@@ -90,6 +99,13 @@ class Episode:
     def last_start(self, horizon: int) -> int:
         """Last row that has a full chunk (and a frame ``horizon`` rows later)."""
         return self.length - 1 - horizon
+
+    def motion_onset(self, threshold: float = MOTION_THRESHOLD_M) -> int:
+        """First row where a TCP is more than ``threshold`` m from where it was at row 0 (the length
+        when the arms never move)."""
+        tcp = self.state.reshape(len(self.state), 2, 8)[:, :, :3]
+        moved = np.linalg.norm(tcp - tcp[:1], axis=-1).max(axis=1) > threshold
+        return int(np.argmax(moved)) if moved.any() else self.length
 
 
 def _column(table: pa.Table, key: str, width: int) -> np.ndarray:
