@@ -11,6 +11,7 @@ import av
 import pytest
 
 from a2w.evaluation.policy import wilson_interval
+from a2w.evaluation.report import write_report
 from tests.policy.stack import tiny_checkpoint
 from tests.record.support import write_episodes
 
@@ -30,14 +31,26 @@ def _eval(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600, cwd=ROOT)
 
 
+def _not_json(word: str) -> None:
+    raise ValueError(f"{word} is not JSON")
+
+
+def test_reports_write_non_finite_numbers_as_null(tmp_path: Path) -> None:
+    payload = {"a": float("nan"), "b": [1.5, float("inf"), {"c": -float("inf")}], "d": (2, "x"), "e": None}
+    write_report(tmp_path / "r" / "report.json", payload)
+    got = json.loads((tmp_path / "r" / "report.json").read_text(), parse_constant=_not_json)
+    assert got == {"a": None, "b": [1.5, None, {"c": None}], "d": [2, "x"], "e": None}
+
+
 def test_eval_runs_episodes_through_the_stack_and_reports(tmp_path: Path) -> None:
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
     proc = _eval("--checkpoint", str(ckpt), "--task", "pick_cube", "--episodes", "1", "--seed-start", "500",
                  "--timeout", "3", "--video-dir", str(tmp_path / "videos"), "--json", str(tmp_path / "eval.json"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "success 0/1 = 0% (95 % CI 0%-79%)" in proc.stdout, proc.stdout
-    report = json.loads((tmp_path / "eval.json").read_text())
+    report = json.loads((tmp_path / "eval.json").read_text(), parse_constant=_not_json)
     ep = report["episodes"][0]
+    assert ep["time_to_success"] is None and report["summary"]["time_to_success_median_s"] is None
     assert report["summary"]["seeds"] == [500] and ep["success"] is False and ep["chunks"] >= 1
     assert ep["sampling_seed"] == 500  # the policy node's noise differs from episode to episode
     assert ep["sim_s"] >= 3.0 and "timed out" in ep["note"]

@@ -4,11 +4,12 @@ world-model rollouts against held-out recorded episodes (a2w.evaluation.worldmod
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
 from pathlib import Path
+
+from a2w.evaluation.report import write_report
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,7 @@ def _cmd_policy_offline(args: argparse.Namespace) -> int:
         return 2
     print(result.format())
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        write_report(args.json, result.to_json())
     return 0
 
 
@@ -124,6 +124,5 @@ def _cmd_policy(args: argparse.Namespace) -> int:
           f"(max {s['stalls_max']} per episode); faults {s['faults_total']}; "
           f"p95 chunk latency up to {s['inference_p95_s_max']:.2f} s (horizon 2.0 s)")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        write_report(args.json, result.to_json())
     return 0

@@ -16,7 +16,6 @@ infinite); SSIM is ``a2w.shadow.scores.ssim`` (luminance, 7×7 window), averaged
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from a2w.evaluation.report import write_report
 
 log = logging.getLogger(__name__)
 
@@ -270,5 +271,4 @@ def evaluate(checkpoint: Path, datasets: Sequence[Path], horizons_s: Sequence[fl
 
 
 def write_json(result: EvalResult, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    write_report(path, result.to_json())
