@@ -33,6 +33,8 @@ def test_the_defaults_are_the_trained_policy_the_shadow_and_the_monitor() -> Non
     assert got["shadow_node"]["optional"] is True  # not trained yet = a warning, not a failed demo
     assert got["monitor_node"]["web_port"] == 9090 and got["monitor_node"]["rrd"] == "recordings/monitor/{time}.rrd"
     assert got["task_judge_node"]["timeout"] == 20.0
+    # one of the held-out seeds the shipped policy solves (its card), for the task and the sampling
+    assert got["sim_node"]["seed"] == 5 and got["policy_node"]["seed"] == 5
 
 
 @pytest.mark.parametrize("args, present, absent", [
@@ -60,7 +62,7 @@ def test_a_driver_that_is_neither_fails_naming_it(driver: str) -> None:
 def test_the_sim_arguments_reach_the_sim_stack(tmp_path: Path) -> None:
     got = nodes(task="pick_cube", seed="4", timeout="7", faults="[object_slip]", realtime="0.5", mode="sync",
                 policy=str(tmp_path), rrd=str(tmp_path / "s.rrd"), web_port="9191", grpc_port="9292")
-    assert got["sim_node"]["task"] == "pick_cube" and got["sim_node"]["seed"] == 4
+    assert got["sim_node"]["task"] == "pick_cube" and got["sim_node"]["seed"] == 4 and got["policy_node"]["seed"] == 4
     assert got["sim_node"]["faults"] == ["object_slip"] and got["sim_node"]["realtime_factor"] == 0.5
     assert got["task_judge_node"]["timeout"] == 7.0
     assert got["policy_node"]["checkpoint"] == str(tmp_path) and got["policy_node"]["mode"] == "sync"

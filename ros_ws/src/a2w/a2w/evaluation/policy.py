@@ -2,10 +2,11 @@
 
 Each episode runs ``launch/sim.launch.xml policy:=CHECKPOINT`` in-process: the sim, the camera node,
 the arm node with every safety layer, the policy node and the task judge, exactly as ``make demo``
-with a policy. One seed per episode (``seed_start + i``), for the task's initial state and for the
-policy's sampling noise: with one sampling seed for every episode the first chunks all start from the
-same noise, and a policy that picks a mode from its noise (which arm to use) picks the same one every
-time, so the episodes are not independent trials and the interval would not hold. The verdict is
+with a policy. One seed per episode (``seed_start + i``), which the launch file gives both the task's
+initial state and the policy's sampling noise: with one sampling seed for every episode the first
+chunks would all start from the same noise, and a policy that picks a mode from its noise (which arm
+to use) would pick the same one every time, so the episodes would not be independent trials and the
+interval would not hold. The verdict is
 the judge's (the task succeeded and stayed so for its settle time, before the timeout). Seeds found
 in the training datasets are refused: an evaluation on training seeds measures memory, not the policy.
 """
@@ -193,7 +194,7 @@ def run_episode(checkpoint: Path, task: str, seed: int, timeout: float = 60.0, r
         if spec.name == "task_judge_node":
             spec.params.update(exit_when_done=False)
         elif spec.name == "policy_node":
-            spec.params.update({"seed": seed, **(policy_params or {})})
+            spec.params.update(policy_params or {})
     if video is not None:
         specs.append(NodeSpec(VideoSink, "video_sink", params={"use_sim_time": True, "path": str(video)}))
     host = Host(diagnostics_period=0)
