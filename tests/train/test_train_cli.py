@@ -286,6 +286,7 @@ def _one_line_error(capsys: pytest.CaptureFixture, code: int, *needles: str) -> 
     ("data", "rest_weight", 0.0),
     ("data", "rest_weight", float("nan")),
     ("data", "rest_weight", float("inf")),
+    ("data", "rest_weight", 2.0),  # a valid weight, for a job that does not weight its samples
     ("tokenizer", "clip_frames", 4),
     ("tokenizer", "kl_weight", -1.0),
 ])

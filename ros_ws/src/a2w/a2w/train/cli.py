@@ -106,6 +106,9 @@ def resolve(job: str, raw: dict[str, Any], datasets: list[Path], seed: int | Non
         "datasets": [str(d.resolve()) for d in datasets],
         "data": _section(DataConfig, raw.get("data"), "data"),
     }
+    if job != "policy" and out["data"].rest_weight != 1.0:
+        raise TrainError(f"config {config_path}: data.rest_weight weights the policy's clips; the {job} job "
+                         "draws its samples uniformly")
     if job == "tokenizer":
         tcfg = _section(TokenizerTrainConfig, raw.get("tokenizer"), "tokenizer")
         out["tokenizer"] = tcfg.with_updates(init=str(_path(tcfg.init))) if tcfg.init else tcfg
