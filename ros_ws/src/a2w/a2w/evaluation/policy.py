@@ -6,9 +6,9 @@ with a policy. One seed per episode (``seed_start + i``), which the launch file 
 initial state and the policy's sampling noise: with one sampling seed for every episode the first
 chunks would all start from the same noise, and a policy that picks a mode from its noise (which arm
 to use) would pick the same one every time, so the episodes would not be independent trials and the
-interval would not hold. The verdict is
-the judge's (the task succeeded and stayed so for its settle time, before the timeout). Seeds found
-in the training datasets are refused: an evaluation on training seeds measures memory, not the policy.
+interval would not hold. The verdict is the judge's (the task succeeded and stayed so for its settle
+time, before the timeout). Seeds found in the training datasets are refused: an evaluation on training
+seeds measures memory, not the policy.
 """
 
 from __future__ import annotations

@@ -443,7 +443,8 @@ def _train_policy(resolved: dict[str, Any], run: Any, ctx: Any, args: argparse.N
     if data.rest_weight != 1.0:
         import torch
 
-        at_rest = [s < e.motion_onset() for e, s in clips.samples]
+        onset = {id(e): e.motion_onset() for e in {id(e): e for e, _ in clips.samples}.values()}
+        at_rest = [s < onset[id(e)] for e, s in clips.samples]
         weights = torch.tensor([data.rest_weight if r else 1.0 for r in at_rest], dtype=torch.float64)
         log.info("%d of %d clips start before the arms move, drawn with weight %g", sum(at_rest), len(at_rest),
                  data.rest_weight)
